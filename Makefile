@@ -1,0 +1,71 @@
+# SwiftVerse: `make run` starts the service, `make test` runs every test.
+# Both install what is missing first (`make deps`, Debian packages via apt-get).
+
+SHELL := /bin/bash
+SWIFT ?= swift
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+DEBIAN_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+	libprotobuf-dev libssl-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
+	python3 python3-venv valgrind
+PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2
+
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop run bench bench-transport clean
+
+all: build
+
+## deps: install missing Debian packages (safe to re-run)
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## venv: Python virtualenv with grpcio (interop peer), grpc_tools (codegen) and h2 (bad-input tests)
+venv: $(VENV)/.ok
+$(VENV)/.ok: Makefile
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	@$(PYTHON) -m pip install -q --disable-pip-version-check $(PY_PACKAGES)
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build -c release
+
+## proto: regenerate CModules/CSwiftVerseProto and Sources/VerseProtobuf/Generated from proto/
+proto: deps venv
+	tools/gen-protos.sh $(PYTHON)
+
+## check-proto: the committed generated code is exactly what `make proto` produces
+check-proto: proto
+	@if [ -n "$$(git status --porcelain -- CModules/CSwiftVerseProto Sources/VerseProtobuf/Generated)" ]; then \
+		git status --short -- CModules/CSwiftVerseProto Sources/VerseProtobuf/Generated; \
+		echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; \
+	else echo "generated code matches proto/"; fi
+
+test: deps venv check-proto test-swift test-interop
+
+test-swift:
+	$(SWIFT) build --build-tests
+	SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build
+
+test-interop:
+	$(SWIFT) build --product interop-server
+	$(SWIFT) build --product interop-client
+	Tests/interop/run-interop.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
+
+## run: the gRPC interop TestService on 127.0.0.1:50051 (the chat service replaces it once built)
+run: build-release
+	$$($(SWIFT) build -c release --show-bin-path)/interop-server --port 50051
+
+bench: bench-transport
+
+## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see README)
+bench-transport: deps build-release
+	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+// SwiftVerse: a virtual-actor runtime with its own gRPC stack on nghttp2, protobuf-c and
+// OpenSSL. Layers (see ../shared/DESIGN.md): CModules -> VerseProtobuf / VerseGRPC ->
+// runtime -> applications. Tests and benchmarks build in this one package.
+import PackageDescription
+
+let package = Package(
+    name: "SwiftVerse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "interop-server", targets: ["InteropServer"]),
+        .executable(name: "interop-client", targets: ["InteropClient"]),
+        .executable(name: "grpc-bench", targets: ["GRPCBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, wrapped as system-library targets (Debian -dev packages).
+        .systemLibrary(name: "CNghttp2", path: "CModules/CNghttp2", pkgConfig: "libnghttp2",
+                       providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CProtobufC", path: "CModules/CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "CModules/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        // protoc-c output for proto/ (committed; `make proto` regenerates it).
+        .target(name: "CSwiftVerseProto", dependencies: ["CProtobufC"], path: "CModules/CSwiftVerseProto"),
+
+        // Swift message API over protobuf-c.
+        .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto"]),
+        // HTTP/2 (nghttp2) + TLS (OpenSSL) + gRPC calls, server and client.
+        .target(name: "VerseGRPC", dependencies: [
+            "CNghttp2", "COpenSSL", "VerseProtobuf",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // grpc.testing.TestService: server implementation and the standard client cases.
+        .target(name: "GRPCInterop", dependencies: ["VerseGRPC", "VerseProtobuf"]),
+
+        .executableTarget(name: "InteropServer", dependencies: [
+            "GRPCInterop", "VerseGRPC",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "InteropClient", dependencies: [
+            "GRPCInterop", "VerseGRPC",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "GRPCBench", dependencies: [
+            "GRPCInterop", "VerseGRPC", "VerseProtobuf",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "SwiftVerseTests", dependencies: [
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+print("grpc-bench: not yet")

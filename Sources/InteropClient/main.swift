@@ -1,0 +1,73 @@
+import ArgumentParser
+import GRPCInterop
+import Logging
+import VerseGRPC
+
+/// The gRPC interop test client: runs one standard test case (or all) against a server.
+@main
+struct InteropClient: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "interop-client",
+        abstract: "Run a standard gRPC interop test case against a grpc.testing.TestService server.",
+        discussion: "Test cases: \(InteropTestCases.all.joined(separator: ", ")), or all.")
+
+    @Option(name: .customLong("server_host"), help: "Server host.")
+    var serverHost = "127.0.0.1"
+
+    @Option(name: .customLong("server_port"), help: "Server port.")
+    var serverPort: Int
+
+    @Option(name: .customLong("test_case"), help: "The test case to run, or all.")
+    var testCase: String
+
+    @Option(name: .customLong("use_tls"), help: "Connect with TLS (true|false).")
+    var useTLS = false
+
+    @Option(name: .customLong("ca_file"), help: "PEM CA certificates to trust (TLS).")
+    var caFile: String?
+
+    @Option(name: .customLong("use_test_ca"), help: "Accepted for compatibility; use --ca_file to name the CA.")
+    var useTestCA = false
+
+    @Option(name: .customLong("server_host_override"), help: "Name for TLS verification and :authority.")
+    var serverHostOverride: String?
+
+    @Option(name: .customLong("log_level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .warning
+
+    func validate() throws {
+        guard testCase == "all" || InteropTestCases.all.contains(testCase) else {
+            throw ValidationError("unknown test case \"\(testCase)\"; known: \(InteropTestCases.all.joined(separator: ", ")), all")
+        }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = GRPCClient.Configuration(host: serverHost, port: serverPort)
+        if useTLS {
+            configuration.tls = .client(trustRootsFile: caFile, serverNameOverride: serverHostOverride)
+        }
+        if let serverHostOverride { configuration.authority = serverHostOverride }
+        let client = try GRPCClient(configuration: configuration)
+        let cases = testCase == "all" ? InteropTestCases.all : [testCase]
+        var failed: [String] = []
+        for name in cases {
+            do {
+                try await InteropTestCases.run(name, client: client)
+                print("PASS \(name)")
+            } catch {
+                print("FAIL \(name): \(error)")
+                failed.append(name)
+            }
+        }
+        await client.close()
+        if !failed.isEmpty { throw ExitCode.failure }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

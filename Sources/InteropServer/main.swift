@@ -1,0 +1,66 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRPCInterop
+import Logging
+import VerseGRPC
+
+/// The gRPC interop test server (grpc.testing.TestService) on SwiftVerse's gRPC stack.
+@main
+struct InteropServer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "interop-server",
+        abstract: "Serve grpc.testing.TestService for the standard gRPC interop test cases.")
+
+    @Option(name: .customLong("port"), help: "Port to listen on (0 picks a free one).")
+    var port: Int
+
+    @Option(name: .customLong("host"), help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(name: .customLong("use_tls"), help: "Serve TLS (true|false).")
+    var useTLS = false
+
+    @Option(name: .customLong("tls_cert_file"), help: "PEM certificate chain (with --use_tls=true).")
+    var certificateFile: String?
+
+    @Option(name: .customLong("tls_key_file"), help: "PEM private key (with --use_tls=true).")
+    var keyFile: String?
+
+    @Option(name: .customLong("max_receive_message_size"), help: "Largest request message in bytes.")
+    var maxReceiveMessageSize = 4 << 20
+
+    @Option(name: .customLong("log_level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        if useTLS && (certificateFile == nil || keyFile == nil) {
+            throw ValidationError("--use_tls=true needs --tls_cert_file and --tls_key_file")
+        }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = GRPCServer.Configuration(host: host, port: port)
+        if useTLS, let certificateFile, let keyFile {
+            configuration.tls = .server(certificateChainFile: certificateFile, privateKeyFile: keyFile)
+        }
+        configuration.maxReceiveMessageSize = maxReceiveMessageSize
+        let server = GRPCServer(configuration: configuration, services: [TestServiceServer.service()])
+        try await server.start()
+        // Scripts read this line to learn the port when --port 0 was given.
+        print("interop-server listening on \(host):\(server.localPort ?? port)")
+        fflush(nil) // flush stdout now: scripts wait for this line through a pipe
+        let signal = await TerminationSignal.wait()
+        Logger(label: "interop-server").info("\(signal): shutting down")
+        await server.shutdown(grace: .seconds(5))
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,224 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import VerseProtobuf
+
+/// A gRPC client over one HTTP/2 connection (cleartext prior-knowledge or TLS + ALPN
+/// h2). Many calls share the connection; it is opened on first use and opened again
+/// after it is lost or the server sent GOAWAY.
+public final class GRPCClient: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var tls: TLSConfiguration?
+        /// `:authority`; defaults to `host:port` (or the TLS name override).
+        public var authority: String?
+        public var http2 = HTTP2Settings()
+        public var maxReceiveMessageSize = 4 << 20
+        public var connectTimeout: TimeAmount = .seconds(10)
+        public var userAgent = "swiftverse-grpc/0.1"
+
+        public init(host: String, port: Int, tls: TLSConfiguration? = nil) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+        }
+    }
+
+    public let configuration: Configuration
+    private let group: EventLoopGroup
+    private let logger: Logger
+    private let tlsContext: TLSContext?
+    private let current = NIOLockedValueBox<ClientConnection?>(nil)
+    private let connectLock = NIOLockedValueBox<Task<ClientConnection, Error>?>(nil)
+
+    public init(configuration: Configuration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "swiftverse.grpc.client")) throws {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.tlsContext = try configuration.tls.map { try TLSContext(client: $0) }
+    }
+
+    public convenience init(host: String, port: Int, tls: TLSConfiguration? = nil) throws {
+        try self.init(configuration: Configuration(host: host, port: port, tls: tls))
+    }
+
+    private var authority: String {
+        configuration.authority ?? configuration.tls?.serverNameOverride ?? "\(configuration.host):\(configuration.port)"
+    }
+
+    /// Closes the connection; calls in flight end with UNAVAILABLE.
+    public func close() async {
+        let connection = current.withLockedValue { current -> ClientConnection? in
+            defer { current = nil }
+            return current
+        }
+        try? await connection?.channel.close()
+    }
+
+    /// Opens the connection now instead of on the first call.
+    public func connect() async throws {
+        _ = try await connection()
+    }
+
+    func connection() async throws -> ClientConnection {
+        if let connection = current.withLockedValue({ $0 }), connection.isUsable { return connection }
+        // One connection attempt at a time; concurrent callers share it.
+        let task = connectLock.withLockedValue { pending -> Task<ClientConnection, Error> in
+            if let pending { return pending }
+            let task = Task { try await self.openConnection() }
+            pending = task
+            return task
+        }
+        defer { connectLock.withLockedValue { if $0 == task { $0 = nil } } }
+        let connection = try await task.value
+        current.withLockedValue { $0 = connection }
+        return connection
+    }
+
+    private func openConnection() async throws -> ClientConnection {
+        if let existing = current.withLockedValue({ $0 }), existing.isUsable { return existing }
+        let tls = tlsContext
+        let serverName = configuration.tls?.serverNameOverride ?? configuration.host
+        let settings = configuration.http2
+        let logger = self.logger
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(configuration.connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls, role: .client, serverName: serverName))
+                    }
+                    let http2 = HTTP2Connection(role: .client, settings: settings, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(http2)
+                }
+            }
+        let channel: Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw GRPCStatus(.unavailable, "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+        }
+        return try await channel.eventLoop.submit {
+            let http2 = try channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
+            let connection = ClientConnection(channel: channel, http2: http2)
+            http2.delegate = connection
+            return connection
+        }.get()
+    }
+
+    // MARK: calls
+
+    /// Starts a call. `timeout` sets the deadline, sent to the server as grpc-timeout
+    /// and enforced here as well.
+    public func makeCall(path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil) async throws -> ClientCall {
+        let timeoutNanos = timeout.map { duration -> Int64 in
+            let (seconds, attoseconds) = duration.components
+            return max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        }
+        var headers = [
+            HTTP2Header(":method", "POST"),
+            HTTP2Header(":scheme", configuration.tls == nil ? "http" : "https"),
+            HTTP2Header(":path", path),
+            HTTP2Header(":authority", authority),
+            HTTP2Header("content-type", "application/grpc"),
+            HTTP2Header("te", "trailers"),
+            HTTP2Header("user-agent", configuration.userAgent),
+        ]
+        if let timeoutNanos { headers.append(HTTP2Header("grpc-timeout", GRPCTimeout.format(nanoseconds: timeoutNanos))) }
+        headers += metadata.headers
+        let requestHead = headers
+
+        let maxMessageSize = configuration.maxReceiveMessageSize
+        for attempt in 0..<2 {
+            let connection = try await self.connection()
+            let eventLoop = connection.channel.eventLoop
+            let allocator = connection.channel.allocator
+            let http2 = connection.http2
+            let started: ClientCall? = try await eventLoop.submit { () -> ClientCall? in
+                let box = NIOLoopBoundBox<ClientStream?>(nil, eventLoop: eventLoop)
+                let inbox = MessageInbox(reportThreshold: Int(http2.value.settings.streamWindowSize) / 4) { consumed in
+                    eventLoop.execute { if let stream = box.value { http2.value.consume(stream: stream.id, consumed) } }
+                }
+                let stream = ClientStream(connection: http2.value, eventLoop: eventLoop, maxMessageSize: maxMessageSize, inbox: inbox)
+                box.value = stream
+                guard stream.start(headers: requestHead, timeoutNanos: timeoutNanos, eventLoop: eventLoop) else { return nil }
+                return ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream)
+            }.get()
+            if let started { return started }
+            // The connection was draining or closed: forget it and try a fresh one once.
+            connection.markUnusable()
+            if attempt == 1 { break }
+        }
+        throw GRPCStatus(.unavailable, "no usable connection to \(configuration.host):\(configuration.port)")
+    }
+
+    public func unaryCall<Request: ProtoMessage, Response: ProtoMessage>(
+        _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        responseType: Response.Type = Response.self
+    ) async throws -> UnaryResponse<Response> {
+        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout)
+        try? await call.send(request) // a failed send shows up as the call's status
+        call.finishSending()
+        let typed = StreamingCall<Request, Response>(call: call)
+        let message = try await typed.response()
+        return UnaryResponse(message: message, initialMetadata: try await call.initialMetadata(),
+                             trailingMetadata: await call.trailingMetadata())
+    }
+
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        responseType: Response.Type = Response.self
+    ) async throws -> Response {
+        try await unaryCall(path, request: request, metadata: metadata, timeout: timeout, responseType: Response.self).message
+    }
+
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        responseType: Response.Type = Response.self
+    ) async throws -> StreamingCall<Request, Response> {
+        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout)
+        try? await call.send(request)
+        call.finishSending()
+        return StreamingCall(call: call)
+    }
+
+    /// Client-streaming and bidirectional calls: send, then `finishSending()`.
+    public func streaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        requestType: Request.Type = Request.self, responseType: Response.Type = Response.self
+    ) async throws -> StreamingCall<Request, Response> {
+        StreamingCall(call: try await makeCall(path: path, metadata: metadata, timeout: timeout))
+    }
+}
+
+/// One HTTP/2 connection of a client.
+final class ClientConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
+    // @unchecked: `usable` is a locked box; `http2` is loop-bound; `channel` is Sendable.
+    let channel: Channel
+    let http2: NIOLoopBound<HTTP2Connection>
+    private let usable = NIOLockedValueBox(true)
+
+    init(channel: Channel, http2: HTTP2Connection) {
+        self.channel = channel
+        self.http2 = NIOLoopBound(http2, eventLoop: channel.eventLoop)
+    }
+
+    var isUsable: Bool { usable.withLockedValue { $0 } && channel.isActive }
+
+    func markUnusable() { usable.withLockedValue { $0 = false } }
+
+    func connection(_ connection: HTTP2Connection, openedStream streamID: Int32, headers: [HTTP2Header],
+                    endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler? { nil }
+
+    func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {
+        markUnusable()
+    }
+
+    func connectionClosed(_ connection: HTTP2Connection) {
+        markUnusable()
+    }
+}

@@ -1,0 +1,407 @@
+import CNghttp2
+import Logging
+import NIOCore
+
+/// One HTTP/2 connection: an nghttp2 session driven by a SwiftNIO channel handler.
+///
+/// nghttp2 does all framing, HPACK, flow-control accounting and protocol checks; this
+/// class only moves bytes between the socket and the session and turns nghttp2's
+/// callbacks into per-stream events. Everything runs on the channel's event loop.
+///
+/// Output is batched: bytes nghttp2 wants to send are drained once per read batch
+/// (`channelReadComplete`) or once per event-loop tick for writes that start elsewhere.
+final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Role { case server, client }
+
+    let role: Role
+    let settings: HTTP2Settings
+    let logger: Logger
+    weak var delegate: HTTP2ConnectionDelegate?
+
+    private(set) var session: OpaquePointer?
+    private(set) var streams: [Int32: HTTP2Stream] = [:]
+    private var context: ChannelHandlerContext?
+    private var inReadBatch = false
+    private var flushScheduled = false
+    private var sentPreface = false
+    /// GOAWAY sent or received: no new streams; close once the last stream ends.
+    private(set) var isDraining = false
+    private(set) var isClosed = false
+    /// The error that closed the connection, if one did (e.g. a TLS verification failure).
+    private(set) var closeError: Error?
+    private var pendingPings: [UInt64: EventLoopPromise<Void>] = [:]
+    private var nextPingID: UInt64 = 1
+
+    init(role: Role, settings: HTTP2Settings, logger: Logger) {
+        self.role = role
+        self.settings = settings
+        self.logger = logger
+    }
+
+    var eventLoop: EventLoop? { context?.eventLoop }
+    var channel: Channel? { context?.channel }
+    var activeStreamCount: Int { streams.count }
+
+    // MARK: channel handler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque())
+        guard let session else {
+            context.close(promise: nil)
+            return
+        }
+        NGHTTP2Glue.submitSettings(session, settings, server: role == .server)
+        if context.channel.isActive { sendPreface() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // The session's callbacks point at self: delete it before self can be freed.
+        if let session { nghttp2_session_del(session) }
+        session = nil
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        sendPreface()
+        context.fireChannelActive()
+    }
+
+    private func sendPreface() {
+        guard !sentPreface else { return }
+        sentPreface = true
+        flushNow()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session else { return }
+        let buffer = unwrapInboundIn(data)
+        inReadBatch = true
+        let result = buffer.withUnsafeReadableBytes { bytes -> Int in
+            guard let base = bytes.baseAddress else { return 0 }
+            return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        if result < 0 {
+            // A fatal error (e.g. bad client preface): nghttp2 may have queued a GOAWAY
+            // explaining it; send that, then close. Other connections are unaffected.
+            let code = Int32(result)
+            logger.debug("closing HTTP/2 connection: \(String(cString: nghttp2_strerror(code)))",
+                         metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            if code == NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue {
+                _ = nghttp2_session_terminate_session(session, HTTP2ErrorCode.protocolError.rawValue)
+            }
+            inReadBatch = false
+            flushNow()
+            close()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
+        flushNow()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushNow() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
+        let open = streams
+        streams.removeAll()
+        for stream in open.values.sorted(by: { $0.id < $1.id }) {
+            stream.closed = true
+            stream.handler?.streamClosed(.connectionLost)
+        }
+        for promise in pendingPings.values { promise.fail(ChannelError.ioOnClosedChannel) }
+        pendingPings.removeAll()
+        delegate?.connectionClosed(self)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("HTTP/2 connection error: \(error)")
+        if closeError == nil { closeError = error }
+        close()
+    }
+
+    // MARK: output
+
+    /// Writes everything nghttp2 has queued, in one buffer and one flush.
+    func flushNow() {
+        guard let session, let context, sentPreface || context.channel.isActive else { return }
+        var output: ByteBuffer?
+        while context.channel.isWritable {
+            var chunk: UnsafePointer<UInt8>?
+            let count = nghttp2_session_mem_send(session, &chunk)
+            if count < 0 {
+                logger.debug("nghttp2 send failed: \(String(cString: nghttp2_strerror(Int32(count))))")
+                close()
+                return
+            }
+            guard count > 0, let chunk else { break }
+            if output == nil { output = context.channel.allocator.buffer(capacity: max(count, 4096)) }
+            output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
+        }
+        if let output {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+        }
+        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+            close()
+        } else if isDraining && streams.isEmpty && nghttp2_session_want_write(session) == 0 {
+            close()
+        }
+    }
+
+    /// Arranges one flush at the end of this read batch or event-loop tick.
+    func flushSoon() {
+        guard !inReadBatch, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flushNow()
+        }
+    }
+
+    func close() {
+        guard !isClosed, let context else { return }
+        isClosed = true
+        context.close(promise: nil)
+    }
+
+    // MARK: streams: requests and responses
+
+    /// Client: starts a request. Returns the stream id, or nil if the session refused.
+    func startRequest(headers: [HTTP2Header], handler: HTTP2StreamHandler) -> Int32? {
+        guard let session, !isDraining, !isClosed else { return nil }
+        var provider = NGHTTP2Glue.dataProvider
+        let id = NGHTTP2Glue.withNameValues(headers) { nva, count in
+            nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+        }
+        guard id > 0 else { return nil }
+        let stream = HTTP2Stream(id: id)
+        stream.handler = handler
+        stream.hasDataProvider = true
+        streams[id] = stream
+        flushSoon()
+        return id
+    }
+
+    /// Server: sends the response head. With `endStream` it is a complete
+    /// (Trailers-Only) response; otherwise data and trailers follow.
+    func sendResponseHeaders(stream id: Int32, headers: [HTTP2Header], endStream: Bool) {
+        guard let session, let stream = streams[id], !stream.closed else { return }
+        var provider = NGHTTP2Glue.dataProvider
+        let rv = NGHTTP2Glue.withNameValues(headers) { nva, count in
+            endStream
+                ? nghttp2_submit_response(session, id, nva, count, nil)
+                : nghttp2_submit_response(session, id, nva, count, &provider)
+        }
+        if rv != 0 {
+            logger.debug("submit_response failed on stream \(id): \(String(cString: nghttp2_strerror(rv)))")
+        }
+        stream.hasDataProvider = !endStream
+        if endStream { stream.outboundFinished = true }
+        flushSoon()
+    }
+
+    /// Queues DATA payload. Returns false when the queue is past the high watermark:
+    /// the caller should wait for `streamWritable` before writing more.
+    @discardableResult
+    func sendData(stream id: Int32, _ buffer: ByteBuffer) -> Bool {
+        guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return true }
+        stream.outbound.writeImmutableBuffer(buffer)
+        resumeIfDeferred(stream)
+        flushSoon()
+        if stream.outbound.readableBytes >= settings.outboundHighWatermark {
+            stream.writerBlocked = true
+            return false
+        }
+        return true
+    }
+
+    /// Ends the outbound side after queued data: with trailers (server) or a bare
+    /// END_STREAM (client half-close).
+    func finishStream(stream id: Int32, trailers: [HTTP2Header]?) {
+        guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return }
+        stream.outboundFinished = true
+        stream.trailers = trailers
+        resumeIfDeferred(stream)
+        flushSoon()
+    }
+
+    func resetStream(stream id: Int32, code: HTTP2ErrorCode) {
+        guard let session, let stream = streams[id], !stream.closed else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
+        flushSoon()
+    }
+
+    /// Returns window for `count` bytes of DATA the application has consumed.
+    func consume(stream id: Int32, _ count: Int) {
+        guard let session, count > 0 else { return }
+        _ = nghttp2_session_consume(session, id, count)
+        flushSoon()
+    }
+
+    func outboundBytes(stream id: Int32) -> Int {
+        streams[id]?.outbound.readableBytes ?? 0
+    }
+
+    private func resumeIfDeferred(_ stream: HTTP2Stream) {
+        guard stream.deferred, let session else { return }
+        stream.deferred = false
+        _ = nghttp2_session_resume_data(session, stream.id)
+    }
+
+    // MARK: connection control
+
+    /// Graceful shutdown: GOAWAY naming the last stream we accepted; in-flight streams
+    /// finish, new ones are refused, and the connection closes when the last one ends.
+    func startDraining() {
+        guard let session, !isDraining else { return }
+        isDraining = true
+        _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
+                                  nghttp2_session_get_last_proc_stream_id(session),
+                                  HTTP2ErrorCode.noError.rawValue, nil, 0)
+        flushNow()
+    }
+
+    /// Sends a PING; the future succeeds when the peer acknowledges it.
+    func ping() -> EventLoopFuture<Void>? {
+        guard let session, let context, !isClosed else { return nil }
+        let id = nextPingID
+        nextPingID += 1
+        var opaque = id.bigEndian
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        pendingPings[id] = promise
+        _ = withUnsafeBytes(of: &opaque) { nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        flushSoon()
+        return promise.futureResult
+    }
+
+    // MARK: nghttp2 callbacks (called by NGHTTP2Glue, inside mem_recv/mem_send)
+
+    func onBeginHeaders(streamID: Int32, category: UInt32) -> Int32 {
+        if role == .server && category == NGHTTP2_HCAT_REQUEST.rawValue {
+            let stream = HTTP2Stream(id: streamID)
+            streams[streamID] = stream
+        }
+        if let stream = streams[streamID] {
+            stream.headerBlock.removeAll(keepingCapacity: true)
+            stream.headerBlockSize = 0
+            stream.headerBlockTooLarge = false
+        }
+        return 0
+    }
+
+    func onHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
+        guard let stream = streams[streamID] else { return 0 }
+        stream.headerBlockSize += HTTP2Stream.headerSize(nameLength: name.count, valueLength: value.count)
+        if stream.headerBlockSize > Int(settings.maxHeaderListSize) {
+            // Stop storing; the block is answered as a whole once it is complete.
+            stream.headerBlockTooLarge = true
+            stream.headerBlock.removeAll()
+            return 0
+        }
+        stream.headerBlock.append(HTTP2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        return 0
+    }
+
+    func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
+        guard let stream = streams[streamID] else { return 0 }
+        let headers = stream.headerBlock
+        stream.headerBlock = []
+        if endStream { stream.remoteEnded = true }
+        stream.headerBlocksReceived += 1
+        if role == .server && stream.headerBlocksReceived == 1 {
+            if isDraining {
+                resetStream(stream: streamID, code: .refusedStream)
+                return 0
+            }
+            stream.handler = delegate?.connection(
+                self, openedStream: streamID, headers: headers, endStream: endStream,
+                oversizedHeaders: stream.headerBlockTooLarge ? stream.headerBlockSize : nil)
+        } else if stream.headerBlockTooLarge {
+            resetStream(stream: streamID, code: .protocolError)
+        } else {
+            stream.handler?.streamReceivedHeaders(headers, endStream: endStream)
+        }
+        return 0
+    }
+
+    func onDataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
+        guard let stream = streams[streamID], let handler = stream.handler else {
+            // Nobody will read it: give the window back at once.
+            if let session { _ = nghttp2_session_consume(session, streamID, data.count) }
+            return 0
+        }
+        handler.streamReceivedData(data)
+        return 0
+    }
+
+    func onDataEndStream(streamID: Int32) {
+        guard let stream = streams[streamID] else { return }
+        stream.remoteEnded = true
+        stream.handler?.streamReceivedEndOfData()
+    }
+
+    func onStreamClose(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        stream.closed = true
+        stream.handler?.streamClosed(errorCode == 0 ? .normal : .reset(errorCode))
+        stream.handler = nil
+        if isDraining && streams.isEmpty { flushSoon() }
+    }
+
+    func onGoAway(lastStreamID: Int32, errorCode: UInt32) {
+        isDraining = true
+        delegate?.connection(self, receivedGoAway: lastStreamID, errorCode: errorCode)
+    }
+
+    func onPingAck(_ opaque: UInt64) {
+        pendingPings.removeValue(forKey: opaque)?.succeed()
+    }
+
+    /// The server finished its side (trailers or END_STREAM sent). If the client has
+    /// not finished, RST_STREAM(NO_ERROR) tells it to stop sending (RFC 9113 8.1).
+    func onEndStreamSent(streamID: Int32) {
+        guard role == .server, let session, let stream = streams[streamID], !stream.remoteEnded else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.noError.rawValue)
+    }
+
+    /// Data provider: copies up to `length` queued bytes; defers when none are queued.
+    func readData(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        guard let session, let stream = streams[streamID] else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        let count = min(stream.outbound.readableBytes, buffer.count)
+        if count > 0 {
+            stream.outbound.withUnsafeReadableBytes { bytes in
+                buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count)
+            }
+            stream.outbound.moveReaderIndex(forwardBy: count)
+            if stream.outbound.readableBytes == 0 { stream.outbound.clear() }
+        }
+        if stream.outbound.readableBytes == 0 && stream.outboundFinished {
+            flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            if let trailers = stream.trailers {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                _ = NGHTTP2Glue.withNameValues(trailers) { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
+            }
+        } else if count == 0 {
+            stream.deferred = true
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        }
+        if stream.writerBlocked && stream.outbound.readableBytes < settings.outboundHighWatermark / 2 {
+            stream.writerBlocked = false
+            stream.handler?.streamWritable()
+        }
+        return count
+    }
+}

@@ -1,0 +1,92 @@
+import NIOCore
+
+/// One HTTP/2 header field as it crossed the wire (HPACK-decoded by nghttp2).
+public struct HTTP2Header: Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public var description: String { "\(name): \(value)" }
+}
+
+/// HTTP/2 error codes (RFC 9113 section 7) used by RST_STREAM and GOAWAY.
+public enum HTTP2ErrorCode: UInt32, Sendable {
+    case noError = 0x0
+    case protocolError = 0x1
+    case internalError = 0x2
+    case flowControlError = 0x3
+    case settingsTimeout = 0x4
+    case streamClosed = 0x5
+    case frameSizeError = 0x6
+    case refusedStream = 0x7
+    case cancel = 0x8
+    case compressionError = 0x9
+    case connectError = 0xa
+    case enhanceYourCalm = 0xb
+    case inadequateSecurity = 0xc
+    case http11Required = 0xd
+}
+
+/// Tuning of one HTTP/2 connection. Defaults favour throughput on LAN/loopback while
+/// keeping per-connection memory bounded by the receive windows.
+public struct HTTP2Settings: Sendable {
+    /// Streams the peer may open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var maxConcurrentStreams: UInt32 = 1000
+    /// Per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE). Data the application
+    /// has not consumed yet counts against it, so a slow reader stops its sender.
+    public var streamWindowSize: Int32 = 1 << 20
+    /// Connection-level receive window: the most unconsumed data a peer can have in
+    /// flight across all streams of the connection.
+    public var connectionWindowSize: Int32 = 8 << 20
+    /// Largest header list accepted (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 7541 sizing).
+    public var maxHeaderListSize: UInt32 = 16 << 10
+    /// Largest frame payload the peer may send us (SETTINGS_MAX_FRAME_SIZE).
+    public var maxFrameSize: UInt32 = 1 << 14
+    /// A stream stops accepting writes (the writer is suspended) once this much
+    /// outbound data waits for flow-control window.
+    public var outboundHighWatermark: Int = 256 << 10
+
+    public init() {}
+}
+
+/// Events about one stream, delivered on the connection's event loop.
+protocol HTTP2StreamHandler: AnyObject {
+    /// A complete header block: the first is the request/response head, a later one
+    /// is trailers. `endStream` is set when the peer ended its side with it.
+    func streamReceivedHeaders(_ headers: [HTTP2Header], endStream: Bool)
+    /// A chunk of DATA payload. The chunk is only valid during the call.
+    func streamReceivedData(_ data: UnsafeRawBufferPointer)
+    /// The peer ended its side of the stream with a DATA frame's END_STREAM.
+    func streamReceivedEndOfData()
+    /// The stream is gone, normally or not.
+    func streamClosed(_ reason: HTTP2StreamCloseReason)
+    /// Outbound data that was over the high watermark has drained below it.
+    func streamWritable()
+}
+
+/// Why a stream ended.
+enum HTTP2StreamCloseReason: Equatable {
+    /// Both sides ended the stream (or it was reset with NO_ERROR after completing).
+    case normal
+    /// RST_STREAM (either side) or GOAWAY with this code.
+    case reset(UInt32)
+    /// The connection went away under the stream.
+    case connectionLost
+}
+
+/// Connection-level events for the layer above (gRPC server or client).
+protocol HTTP2ConnectionDelegate: AnyObject {
+    /// Server role: the peer opened a stream. `oversizedHeaders` is the header list
+    /// size when it exceeded the limit (the fields were then not kept). Returns the
+    /// stream's handler, or nil when the delegate already answered the stream.
+    func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
+                    headers: [HTTP2Header], endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler?
+    /// The peer sent GOAWAY: streams above `lastStreamID` were not processed.
+    func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32)
+    /// The channel closed; every stream has been told already.
+    func connectionClosed(_ connection: HTTP2Connection)
+}

@@ -1,0 +1,145 @@
+import CNghttp2
+
+/// The C side of HTTP2Connection: session construction, the callback table, and
+/// header-list marshalling. C callbacks cannot capture context, so each one recovers
+/// its HTTP2Connection from nghttp2's `user_data` (unretained: the connection deletes
+/// the session before it can be freed).
+enum NGHTTP2Glue {
+    static func makeSession(server: Bool, userData: UnsafeMutableRawPointer) -> OpaquePointer? {
+        var callbacks: OpaquePointer?
+        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { return nil }
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameRecv)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkRecv)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, onFrameSend)
+
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else { return nil }
+        defer { nghttp2_option_del(option) }
+        // Window updates follow what the application consumed, not what arrived:
+        // that is how a slow reader pushes back on its sender.
+        nghttp2_option_set_no_auto_window_update(option, 1)
+
+        var session: OpaquePointer?
+        let rv = server
+            ? nghttp2_session_server_new2(&session, callbacks, userData, option)
+            : nghttp2_session_client_new2(&session, callbacks, userData, option)
+        return rv == 0 ? session : nil
+    }
+
+    static func submitSettings(_ session: OpaquePointer, _ settings: HTTP2Settings, server: Bool) {
+        var entries = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(settings.streamWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+        ]
+        if !server {
+            entries.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+        }
+        _ = nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
+        _ = nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindowSize)
+    }
+
+    /// Every stream's data provider: the stream is found by id, so no per-stream
+    /// pointer is handed to C.
+    static var dataProvider: nghttp2_data_provider {
+        nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: readData)
+    }
+
+    /// Calls `body` with an nghttp2_nv array for `headers`; nghttp2 copies the bytes
+    /// during the submit call, so one scratch buffer serves the whole list.
+    static func withNameValues<R>(_ headers: [HTTP2Header], _ body: (UnsafeMutablePointer<nghttp2_nv>, Int) -> R) -> R {
+        var storage = [UInt8]()
+        storage.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
+        var spans: [(Int, Int, Int, Int)] = []
+        spans.reserveCapacity(headers.count)
+        for header in headers {
+            let nameStart = storage.count
+            storage.append(contentsOf: header.name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: header.value.utf8)
+            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
+        }
+        storage.append(0) // never empty, so baseAddress is non-nil
+        return storage.withUnsafeMutableBufferPointer { bytes in
+            var nva = spans.map { span in
+                nghttp2_nv(name: bytes.baseAddress! + span.0, value: bytes.baseAddress! + span.2,
+                           namelen: span.1, valuelen: span.3, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            if nva.isEmpty {
+                var none = nghttp2_nv()
+                return body(&none, 0)
+            }
+            return nva.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+
+    private static func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {
+        Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
+    }
+
+    private static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
+        guard let frame else { return 0 }
+        guard frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        return connection(userData).onBeginHeaders(streamID: frame.pointee.hd.stream_id, category: frame.pointee.headers.cat.rawValue)
+    }
+
+    private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+        guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+        return connection(userData).onHeader(
+            streamID: frame.pointee.hd.stream_id,
+            name: UnsafeRawBufferPointer(start: name, count: nameLength),
+            value: UnsafeRawBufferPointer(start: value, count: valueLength))
+    }
+
+    private static let onFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, userData in
+        guard let frame else { return 0 }
+        let header = frame.pointee.hd
+        let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(header.type) {
+        case NGHTTP2_HEADERS.rawValue:
+            return connection(userData).onHeadersComplete(streamID: header.stream_id, endStream: endStream)
+        case NGHTTP2_DATA.rawValue:
+            if endStream { connection(userData).onDataEndStream(streamID: header.stream_id) }
+        case NGHTTP2_GOAWAY.rawValue:
+            connection(userData).onGoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
+        case NGHTTP2_PING.rawValue:
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                let opaque = withUnsafeBytes(of: frame.pointee.ping.opaque_data) { $0.loadUnaligned(as: UInt64.self) }
+                connection(userData).onPingAck(UInt64(bigEndian: opaque))
+            }
+        default:
+            break
+        }
+        return 0
+    }
+
+    private static let onDataChunkRecv: nghttp2_on_data_chunk_recv_callback = { _, _, streamID, data, length, userData in
+        connection(userData).onDataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length))
+    }
+
+    private static let onStreamClose: nghttp2_on_stream_close_callback = { _, streamID, errorCode, userData in
+        connection(userData).onStreamClose(streamID: streamID, errorCode: errorCode)
+        return 0
+    }
+
+    private static let onFrameSend: nghttp2_on_frame_send_callback = { _, frame, userData in
+        guard let frame else { return 0 }
+        let header = frame.pointee.hd
+        let type = UInt32(header.type)
+        if (type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue)
+            && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+            connection(userData).onEndStreamSent(streamID: header.stream_id)
+        }
+        return 0
+    }
+
+    private static let readData: nghttp2_data_source_read_callback = { _, streamID, buffer, length, flags, _, userData in
+        guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        return connection(userData).readData(streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
+    }
+}

@@ -1,0 +1,214 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A gRPC server on nghttp2: cleartext HTTP/2 (prior knowledge) or TLS with ALPN h2.
+public final class GRPCServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var tls: TLSConfiguration?
+        public var http2 = HTTP2Settings()
+        /// Largest request message accepted; larger ones end the call with RESOURCE_EXHAUSTED.
+        public var maxReceiveMessageSize = 4 << 20
+        /// Send a PING on connections idle this long, and close those that do not answer.
+        public var keepaliveInterval: TimeAmount? = .seconds(60)
+        public var keepaliveTimeout: TimeAmount = .seconds(20)
+
+        public init(host: String = "127.0.0.1", port: Int, tls: TLSConfiguration? = nil) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+        }
+    }
+
+    public let configuration: Configuration
+    private let router: GRPCRouter
+    private let group: EventLoopGroup
+    private let logger: Logger
+    private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: ServerConnection]>([:])
+
+    public init(configuration: Configuration, services: [GRPCService],
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "swiftverse.grpc.server")) {
+        self.configuration = configuration
+        self.router = GRPCRouter(services)
+        self.group = group
+        self.logger = logger
+    }
+
+    /// The port actually bound (useful with port 0).
+    public var localPort: Int? {
+        listener.withLockedValue { $0?.localAddress?.port }
+    }
+
+    public func start() async throws {
+        let tlsContext = try configuration.tls.map { try TLSContext(server: $0) }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.configure(channel, tls: tlsContext)
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        listener.withLockedValue { $0 = channel }
+        logger.info("gRPC server listening", metadata: [
+            "address": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
+            "tls": "\(configuration.tls != nil)",
+        ])
+    }
+
+    private func configure(_ channel: Channel, tls: TLSContext?) throws {
+        if let tls {
+            try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, role: .server, serverName: nil))
+        }
+        let connection = HTTP2Connection(role: .server, settings: configuration.http2, logger: logger)
+        let delegate = ServerConnection(server: self, connection: connection, channel: channel)
+        connection.delegate = delegate
+        try channel.pipeline.syncOperations.addHandler(connection)
+        let key = ObjectIdentifier(delegate)
+        connections.withLockedValue { $0[key] = delegate }
+        delegate.startKeepalive(interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout)
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.connections.withLockedValue { _ = $0.removeValue(forKey: key) }
+        }
+    }
+
+    var routerForConnections: GRPCRouter { router }
+    var loggerForConnections: Logger { logger }
+
+    /// Graceful shutdown: stop accepting, send GOAWAY on every connection, let in-flight
+    /// calls finish for up to `grace`, then close whatever is left.
+    public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        let listening = listener.withLockedValue { $0 }
+        try? await listening?.close()
+        let open = connections.withLockedValue { Array($0.values) }
+        for connection in open { connection.startDraining() }
+        let deadline = NIODeadline.now() + grace
+        while NIODeadline.now() < deadline {
+            if connections.withLockedValue({ $0.isEmpty }) { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for connection in connections.withLockedValue({ Array($0.values) }) { connection.close() }
+    }
+
+    /// Number of open client connections.
+    public var connectionCount: Int { connections.withLockedValue { $0.count } }
+}
+
+/// Per-connection glue between an HTTP2Connection and the router: validates each new
+/// stream's request head, answers protocol errors, and starts handlers.
+final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
+    // @unchecked: every mutable field is touched only on `channel.eventLoop`; the
+    // server's connection table only calls the loop-hopping methods below.
+    private unowned let server: GRPCServer
+    private let connection: NIOLoopBound<HTTP2Connection>
+    let channel: Channel
+    private var keepaliveTimer: RepeatedTask?
+
+    init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
+        self.server = server
+        self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)
+        self.channel = channel
+    }
+
+    func startDraining() {
+        let connection = self.connection
+        channel.eventLoop.execute { connection.value.startDraining() }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    func startKeepalive(interval: TimeAmount?, timeout: TimeAmount) {
+        guard let interval else { return }
+        let connection = self.connection
+        keepaliveTimer = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            guard let ack = connection.value.ping() else { return }
+            let timer = ack.eventLoop.scheduleTask(in: timeout) { connection.value.close() }
+            ack.whenComplete { _ in timer.cancel() }
+        }
+    }
+
+    func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
+                    headers: [HTTP2Header], endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler? {
+        if let size = oversizedHeaders {
+            return answer(connection, streamID, GRPCStatus(.resourceExhausted,
+                "request header list of \(size) bytes exceeds the limit of \(connection.settings.maxHeaderListSize) bytes"))
+        }
+        var method: String?, path: String?, contentType: String?, encoding: String?, timeout: String?
+        for header in headers {
+            switch header.name {
+            case ":method": method = header.value
+            case ":path": path = header.value
+            case "content-type": contentType = header.value
+            case "grpc-encoding": encoding = header.value
+            case "grpc-timeout": timeout = header.value
+            default: break
+            }
+        }
+        guard method == "POST" else {
+            connection.sendResponseHeaders(stream: streamID, headers: [HTTP2Header(":status", "405"), HTTP2Header("allow", "POST")], endStream: true)
+            return nil
+        }
+        guard let contentType, contentType == "application/grpc" || contentType.hasPrefix("application/grpc+") || contentType.hasPrefix("application/grpc;") else {
+            // gRPC spec: a non-gRPC content-type gets HTTP 415, not a gRPC status.
+            connection.sendResponseHeaders(stream: streamID, headers: [HTTP2Header(":status", "415"), HTTP2Header("content-type", "text/plain")], endStream: true)
+            return nil
+        }
+        if let encoding, encoding != "identity" {
+            return answer(connection, streamID, GRPCStatus(.unimplemented, "grpc-encoding \"\(encoding)\" is not supported (supported: identity)"),
+                          extra: [HTTP2Header("grpc-accept-encoding", "identity")])
+        }
+        var timeoutNanos: Int64?
+        if let timeout {
+            guard let nanos = GRPCTimeout.parse(timeout) else {
+                return answer(connection, streamID, GRPCStatus(.internal, "malformed grpc-timeout \"\(timeout)\""))
+            }
+            timeoutNanos = nanos
+        }
+        let handler: GRPCService.Handler
+        switch server.routerForConnections.lookup(path ?? "") {
+        case .found(let found): handler = found
+        case .unknownService(let name):
+            return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown service \(name)"))
+        case .unknownMethod(let name, let service):
+            return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown method \(name) for service \(service)"))
+        case .malformedPath(let bad):
+            return answer(connection, streamID, GRPCStatus(.unimplemented, "malformed method path \"\(bad)\""))
+        }
+
+        let eventLoop = channel.eventLoop
+        let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: server.configuration.maxReceiveMessageSize)
+        let boundConnection = self.connection
+        let inbox = MessageInbox(reportThreshold: Int(connection.settings.streamWindowSize) / 4) { consumed in
+            eventLoop.execute { boundConnection.value.consume(stream: streamID, consumed) }
+        }
+        let call = ServerCall(
+            path: path!, requestMetadata: Metadata(headers: headers),
+            deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
+            peer: channel.remoteAddress.map { "\($0)" } ?? "unknown",
+            eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
+        stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop)
+        if endStream { stream.streamReceivedEndOfData() }
+        return stream
+    }
+
+    /// Trailers-Only answer for a stream that never reaches a handler.
+    private func answer(_ connection: HTTP2Connection, _ streamID: Int32, _ status: GRPCStatus, extra: [HTTP2Header] = []) -> HTTP2StreamHandler? {
+        connection.sendResponseHeaders(stream: streamID, headers: ServerStream.responseHead + extra + ServerStream.statusHeaders(status), endStream: true)
+        return nil
+    }
+
+    func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {}
+
+    func connectionClosed(_ connection: HTTP2Connection) {
+        keepaliveTimer?.cancel()
+    }
+}

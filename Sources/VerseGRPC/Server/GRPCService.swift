@@ -1,0 +1,104 @@
+import VerseProtobuf
+
+/// A gRPC service: its full name and a handler per method.
+///
+/// ```swift
+/// var service = GRPCService(name: "grpc.testing.TestService")
+/// service.unary("EmptyCall") { (_: Grpc_Testing_Empty, _) in Grpc_Testing_Empty() }
+/// ```
+public struct GRPCService: Sendable {
+    public typealias Handler = @Sendable (ServerCall) async throws -> Void
+
+    public let name: String
+    private(set) var handlers: [String: Handler] = [:]
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public var methodNames: [String] { handlers.keys.sorted() }
+
+    /// A handler working on raw message bytes; the typed helpers below build on it.
+    public mutating func raw(_ method: String, _ handler: @escaping Handler) {
+        handlers[method] = handler
+    }
+
+    public mutating func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        raw(method) { call in
+            let request = try await Self.singleRequest(Request.self, call)
+            let response = try await handler(request, ServerContext(call: call))
+            try await call.send(response)
+        }
+    }
+
+    public mutating func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: String,
+        _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        raw(method) { call in
+            let request = try await Self.singleRequest(Request.self, call)
+            try await handler(request, ResponseWriter(call: call), ServerContext(call: call))
+        }
+    }
+
+    public mutating func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: String,
+        _ handler: @escaping @Sendable (RequestStream<Request>, ServerContext) async throws -> Response
+    ) {
+        raw(method) { call in
+            let response = try await handler(RequestStream(call: call), ServerContext(call: call))
+            try await call.send(response)
+        }
+    }
+
+    public mutating func bidirectionalStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: String,
+        _ handler: @escaping @Sendable (RequestStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        raw(method) { call in
+            try await handler(RequestStream(call: call), ResponseWriter(call: call), ServerContext(call: call))
+        }
+    }
+
+    /// Unary and server-streaming calls carry exactly one request message.
+    private static func singleRequest<Request: ProtoMessage>(_ type: Request.Type, _ call: ServerCall) async throws -> Request {
+        guard let first = try await call.nextRequest() else {
+            throw GRPCStatus(.internal, "the client half-closed without sending a request message")
+        }
+        guard try await call.nextRequest() == nil else {
+            throw GRPCStatus(.internal, "the client sent more than one request message on a unary request stream")
+        }
+        return try decodeMessage(Request.self, from: first, role: "request")
+    }
+}
+
+/// Finds the handler for a request path.
+struct GRPCRouter: Sendable {
+    private var services: [String: GRPCService] = [:]
+
+    init(_ services: [GRPCService]) {
+        for service in services { self.services[service.name] = service }
+    }
+
+    enum Lookup {
+        case found(GRPCService.Handler)
+        case unknownService(String)
+        case unknownMethod(String, service: String)
+        case malformedPath(String)
+    }
+
+    /// `/package.Service/Method` -> handler.
+    func lookup(_ path: String) -> Lookup {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {
+            return .malformedPath(path)
+        }
+        guard let service = services[String(parts[1])] else { return .unknownService(String(parts[1])) }
+        guard let handler = service.handlers[String(parts[2])] else {
+            return .unknownMethod(String(parts[2]), service: service.name)
+        }
+        return .found(handler)
+    }
+}

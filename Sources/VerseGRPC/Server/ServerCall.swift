@@ -1,0 +1,116 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import VerseProtobuf
+
+/// One incoming call as its handler task sees it. Every operation hops to the
+/// connection's event loop; nothing here blocks an event loop.
+public final class ServerCall: Sendable {
+    /// `/package.Service/Method`
+    public let path: String
+    public let requestMetadata: Metadata
+    /// When the client's `grpc-timeout` runs out, if it sent one.
+    public let deadline: NIODeadline?
+    /// The peer's address, e.g. `[IPv4]127.0.0.1/127.0.0.1:54321`.
+    public let peer: String
+    let eventLoop: EventLoop
+    let allocator: ByteBufferAllocator
+    let inbox: MessageInbox
+    private let stream: NIOLoopBound<ServerStream>
+    private let responseMetadata = NIOLockedValueBox<(initial: Metadata, trailing: Metadata)>((Metadata(), Metadata()))
+
+    init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, peer: String,
+         eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox, stream: ServerStream) {
+        self.path = path
+        self.requestMetadata = requestMetadata
+        self.deadline = deadline
+        self.peer = peer
+        self.eventLoop = eventLoop
+        self.allocator = allocator
+        self.inbox = inbox
+        self.stream = NIOLoopBound(stream, eventLoop: eventLoop)
+    }
+
+    /// Metadata for the response headers; only effective before the first message.
+    public func addInitialMetadata(_ metadata: Metadata) {
+        responseMetadata.withLockedValue { $0.initial.append(contentsOf: metadata) }
+    }
+
+    /// Metadata sent in the trailers with the status.
+    public func addTrailingMetadata(_ metadata: Metadata) {
+        responseMetadata.withLockedValue { $0.trailing.append(contentsOf: metadata) }
+    }
+
+    var initialMetadata: Metadata { responseMetadata.withLockedValue { $0.initial } }
+    var trailingMetadata: Metadata { responseMetadata.withLockedValue { $0.trailing } }
+
+    /// The next request message's bytes, nil after the client half-closed. Throws the
+    /// call's status if it failed (cancelled, deadline, bad framing).
+    public func nextRequest() async throws -> ByteBuffer? {
+        try await inbox.next()
+    }
+
+    /// Sends an already framed message. Suspends while the stream's outbound queue is
+    /// over its high watermark (the client is not reading fast enough).
+    public func send(framed message: ByteBuffer) async throws {
+        let stream = self.stream
+        try await eventLoop.flatSubmit { stream.value.write(message) }.get()
+    }
+
+    public func send<M: ProtoMessage>(_ message: M) async throws {
+        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
+    }
+
+    /// Ends the call with `status` (and any trailing metadata added).
+    func finish(_ status: GRPCStatus) {
+        let stream = self.stream
+        eventLoop.execute { stream.value.finish(status) }
+    }
+}
+
+/// What a typed handler sees of its call besides the messages.
+public struct ServerContext: Sendable {
+    public let call: ServerCall
+
+    public var requestMetadata: Metadata { call.requestMetadata }
+    public var deadline: NIODeadline? { call.deadline }
+    public var peer: String { call.peer }
+    public var path: String { call.path }
+
+    public func addInitialMetadata(_ metadata: Metadata) { call.addInitialMetadata(metadata) }
+    public func addTrailingMetadata(_ metadata: Metadata) { call.addTrailingMetadata(metadata) }
+}
+
+/// Incoming request messages, decoded with protobuf-c as they are read.
+public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
+    public typealias Element = Message
+    let call: ServerCall
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let call: ServerCall
+        public mutating func next() async throws -> Message? {
+            guard let bytes = try await call.nextRequest() else { return nil }
+            return try decodeMessage(Message.self, from: bytes, role: "request")
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: call) }
+}
+
+/// Outgoing response messages.
+public struct ResponseWriter<Message: ProtoMessage>: Sendable {
+    let call: ServerCall
+
+    public func send(_ message: Message) async throws {
+        try await call.send(message)
+    }
+}
+
+/// Decodes a received message; a malformed one ends the call with INTERNAL, as other
+/// gRPC implementations do for unparsable messages.
+func decodeMessage<M: ProtoMessage>(_ type: M.Type, from bytes: ByteBuffer, role: String) throws -> M {
+    do {
+        return try bytes.withUnsafeReadableBytes { try M(serializedBytes: $0) }
+    } catch {
+        throw GRPCStatus(.internal, "could not decode \(role) message as \(M.protoMessageName) (\(bytes.readableBytes) bytes)")
+    }
+}

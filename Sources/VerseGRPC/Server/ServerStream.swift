@@ -1,0 +1,163 @@
+import NIOCore
+
+/// The event-loop side of one server call: deframes requests into the inbox, sends
+/// the response head, messages and trailers, and enforces the deadline.
+///
+/// States: the response head is not sent / sent; the call is open / finished. A
+/// finish before any message goes out is a Trailers-Only response (one HEADERS frame).
+final class ServerStream: HTTP2StreamHandler {
+    private weak var connection: HTTP2Connection?
+    let id: Int32
+    private var deframer: MessageDeframer
+    private(set) var call: ServerCall!
+    private var task: Task<Void, Never>?
+    private var deadlineTimer: Scheduled<Void>?
+    private var headersSent = false
+    private var finished = false
+    private var writeWaiters: [EventLoopPromise<Void>] = []
+
+    init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int) {
+        self.connection = connection
+        self.id = id
+        self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
+    }
+
+    func start(call: ServerCall, handler: @escaping GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop) {
+        self.call = call
+        if let timeoutNanos {
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            deadlineTimer = eventLoop.scheduleTask(in: .nanoseconds(timeoutNanos)) {
+                bound.value.deadlineExceeded()
+            }
+        }
+        task = Task {
+            let status: GRPCStatus
+            do {
+                try await handler(call)
+                status = .ok
+            } catch let error as GRPCStatus {
+                status = error
+            } catch is CancellationError {
+                status = GRPCStatus(.cancelled, "the call was cancelled")
+            } catch {
+                status = GRPCStatus(.unknown, "\(error)")
+            }
+            call.finish(status)
+        }
+    }
+
+    // MARK: outbound (event loop)
+
+    /// Queues a framed message; the future completes when the caller may write again.
+    func write(_ message: ByteBuffer) -> EventLoopFuture<Void> {
+        let eventLoop = call.eventLoop
+        guard !finished, let connection else {
+            return eventLoop.makeFailedFuture(GRPCStatus(.cancelled, "the call has ended"))
+        }
+        sendHeadersIfNeeded(connection)
+        if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        writeWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    private func sendHeadersIfNeeded(_ connection: HTTP2Connection) {
+        guard !headersSent else { return }
+        headersSent = true
+        connection.sendResponseHeaders(stream: id, headers: Self.responseHead + call.initialMetadata.headers, endStream: false)
+    }
+
+    static let responseHead = [HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc")]
+
+    static func statusHeaders(_ status: GRPCStatus) -> [HTTP2Header] {
+        var headers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
+        if !status.message.isEmpty {
+            headers.append(HTTP2Header("grpc-message", GRPCStatus.percentEncode(status.message)))
+        }
+        return headers
+    }
+
+    func finish(_ status: GRPCStatus) {
+        guard !finished else { return }
+        finished = true
+        deadlineTimer?.cancel()
+        failWriters()
+        guard let connection else { return }
+        let trailers = Self.statusHeaders(status) + call.trailingMetadata.headers
+        if headersSent {
+            connection.finishStream(stream: id, trailers: trailers)
+        } else {
+            // Trailers-Only: head, metadata and status in one HEADERS frame.
+            headersSent = true
+            connection.sendResponseHeaders(
+                stream: id, headers: Self.responseHead + call.initialMetadata.headers + trailers, endStream: true)
+        }
+        call.inbox.finish(status.isOK ? .ok : status)
+    }
+
+    private func deadlineExceeded() {
+        guard !finished else { return }
+        finish(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
+        task?.cancel()
+    }
+
+    private func failWriters() {
+        let waiters = writeWaiters
+        writeWaiters.removeAll()
+        for waiter in waiters { waiter.fail(GRPCStatus(.cancelled, "the call has ended")) }
+    }
+
+    // MARK: HTTP2StreamHandler
+
+    func streamReceivedHeaders(_ headers: [HTTP2Header], endStream: Bool) {
+        // Request trailers carry nothing gRPC uses; they only end the request side.
+        streamReceivedEndOfData()
+    }
+
+    func streamReceivedData(_ data: UnsafeRawBufferPointer) {
+        guard !finished else {
+            connection?.consume(stream: id, data.count)
+            return
+        }
+        deframer.append(data)
+        do {
+            while let message = try deframer.next() {
+                call.inbox.push(message)
+            }
+        } catch {
+            fail(MessageDeframer.status(for: error))
+        }
+    }
+
+    func streamReceivedEndOfData() {
+        guard !finished else { return }
+        if deframer.pendingBytes > 0 {
+            fail(GRPCStatus(.internal, "the request ended in the middle of a message (\(deframer.pendingBytes) bytes of a partial message)"))
+        } else {
+            call.inbox.finish(.ok)
+        }
+    }
+
+    func streamClosed(_ reason: HTTP2StreamCloseReason) {
+        deadlineTimer?.cancel()
+        if !finished {
+            finished = true
+            let status = GRPCStatus(.cancelled, reason == .connectionLost ? "the client went away" : "the client cancelled the call")
+            call.inbox.finish(status)
+            failWriters()
+            task?.cancel()
+        }
+    }
+
+    func streamWritable() {
+        let waiters = writeWaiters
+        writeWaiters.removeAll()
+        for waiter in waiters { waiter.succeed() }
+    }
+
+    /// The request broke the protocol: answer with `status` and stop the handler.
+    private func fail(_ status: GRPCStatus) {
+        finish(status)
+        task?.cancel()
+    }
+}
