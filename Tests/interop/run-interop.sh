@@ -3,6 +3,7 @@
 # cleartext and TLS:  run-interop.sh BIN_DIR PYTHON
 #   our interop-server  <- grpcio client      (h2c, TLS)
 #   grpcio server       <- our interop-client (h2c, TLS)
+#   bad_input.py (h2 + raw sockets) -> our interop-server
 # Each pair runs every case; the last line counts pairs passed and failed.
 set -uo pipefail
 bin=${1:?usage: run-interop.sh BIN_DIR PYTHON}
@@ -21,24 +22,26 @@ trap cleanup EXIT
 tls_server=(--use_tls=true --tls_cert_file="$work/certs/server.pem" --tls_key_file="$work/certs/server.key")
 tls_client=(--use_tls=true --ca_file="$work/certs/ca.pem" --server_host_override=foo.test.google.fr)
 
-# Starts a server in the background and echoes the port it printed.
+# Starts a server in the background (not in a subshell, so its PID is remembered for
+# cleanup) and sets $port to the port it printed.
 start() {
   local log=$1 pattern=$2; shift 2
   "$@" >"$log" 2>&1 &
   pids+=($!)
+  port=
   for _ in $(seq 1 100); do
     port=$(sed -n "s/$pattern/\\1/p" "$log" | head -1)
-    if [ -n "$port" ]; then echo "$port"; return 0; fi
+    if [ -n "$port" ]; then return 0; fi
     sleep 0.1
   done
   echo "server did not start: $*" >&2; cat "$log" >&2
-  return 1
+  exit 1
 }
 
-swift_port=$(start "$work/swift.log" '.*listening on 127.0.0.1:\([0-9]*\).*' "$bin/interop-server" --port=0) || exit 1
-swift_tls_port=$(start "$work/swift-tls.log" '.*listening on 127.0.0.1:\([0-9]*\).*' "$bin/interop-server" --port=0 "${tls_server[@]}") || exit 1
-py_port=$(start "$work/py.log" 'listening on \([0-9]*\)' "$python" "$here/py_interop_server.py" --port=0) || exit 1
-py_tls_port=$(start "$work/py-tls.log" 'listening on \([0-9]*\)' "$python" "$here/py_interop_server.py" --port=0 "${tls_server[@]}") || exit 1
+start "$work/swift.log" '.*listening on 127.0.0.1:\([0-9]*\).*' "$bin/interop-server" --port=0; swift_port=$port
+start "$work/swift-tls.log" '.*listening on 127.0.0.1:\([0-9]*\).*' "$bin/interop-server" --port=0 "${tls_server[@]}"; swift_tls_port=$port
+start "$work/py.log" 'listening on \([0-9]*\)' "$python" "$here/py_interop_server.py" --port=0; py_port=$port
+start "$work/py-tls.log" 'listening on \([0-9]*\)' "$python" "$here/py_interop_server.py" --port=0 "${tls_server[@]}"; py_tls_port=$port
 
 passed=0 failed=0
 pair() {
@@ -51,5 +54,6 @@ pair "grpcio client -> SwiftVerse server (TLS)" "$python" "$here/py_interop_clie
 pair "SwiftVerse client -> grpcio server (h2c)" "$bin/interop-client" --server_port="$py_port" --test_case=all
 pair "SwiftVerse client -> grpcio server (TLS)" "$bin/interop-client" --server_port="$py_tls_port" --test_case=all "${tls_client[@]}"
 pair "SwiftVerse client -> SwiftVerse server (TLS)" "$bin/interop-client" --server_port="$swift_tls_port" --test_case=all "${tls_client[@]}"
+pair "bad input -> SwiftVerse server, with a well-behaved client alongside" "$python" "$here/bad_input.py" --server_port="$swift_port"
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

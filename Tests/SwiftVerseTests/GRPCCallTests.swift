@@ -1,0 +1,192 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+import VerseGRPC
+import VerseProtobuf
+
+/// Calls between SwiftVerse's own server and client over real loopback sockets.
+@Suite("gRPC calls end to end")
+struct GRPCCallTests {
+    typealias Payload = Grpc_Testing_Payload
+    typealias Empty = Grpc_Testing_Empty
+
+    /// What the test service's handlers observed.
+    final class Observations: Sendable {
+        let cancelledHandlers = NIOLockedValueBox(0)
+        let sent = NIOLockedValueBox(0)
+        let finishedSends = NIOLockedValueBox(false)
+    }
+
+    static func service(_ seen: Observations) -> GRPCService {
+        var service = GRPCService(name: "test.Probe")
+        service.unary("Echo") { (request: Payload, _) in request }
+        // Waits until its call is cancelled, then records that it saw the cancellation.
+        service.unary("Hang") { (_: Empty, _) -> Empty in
+            do {
+                try await Task.sleep(for: .seconds(30))
+            } catch {
+                seen.cancelledHandlers.withLockedValue { $0 += 1 }
+            }
+            throw CancellationError()
+        }
+        // Streams 200 messages of 64 KiB as fast as flow control allows.
+        service.serverStreaming("Flood") { (_: Empty, writer: ResponseWriter<Payload>, _) in
+            var payload = Payload()
+            payload.body = [UInt8](repeating: 1, count: 64 << 10)
+            for _ in 0..<200 {
+                try await writer.send(payload)
+                seen.sent.withLockedValue { $0 += 1 }
+            }
+            seen.finishedSends.withLockedValue { $0 = true }
+        }
+        service.unary("Fail") { (_: Empty, _) -> Empty in
+            throw GRPCStatus(.failedPrecondition, "refusing: état ☺")
+        }
+        return service
+    }
+
+    static func withServer(_ seen: Observations = Observations(), configure: (inout GRPCServer.Configuration) -> Void = { _ in },
+                           _ body: (GRPCServer, GRPCClient) async throws -> Void) async throws {
+        var configuration = GRPCServer.Configuration(port: 0)
+        configure(&configuration)
+        let server = GRPCServer(configuration: configuration, services: [service(seen)])
+        try await server.start()
+        let client = try GRPCClient(host: "127.0.0.1", port: server.localPort!)
+        do {
+            try await body(server, client)
+        } catch {
+            await client.close()
+            await server.shutdown(grace: .milliseconds(100))
+            throw error
+        }
+        await client.close()
+        await server.shutdown(grace: .milliseconds(100))
+    }
+
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test func unaryRoundTripAndThrownStatusesReachTheClient() async throws {
+        try await Self.withServer { _, client in
+            var payload = Payload()
+            payload.body = Array("hello".utf8)
+            let echoed: Payload = try await client.unary("/test.Probe/Echo", request: payload)
+            #expect(echoed == payload)
+            let error = await #expect(throws: GRPCStatus.self) {
+                let _: Empty = try await client.unary("/test.Probe/Fail", request: Empty())
+            }
+            #expect(error == GRPCStatus(.failedPrecondition, "refusing: état ☺"))
+        }
+    }
+
+    @Test func unknownServicesAndMethodsAreUnimplemented() async throws {
+        try await Self.withServer { _, client in
+            for path in ["/test.Probe/Nope", "/test.Nope/Echo", "/noslash"] {
+                let error = await #expect(throws: GRPCStatus.self) {
+                    let _: Empty = try await client.unary(path, request: Empty())
+                }
+                #expect(error?.code == .unimplemented)
+            }
+        }
+    }
+
+    @Test func clientCancellationCancelsTheServerHandler() async throws {
+        let seen = Observations()
+        try await Self.withServer(seen) { _, client in
+            let call = try await client.makeCall(path: "/test.Probe/Hang")
+            try await call.send(Empty())
+            call.finishSending()
+            try await Task.sleep(for: .milliseconds(100))
+            call.cancel()
+            #expect(await call.status().code == .cancelled)
+            try await Self.waitUntil { seen.cancelledHandlers.withLockedValue { $0 } == 1 }
+            #expect(seen.cancelledHandlers.withLockedValue { $0 } == 1)
+            // The connection keeps serving after the reset stream.
+            let _: Payload = try await client.unary("/test.Probe/Echo", request: Payload())
+        }
+    }
+
+    @Test func anExpiredDeadlineEndsTheCallAndCancelsTheHandler() async throws {
+        let seen = Observations()
+        try await Self.withServer(seen) { _, client in
+            let error = await #expect(throws: GRPCStatus.self) {
+                let _: Empty = try await client.unary("/test.Probe/Hang", request: Empty(), timeout: .milliseconds(200))
+            }
+            #expect(error?.code == .deadlineExceeded)
+            try await Self.waitUntil { seen.cancelledHandlers.withLockedValue { $0 } == 1 }
+            #expect(seen.cancelledHandlers.withLockedValue { $0 } == 1)
+        }
+    }
+
+    @Test func anOversizedRequestIsResourceExhausted() async throws {
+        try await Self.withServer(configure: { $0.maxReceiveMessageSize = 1000 }) { _, client in
+            var payload = Payload()
+            payload.body = [UInt8](repeating: 0, count: 2000)
+            let error = await #expect(throws: GRPCStatus.self) {
+                let _: Payload = try await client.unary("/test.Probe/Echo", request: payload)
+            }
+            #expect(error?.code == .resourceExhausted)
+            #expect(error?.message.contains("exceeds the limit of 1000 bytes") == true)
+            payload.body = [UInt8](repeating: 0, count: 900)
+            let ok: Payload = try await client.unary("/test.Probe/Echo", request: payload)
+            #expect(ok.body.count == 900)
+        }
+    }
+
+    @Test func aWriterOutpacingASlowReaderIsSuspended() async throws {
+        let seen = Observations()
+        try await Self.withServer(seen) { _, client in
+            let call: StreamingCall<Empty, Payload> = try await client.serverStreaming("/test.Probe/Flood", request: Empty())
+            // Read nothing for a while: the server may only get as far as the client's
+            // receive window plus its own outbound watermark allow (about 1.3 MiB).
+            try await Task.sleep(for: .milliseconds(500))
+            let stalledAt = seen.sent.withLockedValue { $0 }
+            #expect(stalledAt < 40, "server sent \(stalledAt) x 64 KiB to a client that read nothing")
+            #expect(!seen.finishedSends.withLockedValue { $0 })
+            var received = 0
+            for try await message in call.responses {
+                #expect(message.body.count == 64 << 10)
+                received += 1
+            }
+            #expect(received == 200)
+        }
+    }
+
+    @Test func manyConcurrentCallsShareOneConnection() async throws {
+        try await Self.withServer { server, client in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        var payload = Payload()
+                        payload.body = [UInt8](repeating: UInt8(index % 256), count: index * 10)
+                        let echoed: Payload = try await client.unary("/test.Probe/Echo", request: payload)
+                        return echoed == payload ? 1 : 0
+                    }
+                }
+                var matched = 0
+                for try await ok in group { matched += ok }
+                #expect(matched == 200)
+            }
+            #expect(server.connectionCount == 1)
+        }
+    }
+
+    @Test func gracefulShutdownLetsInFlightCallsFinish() async throws {
+        let seen = Observations()
+        var configuration = GRPCServer.Configuration(port: 0)
+        configuration.keepaliveInterval = nil
+        let server = GRPCServer(configuration: configuration, services: [Self.service(seen)])
+        try await server.start()
+        let client = try GRPCClient(host: "127.0.0.1", port: server.localPort!)
+        let call: StreamingCall<Empty, Payload> = try await client.serverStreaming("/test.Probe/Flood", request: Empty())
+        try await Self.waitUntil { seen.sent.withLockedValue { $0 } > 0 }
+        let shutdown = Task { await server.shutdown(grace: .seconds(10)) }
+        var received = 0
+        for try await _ in call.responses { received += 1 }
+        #expect(received == 200)
+        await shutdown.value
+        #expect(server.connectionCount == 0)
+        await client.close()
+    }
+}
