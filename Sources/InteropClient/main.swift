@@ -5,7 +5,7 @@ import VerseGRPC
 
 /// The gRPC interop test client: runs one standard test case (or all) against a server.
 @main
-struct InteropClient: AsyncParsableCommand {
+struct InteropClient: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "interop-client",
         abstract: "Run a standard gRPC interop test case against a grpc.testing.TestService server.",
@@ -41,7 +41,11 @@ struct InteropClient: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
+        try BlockingMain.run { try await self.runTestCases() }
+    }
+
+    func runTestCases() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -8,7 +8,7 @@ import VerseGRPC
 
 /// The gRPC interop test server (grpc.testing.TestService) on SwiftVerse's gRPC stack.
 @main
-struct InteropServer: AsyncParsableCommand {
+struct InteropServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "interop-server",
         abstract: "Serve grpc.testing.TestService for the standard gRPC interop test cases.")
@@ -40,7 +40,11 @@ struct InteropServer: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    func run() throws {
+        try BlockingMain.run { try await self.serve() }
+    }
+
+    func serve() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

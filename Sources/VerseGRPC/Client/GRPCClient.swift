@@ -139,13 +139,15 @@ public final class GRPCClient: Sendable {
             let allocator = connection.channel.allocator
             let http2 = connection.http2
             let started: ClientCall? = try await eventLoop.submit { () -> ClientCall? in
-                let box = NIOLoopBoundBox<ClientStream?>(nil, eventLoop: eventLoop)
+                // The stream id is known only after the request is submitted; the inbox
+                // reaches it through this box rather than through the stream (no cycle).
+                let streamID = NIOLoopBoundBox<Int32>(0, eventLoop: eventLoop)
                 let inbox = MessageInbox(reportThreshold: Int(http2.value.settings.streamWindowSize) / 4) { consumed in
-                    eventLoop.execute { if let stream = box.value { http2.value.consume(stream: stream.id, consumed) } }
+                    eventLoop.execute { http2.value.consume(stream: streamID.value, consumed) }
                 }
                 let stream = ClientStream(connection: http2.value, eventLoop: eventLoop, maxMessageSize: maxMessageSize, inbox: inbox)
-                box.value = stream
                 guard stream.start(headers: requestHead, timeoutNanos: timeoutNanos, eventLoop: eventLoop) else { return nil }
+                streamID.value = stream.id
                 return ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream)
             }.get()
             if let started { return started }

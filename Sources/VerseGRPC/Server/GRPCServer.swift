@@ -15,6 +15,9 @@ public final class GRPCServer: Sendable {
         /// Send a PING on connections idle this long, and close those that do not answer.
         public var keepaliveInterval: TimeAmount? = .seconds(60)
         public var keepaliveTimeout: TimeAmount = .seconds(20)
+        /// Run handlers on their connection's event loop (no thread switch per call).
+        /// Handlers must then never block; turn it off for handlers that do.
+        public var runHandlersOnEventLoop = true
 
         public init(host: String = "127.0.0.1", port: Int, tls: TLSConfiguration? = nil) {
             self.host = host
@@ -110,9 +113,11 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let connection: NIOLoopBound<HTTP2Connection>
     let channel: Channel
     private var keepaliveTimer: RepeatedTask?
+    private let executor: EventLoopTaskExecutor?
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
         self.server = server
+        self.executor = server.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
         self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)
         self.channel = channel
     }
@@ -193,9 +198,9 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         let call = ServerCall(
             path: path!, requestMetadata: Metadata(headers: headers),
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
-            peer: channel.remoteAddress.map { "\($0)" } ?? "unknown",
+            remoteAddress: channel.remoteAddress,
             eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
-        stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop)
+        stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }
         return stream
     }

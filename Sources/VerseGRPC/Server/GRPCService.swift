@@ -76,10 +76,15 @@ public struct GRPCService: Sendable {
 
 /// Finds the handler for a request path.
 struct GRPCRouter: Sendable {
-    private var services: [String: GRPCService] = [:]
+    /// Full path (`/package.Service/Method`) -> handler: one hash lookup per call.
+    private var handlers: [String: GRPCService.Handler] = [:]
+    private var serviceNames: Set<String> = []
 
     init(_ services: [GRPCService]) {
-        for service in services { self.services[service.name] = service }
+        for service in services {
+            serviceNames.insert(service.name)
+            for (method, handler) in service.handlers { handlers["/\(service.name)/\(method)"] = handler }
+        }
     }
 
     enum Lookup {
@@ -89,16 +94,15 @@ struct GRPCRouter: Sendable {
         case malformedPath(String)
     }
 
-    /// `/package.Service/Method` -> handler.
     func lookup(_ path: String) -> Lookup {
+        if let handler = handlers[path] { return .found(handler) }
+        // Only failures pay for parsing the path, to say precisely what is unknown.
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {
             return .malformedPath(path)
         }
-        guard let service = services[String(parts[1])] else { return .unknownService(String(parts[1])) }
-        guard let handler = service.handlers[String(parts[2])] else {
-            return .unknownMethod(String(parts[2]), service: service.name)
-        }
-        return .found(handler)
+        let service = String(parts[1])
+        guard serviceNames.contains(service) else { return .unknownService(service) }
+        return .unknownMethod(String(parts[2]), service: service)
     }
 }

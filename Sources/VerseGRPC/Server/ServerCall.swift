@@ -10,20 +10,22 @@ public final class ServerCall: Sendable {
     public let requestMetadata: Metadata
     /// When the client's `grpc-timeout` runs out, if it sent one.
     public let deadline: NIODeadline?
-    /// The peer's address, e.g. `[IPv4]127.0.0.1/127.0.0.1:54321`.
-    public let peer: String
+    /// The peer's socket address.
+    public let remoteAddress: SocketAddress?
+    /// The peer's address as text, e.g. `[IPv4]127.0.0.1/127.0.0.1:54321` (made on demand).
+    public var peer: String { remoteAddress.map { "\($0)" } ?? "unknown" }
     let eventLoop: EventLoop
     let allocator: ByteBufferAllocator
     let inbox: MessageInbox
     private let stream: NIOLoopBound<ServerStream>
     private let responseMetadata = NIOLockedValueBox<(initial: Metadata, trailing: Metadata)>((Metadata(), Metadata()))
 
-    init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, peer: String,
+    init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
          eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox, stream: ServerStream) {
         self.path = path
         self.requestMetadata = requestMetadata
         self.deadline = deadline
-        self.peer = peer
+        self.remoteAddress = remoteAddress
         self.eventLoop = eventLoop
         self.allocator = allocator
         self.inbox = inbox
@@ -53,7 +55,12 @@ public final class ServerCall: Sendable {
     /// over its high watermark (the client is not reading fast enough).
     public func send(framed message: ByteBuffer) async throws {
         let stream = self.stream
-        try await eventLoop.flatSubmit { stream.value.write(message) }.get()
+        let eventLoop = self.eventLoop
+        if eventLoop.inEventLoop {
+            try await stream.value.write(message, on: eventLoop).get()
+        } else {
+            try await eventLoop.flatSubmit { stream.value.write(message, on: eventLoop) }.get()
+        }
     }
 
     public func send<M: ProtoMessage>(_ message: M) async throws {
@@ -63,7 +70,11 @@ public final class ServerCall: Sendable {
     /// Ends the call with `status` (and any trailing metadata added).
     func finish(_ status: GRPCStatus) {
         let stream = self.stream
-        eventLoop.execute { stream.value.finish(status) }
+        if eventLoop.inEventLoop {
+            stream.value.finish(status)
+        } else {
+            eventLoop.execute { stream.value.finish(status) }
+        }
     }
 }
 

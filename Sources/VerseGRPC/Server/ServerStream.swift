@@ -9,7 +9,9 @@ final class ServerStream: HTTP2StreamHandler {
     private weak var connection: HTTP2Connection?
     let id: Int32
     private var deframer: MessageDeframer
-    private(set) var call: ServerCall!
+    /// Set in `start`; dropped when the stream closes, which breaks the
+    /// ServerCall -> ServerStream -> ServerCall cycle.
+    private var call: ServerCall?
     private var task: Task<Void, Never>?
     private var deadlineTimer: Scheduled<Void>?
     private var headersSent = false
@@ -22,7 +24,8 @@ final class ServerStream: HTTP2StreamHandler {
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
     }
 
-    func start(call: ServerCall, handler: @escaping GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop) {
+    func start(call: ServerCall, handler: @escaping GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop,
+               executor: EventLoopTaskExecutor?) {
         self.call = call
         if let timeoutNanos {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
@@ -30,7 +33,7 @@ final class ServerStream: HTTP2StreamHandler {
                 bound.value.deadlineExceeded()
             }
         }
-        task = Task {
+        task = Task(executorPreference: executor) {
             let status: GRPCStatus
             do {
                 try await handler(call)
@@ -49,19 +52,18 @@ final class ServerStream: HTTP2StreamHandler {
     // MARK: outbound (event loop)
 
     /// Queues a framed message; the future completes when the caller may write again.
-    func write(_ message: ByteBuffer) -> EventLoopFuture<Void> {
-        let eventLoop = call.eventLoop
-        guard !finished, let connection else {
+    func write(_ message: ByteBuffer, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+        guard !finished, let connection, let call else {
             return eventLoop.makeFailedFuture(GRPCStatus(.cancelled, "the call has ended"))
         }
-        sendHeadersIfNeeded(connection)
+        sendHeadersIfNeeded(connection, call)
         if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
         let promise = eventLoop.makePromise(of: Void.self)
         writeWaiters.append(promise)
         return promise.futureResult
     }
 
-    private func sendHeadersIfNeeded(_ connection: HTTP2Connection) {
+    private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
         guard !headersSent else { return }
         headersSent = true
         connection.sendResponseHeaders(stream: id, headers: Self.responseHead + call.initialMetadata.headers, endStream: false)
@@ -82,7 +84,7 @@ final class ServerStream: HTTP2StreamHandler {
         finished = true
         deadlineTimer?.cancel()
         failWriters()
-        guard let connection else { return }
+        guard let connection, let call else { return }
         let trailers = Self.statusHeaders(status) + call.trailingMetadata.headers
         if headersSent {
             connection.finishStream(stream: id, trailers: trailers)
@@ -115,7 +117,7 @@ final class ServerStream: HTTP2StreamHandler {
     }
 
     func streamReceivedData(_ data: UnsafeRawBufferPointer) {
-        guard !finished else {
+        guard !finished, let call else {
             connection?.consume(stream: id, data.count)
             return
         }
@@ -130,7 +132,7 @@ final class ServerStream: HTTP2StreamHandler {
     }
 
     func streamReceivedEndOfData() {
-        guard !finished else { return }
+        guard !finished, let call else { return }
         if deframer.pendingBytes > 0 {
             fail(GRPCStatus(.internal, "the request ended in the middle of a message (\(deframer.pendingBytes) bytes of a partial message)"))
         } else {
@@ -143,10 +145,12 @@ final class ServerStream: HTTP2StreamHandler {
         if !finished {
             finished = true
             let status = GRPCStatus(.cancelled, reason == .connectionLost ? "the client went away" : "the client cancelled the call")
-            call.inbox.finish(status)
+            call?.inbox.finish(status)
             failWriters()
             task?.cancel()
         }
+        call = nil
+        task = nil
     }
 
     func streamWritable() {
