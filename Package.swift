@@ -4,6 +4,10 @@
 // runtime -> applications. Tests and benchmarks build in this one package.
 import PackageDescription
 
+/// Per-message code paths: dynamic exclusivity checks cost about 5% of a unary call
+/// (measured with callgrind); the code is single-threaded per connection by design.
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "SwiftVerse",
     platforms: [.macOS(.v14)],
@@ -29,7 +33,7 @@ let package = Package(
         .target(name: "CSwiftVerseProto", dependencies: ["CProtobufC"], path: "CModules/CSwiftVerseProto"),
 
         // Swift message API over protobuf-c.
-        .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto"]),
+        .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto"], swiftSettings: hotPathSettings),
         // HTTP/2 (nghttp2) + TLS (OpenSSL) + gRPC calls, server and client.
         .target(name: "VerseGRPC", dependencies: [
             "CNghttp2", "COpenSSL", "VerseProtobuf",
@@ -37,7 +41,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: hotPathSettings),
         // grpc.testing.TestService: server implementation and the standard client cases.
         .target(name: "GRPCInterop", dependencies: ["VerseGRPC", "VerseProtobuf"]),
 

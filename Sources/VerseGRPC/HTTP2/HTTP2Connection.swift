@@ -216,7 +216,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     @discardableResult
     func sendData(stream id: Int32, _ buffer: ByteBuffer) -> Bool {
         guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return true }
-        stream.outbound.writeImmutableBuffer(buffer)
+        if stream.outbound.readableBytes == 0 {
+            stream.outbound = buffer // share the caller's storage instead of copying
+        } else {
+            stream.outbound.writeImmutableBuffer(buffer)
+        }
         resumeIfDeferred(stream)
         flushSoon()
         if stream.outbound.readableBytes >= settings.outboundHighWatermark {
@@ -386,7 +390,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count)
             }
             stream.outbound.moveReaderIndex(forwardBy: count)
-            if stream.outbound.readableBytes == 0 { stream.outbound.clear() }
+            // Drop the drained buffer (it may be a caller's, shared): the next write replaces it.
+            if stream.outbound.readableBytes == 0 { stream.outbound = HTTP2Stream.empty }
         }
         if stream.outbound.readableBytes == 0 && stream.outboundFinished {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue

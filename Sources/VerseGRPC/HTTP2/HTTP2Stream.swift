@@ -13,7 +13,8 @@ final class HTTP2Stream {
     var headerBlocksReceived = 0
 
     // Outbound: bytes waiting for the peer's window, then optional trailers.
-    var outbound = ByteBuffer()
+    var outbound = HTTP2Stream.empty
+    static let empty = ByteBufferAllocator().buffer(capacity: 0)
     /// No more data will be queued; after `outbound` drains the stream ends.
     var outboundFinished = false
     /// Trailers to send once `outbound` drains (gRPC's status lives here).

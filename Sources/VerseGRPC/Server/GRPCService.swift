@@ -1,3 +1,4 @@
+import NIOCore
 import VerseProtobuf
 
 /// A gRPC service: its full name and a handler per method.
@@ -7,7 +8,15 @@ import VerseProtobuf
 /// service.unary("EmptyCall") { (_: Grpc_Testing_Empty, _) in Grpc_Testing_Empty() }
 /// ```
 public struct GRPCService: Sendable {
-    public typealias Handler = @Sendable (ServerCall) async throws -> Void
+    /// How a method consumes its request side.
+    public enum Handler: Sendable {
+        /// Exactly one request message (unary, server streaming). The handler starts
+        /// once that message and the client's half-close have arrived, and gets the
+        /// message's bytes directly: no per-message hand-off to the handler task.
+        case singleRequest(@Sendable (ByteBuffer, ServerCall) async throws -> Void)
+        /// Any number of request messages, read through `ServerCall.nextRequest()`.
+        case requestStream(@Sendable (ServerCall) async throws -> Void)
+    }
 
     public let name: String
     private(set) var handlers: [String: Handler] = [:]
@@ -19,58 +28,47 @@ public struct GRPCService: Sendable {
     public var methodNames: [String] { handlers.keys.sorted() }
 
     /// A handler working on raw message bytes; the typed helpers below build on it.
-    public mutating func raw(_ method: String, _ handler: @escaping Handler) {
+    public mutating func raw(_ method: String, _ handler: Handler) {
         handlers[method] = handler
     }
 
     public mutating func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        raw(method) { call in
-            let request = try await Self.singleRequest(Request.self, call)
+        raw(method, .singleRequest { bytes, call in
+            let request = try decodeMessage(Request.self, from: bytes, role: "request")
             let response = try await handler(request, ServerContext(call: call))
             try await call.send(response)
-        }
+        })
     }
 
     public mutating func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
-        raw(method) { call in
-            let request = try await Self.singleRequest(Request.self, call)
+        raw(method, .singleRequest { bytes, call in
+            let request = try decodeMessage(Request.self, from: bytes, role: "request")
             try await handler(request, ResponseWriter(call: call), ServerContext(call: call))
-        }
+        })
     }
 
     public mutating func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ServerContext) async throws -> Response
     ) {
-        raw(method) { call in
+        raw(method, .requestStream { call in
             let response = try await handler(RequestStream(call: call), ServerContext(call: call))
             try await call.send(response)
-        }
+        })
     }
 
     public mutating func bidirectionalStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
-        raw(method) { call in
+        raw(method, .requestStream { call in
             try await handler(RequestStream(call: call), ResponseWriter(call: call), ServerContext(call: call))
-        }
-    }
-
-    /// Unary and server-streaming calls carry exactly one request message.
-    private static func singleRequest<Request: ProtoMessage>(_ type: Request.Type, _ call: ServerCall) async throws -> Request {
-        guard let first = try await call.nextRequest() else {
-            throw GRPCStatus(.internal, "the client half-closed without sending a request message")
-        }
-        guard try await call.nextRequest() == nil else {
-            throw GRPCStatus(.internal, "the client sent more than one request message on a unary request stream")
-        }
-        return try decodeMessage(Request.self, from: first, role: "request")
+        })
     }
 }
 

@@ -57,9 +57,20 @@ public final class ServerCall: Sendable {
         let stream = self.stream
         let eventLoop = self.eventLoop
         if eventLoop.inEventLoop {
-            try await stream.value.write(message, on: eventLoop).get()
+            // Handlers on the event loop: no hop, and no suspension unless blocked.
+            switch stream.value.write(message, on: eventLoop) {
+            case .accepted: return
+            case .wait(let writable): try await writable.get()
+            case .failed(let status): throw status
+            }
         } else {
-            try await eventLoop.flatSubmit { stream.value.write(message, on: eventLoop) }.get()
+            try await eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                switch stream.value.write(message, on: eventLoop) {
+                case .accepted: eventLoop.makeSucceededVoidFuture()
+                case .wait(let writable): writable
+                case .failed(let status): eventLoop.makeFailedFuture(status)
+                }
+            }.get()
         }
     }
 

@@ -17,6 +17,10 @@ final class ServerStream: HTTP2StreamHandler {
     private var headersSent = false
     private var finished = false
     private var writeWaiters: [EventLoopPromise<Void>] = []
+    /// Single-request methods: the handler waits here until the request side is complete.
+    private var pendingHandler: (@Sendable (ByteBuffer, ServerCall) async throws -> Void)?
+    private var singleRequest: ByteBuffer?
+    private var executor: EventLoopTaskExecutor?
 
     init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int) {
         self.connection = connection
@@ -24,19 +28,31 @@ final class ServerStream: HTTP2StreamHandler {
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
     }
 
-    func start(call: ServerCall, handler: @escaping GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop,
+    func start(call: ServerCall, handler: GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop,
                executor: EventLoopTaskExecutor?) {
         self.call = call
+        self.executor = executor
         if let timeoutNanos {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             deadlineTimer = eventLoop.scheduleTask(in: .nanoseconds(timeoutNanos)) {
                 bound.value.deadlineExceeded()
             }
         }
+        switch handler {
+        case .requestStream(let body):
+            launch(call) { try await body(call) }
+        case .singleRequest(let body):
+            pendingHandler = body
+        }
+    }
+
+    /// Runs the handler as a task (on the event loop when `executor` is set) and ends
+    /// the call with whatever status it produced.
+    private func launch(_ call: ServerCall, _ body: @escaping @Sendable () async throws -> Void) {
         task = Task(executorPreference: executor) {
             let status: GRPCStatus
             do {
-                try await handler(call)
+                try await body()
                 status = .ok
             } catch let error as GRPCStatus {
                 status = error
@@ -51,16 +67,24 @@ final class ServerStream: HTTP2StreamHandler {
 
     // MARK: outbound (event loop)
 
-    /// Queues a framed message; the future completes when the caller may write again.
-    func write(_ message: ByteBuffer, on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+    enum WriteOutcome {
+        /// Queued; the caller may write again at once.
+        case accepted
+        /// Queued, but the stream is over its watermark: wait for this before the next write.
+        case wait(EventLoopFuture<Void>)
+        case failed(GRPCStatus)
+    }
+
+    /// Queues a framed message.
+    func write(_ message: ByteBuffer, on eventLoop: EventLoop) -> WriteOutcome {
         guard !finished, let connection, let call else {
-            return eventLoop.makeFailedFuture(GRPCStatus(.cancelled, "the call has ended"))
+            return .failed(GRPCStatus(.cancelled, "the call has ended"))
         }
         sendHeadersIfNeeded(connection, call)
-        if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
+        if connection.sendData(stream: id, message) { return .accepted }
         let promise = eventLoop.makePromise(of: Void.self)
         writeWaiters.append(promise)
-        return promise.futureResult
+        return .wait(promise.futureResult)
     }
 
     private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
@@ -124,7 +148,16 @@ final class ServerStream: HTTP2StreamHandler {
         deframer.append(data)
         do {
             while let message = try deframer.next() {
-                call.inbox.push(message)
+                if pendingHandler == nil {
+                    call.inbox.push(message)
+                } else if singleRequest == nil {
+                    singleRequest = message
+                    // Nobody reads an inbox here: give the window back at once.
+                    connection?.consume(stream: id, message.readableBytes + 5)
+                } else {
+                    fail(GRPCStatus(.internal, "the client sent more than one request message to a single-request method"))
+                    return
+                }
             }
         } catch {
             fail(MessageDeframer.status(for: error))
@@ -135,6 +168,15 @@ final class ServerStream: HTTP2StreamHandler {
         guard !finished, let call else { return }
         if deframer.pendingBytes > 0 {
             fail(GRPCStatus(.internal, "the request ended in the middle of a message (\(deframer.pendingBytes) bytes of a partial message)"))
+        } else if let body = pendingHandler {
+            pendingHandler = nil
+            guard let request = singleRequest else {
+                fail(GRPCStatus(.internal, "the client half-closed without sending a request message"))
+                return
+            }
+            singleRequest = nil
+            call.inbox.finish(.ok)
+            launch(call) { try await body(request, call) }
         } else {
             call.inbox.finish(.ok)
         }
@@ -151,6 +193,8 @@ final class ServerStream: HTTP2StreamHandler {
         }
         call = nil
         task = nil
+        pendingHandler = nil
+        singleRequest = nil
     }
 
     func streamWritable() {
