@@ -50,7 +50,7 @@ test: deps venv check-proto test-swift test-interop
 
 test-swift:
 	$(SWIFT) build --build-tests
-	SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build
+	SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel
 
 test-interop:
 	$(SWIFT) build --product interop-server

@@ -42,19 +42,25 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: hotPathSettings),
+        // What every executable shares: logging setup, signals, a valgrind-friendly main.
+        .target(name: "VerseCLI", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // grpc.testing.TestService: server implementation and the standard client cases.
         .target(name: "GRPCInterop", dependencies: ["VerseGRPC", "VerseProtobuf"]),
 
         .executableTarget(name: "InteropServer", dependencies: [
-            "GRPCInterop", "VerseGRPC",
+            "GRPCInterop", "VerseGRPC", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "InteropClient", dependencies: [
-            "GRPCInterop", "VerseGRPC",
+            "GRPCInterop", "VerseGRPC", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "GRPCBench", dependencies: [
-            "GRPCInterop", "VerseGRPC", "VerseProtobuf",
+            "GRPCInterop", "VerseGRPC", "VerseProtobuf", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

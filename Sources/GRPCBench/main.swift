@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRPCInterop
 import NIOConcurrencyHelpers
+import VerseCLI
 import VerseGRPC
 import VerseProtobuf
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GRPCInterop
 import Logging
+import VerseCLI
 import VerseGRPC
 
 /// The gRPC interop test client: runs one standard test case (or all) against a server.
@@ -46,12 +47,7 @@ struct InteropClient: ParsableCommand {
     }
 
     func runTestCases() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ProcessLogging.bootstrap(level: logLevel)
         var configuration = GRPCClient.Configuration(host: serverHost, port: serverPort)
         if useTLS {
             configuration.tls = .client(trustRootsFile: caFile, serverNameOverride: serverHostOverride)
@@ -73,5 +69,3 @@ struct InteropClient: ParsableCommand {
         if !failed.isEmpty { throw ExitCode.failure }
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

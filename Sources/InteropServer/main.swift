@@ -4,6 +4,7 @@ import Glibc
 #endif
 import GRPCInterop
 import Logging
+import VerseCLI
 import VerseGRPC
 
 /// The gRPC interop test server (grpc.testing.TestService) on SwiftVerse's gRPC stack.
@@ -45,12 +46,7 @@ struct InteropServer: ParsableCommand {
     }
 
     func serve() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ProcessLogging.bootstrap(level: logLevel)
         var configuration = GRPCServer.Configuration(host: host, port: port)
         if useTLS, let certificateFile, let keyFile {
             configuration.tls = .server(certificateChainFile: certificateFile, privateKeyFile: keyFile)
@@ -66,5 +62,3 @@ struct InteropServer: ParsableCommand {
         await server.shutdown(grace: .seconds(5))
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

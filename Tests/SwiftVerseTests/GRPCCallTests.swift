@@ -175,7 +175,7 @@ struct GRPCCallTests {
     @Test func gracefulShutdownLetsInFlightCallsFinish() async throws {
         let seen = Observations()
         var configuration = GRPCServer.Configuration(port: 0)
-        configuration.keepaliveInterval = nil
+        configuration.http2.keepaliveInterval = nil
         let server = GRPCServer(configuration: configuration, services: [Self.service(seen)])
         try await server.start()
         let client = try GRPCClient(host: "127.0.0.1", port: server.localPort!)

@@ -21,7 +21,14 @@ final class ClientStream: HTTP2StreamHandler {
         self.inbox = inbox
         self.initialMetadata = eventLoop.makePromise()
         self.outcome = eventLoop.makePromise()
+        #if DEBUG
+        LiveObjectCounter.clientStreams.withLockedValue { $0 += 1 }
+        #endif
     }
+
+    #if DEBUG
+    deinit { LiveObjectCounter.clientStreams.withLockedValue { $0 -= 1 } }
+    #endif
 
     /// Submits the request head; false if the connection cannot take new streams.
     func start(headers: [HTTP2Header], timeoutNanos: Int64?, eventLoop: EventLoop) -> Bool {

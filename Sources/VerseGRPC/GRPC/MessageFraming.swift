@@ -44,7 +44,9 @@ struct MessageDeframer {
         buffer.moveReaderIndex(forwardBy: 5)
         let message = buffer.readSlice(length: Int(length))!
         if buffer.readableBytes == 0 {
-            buffer.clear()
+            // The message slice shares this storage: start afresh rather than clear(),
+            // which would copy the storage to keep the slice intact.
+            buffer = ByteBuffer()
         } else if buffer.readerIndex > 64 << 10 {
             buffer.discardReadBytes()
         }

@@ -34,6 +34,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var closeError: Error?
     private var pendingPings: [UInt64: EventLoopPromise<Void>] = [:]
     private var nextPingID: UInt64 = 1
+    private var keepaliveTimer: RepeatedTask?
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
@@ -74,6 +75,21 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         guard !sentPreface else { return }
         sentPreface = true
         flushNow()
+        startKeepalive()
+    }
+
+    private func startKeepalive() {
+        guard let interval = settings.keepaliveInterval, let context else { return }
+        let timeout = settings.keepaliveTimeout
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keepaliveTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            guard let ack = bound.value.ping() else { return }
+            let deadline = ack.eventLoop.scheduleTask(in: timeout) {
+                bound.value.logger.debug("closing HTTP/2 connection: keepalive PING not acknowledged")
+                bound.value.close()
+            }
+            ack.whenComplete { _ in deadline.cancel() }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -112,6 +128,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
+        keepaliveTimer?.cancel()
+        keepaliveTimer = nil
         let open = streams
         streams.removeAll()
         for stream in open.values.sorted(by: { $0.id < $1.id }) {

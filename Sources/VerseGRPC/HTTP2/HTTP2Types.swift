@@ -49,6 +49,10 @@ public struct HTTP2Settings: Sendable {
     /// A stream stops accepting writes (the writer is suspended) once this much
     /// outbound data waits for flow-control window.
     public var outboundHighWatermark: Int = 256 << 10
+    /// Send a PING this often and close the connection if the ACK takes longer than
+    /// `keepaliveTimeout`: finds dead peers that never closed their socket. nil: off.
+    public var keepaliveInterval: TimeAmount? = .seconds(60)
+    public var keepaliveTimeout: TimeAmount = .seconds(20)
 
     public init() {}
 }

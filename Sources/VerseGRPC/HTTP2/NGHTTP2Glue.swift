@@ -50,32 +50,37 @@ enum NGHTTP2Glue {
         nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: readData)
     }
 
-    /// Calls `body` with an nghttp2_nv array for `headers`; nghttp2 copies the bytes
-    /// during the submit call, so one scratch buffer serves the whole list.
+    /// Calls `body` with an nghttp2_nv array for `headers`. nghttp2 copies the bytes
+    /// during the submit call, so scratch space from the stack serves (no heap
+    /// allocation for a typical header block).
     static func withNameValues<R>(_ headers: [HTTP2Header], _ body: (UnsafeMutablePointer<nghttp2_nv>, Int) -> R) -> R {
-        var storage = [UInt8]()
-        storage.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
-        var spans: [(Int, Int, Int, Int)] = []
-        spans.reserveCapacity(headers.count)
-        for header in headers {
-            let nameStart = storage.count
-            storage.append(contentsOf: header.name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: header.value.utf8)
-            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        storage.append(0) // never empty, so baseAddress is non-nil
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            var nva = spans.map { span in
-                nghttp2_nv(name: bytes.baseAddress! + span.0, value: bytes.baseAddress! + span.2,
-                           namelen: span.1, valuelen: span.3, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        var byteCount = 1
+        for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { bytes in
+            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(headers.count, 1)) { nva in
+                var offset = 0
+                for (index, header) in headers.enumerated() {
+                    let name = copy(header.name, into: bytes, at: &offset)
+                    let value = copy(header.value, into: bytes, at: &offset)
+                    nva.initializeElement(at: index, to: nghttp2_nv(
+                        name: name.base, value: value.base, namelen: name.count, valuelen: value.count,
+                        flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                }
+                return body(nva.baseAddress!, headers.count)
             }
-            if nva.isEmpty {
-                var none = nghttp2_nv()
-                return body(&none, 0)
-            }
-            return nva.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
         }
+    }
+
+    private static func copy(_ string: String, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int)
+        -> (base: UnsafeMutablePointer<UInt8>, count: Int) {
+        let base = bytes.baseAddress! + offset
+        var count = 0
+        for byte in string.utf8 {
+            base[count] = byte
+            count += 1
+        }
+        offset += count
+        return (base, count)
     }
 
     private static func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {

@@ -12,9 +12,6 @@ public final class GRPCServer: Sendable {
         public var http2 = HTTP2Settings()
         /// Largest request message accepted; larger ones end the call with RESOURCE_EXHAUSTED.
         public var maxReceiveMessageSize = 4 << 20
-        /// Send a PING on connections idle this long, and close those that do not answer.
-        public var keepaliveInterval: TimeAmount? = .seconds(60)
-        public var keepaliveTimeout: TimeAmount = .seconds(20)
         /// Run handlers on their connection's event loop (no thread switch per call).
         /// Handlers must then never block; turn it off for handlers that do.
         public var runHandlersOnEventLoop = true
@@ -76,7 +73,6 @@ public final class GRPCServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(connection)
         let key = ObjectIdentifier(delegate)
         connections.withLockedValue { $0[key] = delegate }
-        delegate.startKeepalive(interval: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout)
         channel.closeFuture.whenComplete { [weak self] _ in
             self?.connections.withLockedValue { _ = $0.removeValue(forKey: key) }
         }
@@ -112,7 +108,6 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     private unowned let server: GRPCServer
     private let connection: NIOLoopBound<HTTP2Connection>
     let channel: Channel
-    private var keepaliveTimer: RepeatedTask?
     private let executor: EventLoopTaskExecutor?
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
@@ -129,16 +124,6 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     func close() {
         channel.close(promise: nil)
-    }
-
-    func startKeepalive(interval: TimeAmount?, timeout: TimeAmount) {
-        guard let interval else { return }
-        let connection = self.connection
-        keepaliveTimer = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            guard let ack = connection.value.ping() else { return }
-            let timer = ack.eventLoop.scheduleTask(in: timeout) { connection.value.close() }
-            ack.whenComplete { _ in timer.cancel() }
-        }
     }
 
     func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
@@ -213,7 +198,5 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {}
 
-    func connectionClosed(_ connection: HTTP2Connection) {
-        keepaliveTimer?.cancel()
-    }
+    func connectionClosed(_ connection: HTTP2Connection) {}
 }

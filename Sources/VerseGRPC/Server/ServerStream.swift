@@ -26,7 +26,14 @@ final class ServerStream: HTTP2StreamHandler {
         self.connection = connection
         self.id = id
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
+        #if DEBUG
+        LiveObjectCounter.serverStreams.withLockedValue { $0 += 1 }
+        #endif
     }
+
+    #if DEBUG
+    deinit { LiveObjectCounter.serverStreams.withLockedValue { $0 -= 1 } }
+    #endif
 
     func start(call: ServerCall, handler: GRPCService.Handler, timeoutNanos: Int64?, eventLoop: EventLoop,
                executor: EventLoopTaskExecutor?) {
