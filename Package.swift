@@ -42,6 +42,12 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: hotPathSettings),
+        // etcd v3 client (KV, Lease, Watch) on VerseGRPC.
+        .target(name: "VerseEtcd", dependencies: [
+            "VerseGRPC", "VerseProtobuf",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // What every executable shares: logging setup, signals, a valgrind-friendly main.
         .target(name: "VerseCLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +71,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

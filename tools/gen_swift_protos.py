@@ -49,7 +49,7 @@ SCALARS = {
 
 
 def camel(name, upper_first=False):
-    parts = [p for p in name.split("_") if p]
+    parts = [p.lower() if p.isupper() else p for p in name.split("_") if p]  # TTL -> ttl
     if not parts:
         return name
     out = parts[0] if not upper_first else parts[0][:1].upper() + parts[0][1:]

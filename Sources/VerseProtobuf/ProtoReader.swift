@@ -46,6 +46,8 @@ public struct ProtoReader {
     }
 
     public func message<M: ProtoMessage>(_ number: Int32) -> M? {
+        // Oneof members share their storage: only the set member's pointer is valid.
+        if descriptor.field(number).isOneofMember && !has(number) { return nil }
         guard let child = load(number, as: UnsafeRawPointer?.self) else { return nil }
         return M(reading: ProtoReader(message: child, descriptor: M.protoDescriptor))
     }

@@ -1,0 +1,87 @@
+import Foundation
+
+/// A real etcd (Debian's etcd-server, installed by `make deps`) on loopback ports with
+/// a temporary data directory, for tests. It can be stopped and started again on the
+/// same data, as an outage would.
+final class EtcdProcess: @unchecked Sendable {
+    // @unchecked: mutated only by the test that owns it, one step at a time.
+    let clientPort: Int
+    let peerPort: Int
+    let dataDirectory: URL
+    private var process: Process?
+
+    var endpoint: String { "127.0.0.1:\(clientPort)" }
+
+    nonisolated(unsafe) private static var nextPort = 21000 + Int(getpid() % 500) * 8
+
+    init() throws {
+        Self.nextPort += 2
+        clientPort = Self.nextPort
+        peerPort = Self.nextPort + 1
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verse-etcd-\(UUID().uuidString)")
+        try start()
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
+        let peer = "http://127.0.0.1:\(peerPort)"
+        let client = "http://127.0.0.1:\(clientPort)"
+        process.arguments = [
+            "--name", "verse-test", "--data-dir", dataDirectory.path,
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "verse-test=\(peer)",
+            // Short raft timers let etcd accept 1-second leases (its minimum TTL
+            // is 1.5 x the election timeout).
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--log-level", "error", "--logger", "zap",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try waitUntilServing()
+    }
+
+    private func waitUntilServing() throws {
+        for _ in 0..<100 {
+            let socket = PortProbe()
+            if socket.connects(to: clientPort) { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw EtcdProcessError.didNotStart
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
+}
+
+enum EtcdProcessError: Error { case didNotStart }
+
+/// A throwaway TCP connect, to learn when a port accepts connections.
+struct PortProbe {
+    func connects(to port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
