@@ -50,7 +50,9 @@ test: deps venv check-proto test-swift test-interop
 
 test-swift:
 	$(SWIFT) build --build-tests
-	SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel
+	@status=0; SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel || status=$$?; \
+	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
+	exit $$status
 
 test-interop:
 	$(SWIFT) build --product interop-server

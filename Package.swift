@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "interop-server", targets: ["InteropServer"]),
         .executable(name: "interop-client", targets: ["InteropClient"]),
         .executable(name: "grpc-bench", targets: ["GRPCBench"]),
+        .executable(name: "gate", targets: ["VerseGate"]),
+        .executable(name: "verse-testnode", targets: ["VerseTestNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -48,11 +50,34 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        // Objects, shards, membership, routing, push; node and gate roles.
+        .target(name: "VerseRuntime", dependencies: [
+            "VerseGRPC", "VerseProtobuf", "VerseEtcd",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // Object types for the runtime's tests and verse-testnode.
+        .target(name: "VerseTestObjects", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf"]),
         // What every executable shares: logging setup, signals, a valgrind-friendly main.
         .target(name: "VerseCLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // Flags and startup shared by node, gate and embedded executables.
+        .target(name: "VerseServer", dependencies: [
+            "VerseRuntime", "VerseCLI", "VerseGRPC",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "VerseGate", dependencies: [
+            "VerseServer", "VerseRuntime", "VerseCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "VerseTestNode", dependencies: [
+            "VerseServer", "VerseRuntime", "VerseCLI", "VerseTestObjects",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // grpc.testing.TestService: server implementation and the standard client cases.
         .target(name: "GRPCInterop", dependencies: ["VerseGRPC", "VerseProtobuf"]),
@@ -71,7 +96,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -9,6 +9,7 @@
 #include "grpc/testing/messages.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
 #include "verse/cluster.pb-c.h"
+#include "verse/testobjects.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void) { return &chat__chat_message__descriptor; }
@@ -43,6 +44,10 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_WatchRequest(voi
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_WatchResponse(void) { return &etcdserverpb__watch_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CallObjectRequest(void) { return &gate__call_object_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CallObjectResponse(void) { return &gate__call_object_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CreateObjectRequest(void) { return &gate__create_object_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CreateObjectResponse(void) { return &gate__create_object_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_DeleteObjectRequest(void) { return &gate__delete_object_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_DeleteObjectResponse(void) { return &gate__delete_object_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_Empty(void) { return &gate__empty__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_RegisterResponse(void) { return &gate__register_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Any(void) { return &google__protobuf__any__descriptor; }
@@ -73,3 +78,14 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteRequest(void)
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteResponse(void) { return &verse__node_delete_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_RegisterGateRequest(void) { return &verse__register_gate_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ShardMapRecord(void) { return &verse__shard_map_record__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusRequest(void) { return &verse__status_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusResponse(void) { return &verse__status_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_CounterRequest(void) { return &verse__test__counter_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_CounterResponse(void) { return &verse__test__counter_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_EchoRequest(void) { return &verse__test__echo_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_EchoResponse(void) { return &verse__test__echo_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_Note(void) { return &verse__test__note__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_PublishRequest(void) { return &verse__test__publish_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_PublishResponse(void) { return &verse__test__publish_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_SubscribeRequest(void) { return &verse__test__subscribe_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_SubscribeResponse(void) { return &verse__test__subscribe_response__descriptor; }

@@ -187,6 +187,186 @@ void   gate__call_object_response__free_unpacked
   assert(message->base.descriptor == &gate__call_object_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   gate__create_object_request__init
+                     (Gate__CreateObjectRequest         *message)
+{
+  static const Gate__CreateObjectRequest init_value = GATE__CREATE_OBJECT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t gate__create_object_request__get_packed_size
+                     (const Gate__CreateObjectRequest *message)
+{
+  assert(message->base.descriptor == &gate__create_object_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gate__create_object_request__pack
+                     (const Gate__CreateObjectRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gate__create_object_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gate__create_object_request__pack_to_buffer
+                     (const Gate__CreateObjectRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gate__create_object_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gate__CreateObjectRequest *
+       gate__create_object_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gate__CreateObjectRequest *)
+     protobuf_c_message_unpack (&gate__create_object_request__descriptor,
+                                allocator, len, data);
+}
+void   gate__create_object_request__free_unpacked
+                     (Gate__CreateObjectRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gate__create_object_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   gate__create_object_response__init
+                     (Gate__CreateObjectResponse         *message)
+{
+  static const Gate__CreateObjectResponse init_value = GATE__CREATE_OBJECT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t gate__create_object_response__get_packed_size
+                     (const Gate__CreateObjectResponse *message)
+{
+  assert(message->base.descriptor == &gate__create_object_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gate__create_object_response__pack
+                     (const Gate__CreateObjectResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gate__create_object_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gate__create_object_response__pack_to_buffer
+                     (const Gate__CreateObjectResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gate__create_object_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gate__CreateObjectResponse *
+       gate__create_object_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gate__CreateObjectResponse *)
+     protobuf_c_message_unpack (&gate__create_object_response__descriptor,
+                                allocator, len, data);
+}
+void   gate__create_object_response__free_unpacked
+                     (Gate__CreateObjectResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gate__create_object_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   gate__delete_object_request__init
+                     (Gate__DeleteObjectRequest         *message)
+{
+  static const Gate__DeleteObjectRequest init_value = GATE__DELETE_OBJECT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t gate__delete_object_request__get_packed_size
+                     (const Gate__DeleteObjectRequest *message)
+{
+  assert(message->base.descriptor == &gate__delete_object_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gate__delete_object_request__pack
+                     (const Gate__DeleteObjectRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gate__delete_object_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gate__delete_object_request__pack_to_buffer
+                     (const Gate__DeleteObjectRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gate__delete_object_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gate__DeleteObjectRequest *
+       gate__delete_object_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gate__DeleteObjectRequest *)
+     protobuf_c_message_unpack (&gate__delete_object_request__descriptor,
+                                allocator, len, data);
+}
+void   gate__delete_object_request__free_unpacked
+                     (Gate__DeleteObjectRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gate__delete_object_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   gate__delete_object_response__init
+                     (Gate__DeleteObjectResponse         *message)
+{
+  static const Gate__DeleteObjectResponse init_value = GATE__DELETE_OBJECT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t gate__delete_object_response__get_packed_size
+                     (const Gate__DeleteObjectResponse *message)
+{
+  assert(message->base.descriptor == &gate__delete_object_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t gate__delete_object_response__pack
+                     (const Gate__DeleteObjectResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &gate__delete_object_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t gate__delete_object_response__pack_to_buffer
+                     (const Gate__DeleteObjectResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &gate__delete_object_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Gate__DeleteObjectResponse *
+       gate__delete_object_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Gate__DeleteObjectResponse *)
+     protobuf_c_message_unpack (&gate__delete_object_response__descriptor,
+                                allocator, len, data);
+}
+void   gate__delete_object_response__free_unpacked
+                     (Gate__DeleteObjectResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &gate__delete_object_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define gate__empty__field_descriptors NULL
 #define gate__empty__field_indices_by_name NULL
 #define gate__empty__number_ranges NULL
@@ -369,5 +549,163 @@ const ProtobufCMessageDescriptor gate__call_object_response__descriptor =
   gate__call_object_response__field_indices_by_name,
   1,  gate__call_object_response__number_ranges,
   (ProtobufCMessageInit) gate__call_object_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gate__create_object_request__field_descriptors[2] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gate__CreateObjectRequest, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gate__CreateObjectRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gate__create_object_request__field_indices_by_name[] = {
+  1,   /* field[1] = id */
+  0,   /* field[0] = type */
+};
+static const ProtobufCIntRange gate__create_object_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor gate__create_object_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gate.CreateObjectRequest",
+  "CreateObjectRequest",
+  "Gate__CreateObjectRequest",
+  "gate",
+  sizeof(Gate__CreateObjectRequest),
+  2,
+  gate__create_object_request__field_descriptors,
+  gate__create_object_request__field_indices_by_name,
+  1,  gate__create_object_request__number_ranges,
+  (ProtobufCMessageInit) gate__create_object_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gate__create_object_response__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gate__CreateObjectResponse, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gate__create_object_response__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange gate__create_object_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor gate__create_object_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gate.CreateObjectResponse",
+  "CreateObjectResponse",
+  "Gate__CreateObjectResponse",
+  "gate",
+  sizeof(Gate__CreateObjectResponse),
+  1,
+  gate__create_object_response__field_descriptors,
+  gate__create_object_response__field_indices_by_name,
+  1,  gate__create_object_response__number_ranges,
+  (ProtobufCMessageInit) gate__create_object_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor gate__delete_object_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gate__DeleteObjectRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gate__DeleteObjectRequest, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned gate__delete_object_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = type */
+};
+static const ProtobufCIntRange gate__delete_object_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor gate__delete_object_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gate.DeleteObjectRequest",
+  "DeleteObjectRequest",
+  "Gate__DeleteObjectRequest",
+  "gate",
+  sizeof(Gate__DeleteObjectRequest),
+  2,
+  gate__delete_object_request__field_descriptors,
+  gate__delete_object_request__field_indices_by_name,
+  1,  gate__delete_object_request__number_ranges,
+  (ProtobufCMessageInit) gate__delete_object_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define gate__delete_object_response__field_descriptors NULL
+#define gate__delete_object_response__field_indices_by_name NULL
+#define gate__delete_object_response__number_ranges NULL
+const ProtobufCMessageDescriptor gate__delete_object_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "gate.DeleteObjectResponse",
+  "DeleteObjectResponse",
+  "Gate__DeleteObjectResponse",
+  "gate",
+  sizeof(Gate__DeleteObjectResponse),
+  0,
+  gate__delete_object_response__field_descriptors,
+  gate__delete_object_response__field_indices_by_name,
+  0,  gate__delete_object_response__number_ranges,
+  (ProtobufCMessageInit) gate__delete_object_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

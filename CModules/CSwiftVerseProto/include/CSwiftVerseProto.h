@@ -37,6 +37,10 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_WatchRequest(voi
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_WatchResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CallObjectRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CallObjectResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CreateObjectRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_CreateObjectResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_DeleteObjectRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_DeleteObjectResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_Empty(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_RegisterResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Any(void);
@@ -67,5 +71,16 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteRequest(void)
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_RegisterGateRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ShardMapRecord(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_CounterRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_CounterResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_EchoRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_EchoResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_Note(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_PublishRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_PublishResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_SubscribeRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_test_SubscribeResponse(void);
 
 #endif

@@ -502,6 +502,96 @@ void   verse__client_gone_response__free_unpacked
   assert(message->base.descriptor == &verse__client_gone_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   verse__status_request__init
+                     (Verse__StatusRequest         *message)
+{
+  static const Verse__StatusRequest init_value = VERSE__STATUS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t verse__status_request__get_packed_size
+                     (const Verse__StatusRequest *message)
+{
+  assert(message->base.descriptor == &verse__status_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__status_request__pack
+                     (const Verse__StatusRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__status_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__status_request__pack_to_buffer
+                     (const Verse__StatusRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__status_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__StatusRequest *
+       verse__status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__StatusRequest *)
+     protobuf_c_message_unpack (&verse__status_request__descriptor,
+                                allocator, len, data);
+}
+void   verse__status_request__free_unpacked
+                     (Verse__StatusRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__status_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   verse__status_response__init
+                     (Verse__StatusResponse         *message)
+{
+  static const Verse__StatusResponse init_value = VERSE__STATUS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t verse__status_response__get_packed_size
+                     (const Verse__StatusResponse *message)
+{
+  assert(message->base.descriptor == &verse__status_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__status_response__pack
+                     (const Verse__StatusResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__status_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__status_response__pack_to_buffer
+                     (const Verse__StatusResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__status_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__StatusResponse *
+       verse__status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__StatusResponse *)
+     protobuf_c_message_unpack (&verse__status_response__descriptor,
+                                allocator, len, data);
+}
+void   verse__status_response__free_unpacked
+                     (Verse__StatusResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__status_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   verse__member_record__init
                      (Verse__MemberRecord         *message)
 {
@@ -1111,6 +1201,179 @@ const ProtobufCMessageDescriptor verse__client_gone_response__descriptor =
   verse__client_gone_response__field_indices_by_name,
   0,  verse__client_gone_response__number_ranges,
   (ProtobufCMessageInit) verse__client_gone_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define verse__status_request__field_descriptors NULL
+#define verse__status_request__field_indices_by_name NULL
+#define verse__status_request__number_ranges NULL
+const ProtobufCMessageDescriptor verse__status_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.StatusRequest",
+  "StatusRequest",
+  "Verse__StatusRequest",
+  "verse",
+  sizeof(Verse__StatusRequest),
+  0,
+  verse__status_request__field_descriptors,
+  verse__status_request__field_indices_by_name,
+  0,  verse__status_request__number_ranges,
+  (ProtobufCMessageInit) verse__status_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[10] =
+{
+  {
+    "ready",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, ready),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "live_nodes",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Verse__StatusResponse, n_live_nodes),
+    offsetof(Verse__StatusResponse, live_nodes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "live_gates",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Verse__StatusResponse, n_live_gates),
+    offsetof(Verse__StatusResponse, live_gates),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "map_epoch",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, map_epoch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, role),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "address",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shards_served",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, shards_served),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "active_objects",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, active_objects),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connected_clients",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, connected_clients),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "leader",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, leader),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned verse__status_response__field_indices_by_name[] = {
+  7,   /* field[7] = active_objects */
+  5,   /* field[5] = address */
+  8,   /* field[8] = connected_clients */
+  9,   /* field[9] = leader */
+  2,   /* field[2] = live_gates */
+  1,   /* field[1] = live_nodes */
+  3,   /* field[3] = map_epoch */
+  0,   /* field[0] = ready */
+  4,   /* field[4] = role */
+  6,   /* field[6] = shards_served */
+};
+static const ProtobufCIntRange verse__status_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 10 }
+};
+const ProtobufCMessageDescriptor verse__status_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.StatusResponse",
+  "StatusResponse",
+  "Verse__StatusResponse",
+  "verse",
+  sizeof(Verse__StatusResponse),
+  10,
+  verse__status_response__field_descriptors,
+  verse__status_response__field_indices_by_name,
+  1,  verse__status_response__number_ranges,
+  (ProtobufCMessageInit) verse__status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor verse__member_record__field_descriptors[3] =

@@ -72,6 +72,11 @@ public final class ClientCall: Sendable {
 public struct StreamingCall<Request: ProtoMessage, Response: ProtoMessage>: Sendable {
     public let call: ClientCall
 
+    /// Typed view of a raw call (e.g. one made with `GRPCClient.makeCall`).
+    public init(call: ClientCall) {
+        self.call = call
+    }
+
     public func send(_ request: Request) async throws { try await call.send(request) }
     public func finishSending() { call.finishSending() }
     public func cancel() { call.cancel() }

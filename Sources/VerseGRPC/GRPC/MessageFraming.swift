@@ -88,3 +88,13 @@ enum MessageFramer {
         return buffer
     }
 }
+
+/// gRPC framing for code above the transport that writes pre-framed messages (fan-out:
+/// frame once, write to many streams).
+public enum GRPCMessageFraming {
+    private static let allocator = ByteBufferAllocator()
+
+    public static func frame<Message: ProtoMessage>(_ message: Message) -> ByteBuffer {
+        MessageFramer.frame(message.encoded(), allocator: allocator)
+    }
+}

@@ -183,7 +183,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         let call = ServerCall(
             path: path!, requestMetadata: Metadata(headers: headers),
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
-            remoteAddress: channel.remoteAddress,
+            remoteAddress: channel.remoteAddress, connectionID: ObjectIdentifier(self),
             eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }

@@ -14,14 +14,20 @@ public final class ServerCall: Sendable {
     public let remoteAddress: SocketAddress?
     /// The peer's address as text, e.g. `[IPv4]127.0.0.1/127.0.0.1:54321` (made on demand).
     public var peer: String { remoteAddress.map { "\($0)" } ?? "unknown" }
-    let eventLoop: EventLoop
+    /// The event loop of the call's connection.
+    public let eventLoop: EventLoop
+    /// Identifies the HTTP/2 connection the call arrived on: calls on one connection
+    /// share it (the gate binds client sessions to their connection with it).
+    public let connectionID: ObjectIdentifier
     let allocator: ByteBufferAllocator
     let inbox: MessageInbox
     private let stream: NIOLoopBound<ServerStream>
     private let responseMetadata = NIOLockedValueBox<(initial: Metadata, trailing: Metadata)>((Metadata(), Metadata()))
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
-         eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox, stream: ServerStream) {
+         connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox,
+         stream: ServerStream) {
+        self.connectionID = connectionID
         self.path = path
         self.requestMetadata = requestMetadata
         self.deadline = deadline
@@ -76,6 +82,36 @@ public final class ServerCall: Sendable {
 
     public func send<M: ProtoMessage>(_ message: M) async throws {
         try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
+    }
+
+    /// Sends the response headers now, before any message (a long-lived stream's
+    /// peer then knows the call was accepted).
+    public func sendInitialMetadata() async {
+        let stream = self.stream
+        try? await eventLoop.submit { stream.value.sendHeadersNow() }.get()
+    }
+
+    /// The outcome of a write made directly on the event loop.
+    public enum ImmediateWrite: Sendable, Equatable {
+        case queued
+        /// The call had already ended.
+        case callEnded
+        /// The peer left more than the allowed bytes unread: the call was ended with
+        /// RESOURCE_EXHAUSTED instead of buffering without bound.
+        case peerTooSlow
+    }
+
+    /// Queues a framed message without suspending, for fan-out code that already runs
+    /// on `eventLoop` (it must). A peer with more than `maxQueuedBytes` unsent is cut off.
+    public func writeOnEventLoop(framed message: ByteBuffer, maxQueuedBytes: Int) -> ImmediateWrite {
+        eventLoop.preconditionInEventLoop()
+        return stream.value.writeImmediately(message, maxQueuedBytes: maxQueuedBytes)
+    }
+
+    /// Ends the call now with `status`, from the event loop.
+    public func finishOnEventLoop(_ status: GRPCStatus) {
+        eventLoop.preconditionInEventLoop()
+        stream.value.finish(status)
     }
 
     /// Ends the call with `status` (and any trailing metadata added).

@@ -94,6 +94,32 @@ final class ServerStream: HTTP2StreamHandler {
         return .wait(promise.futureResult)
     }
 
+    /// Fan-out writes: queue regardless of the watermark, but cut off a peer whose
+    /// unsent backlog passes `maxQueuedBytes` (bounded memory per slow client).
+    func writeImmediately(_ message: ByteBuffer, maxQueuedBytes: Int) -> ServerCall.ImmediateWrite {
+        guard !finished, let connection, let call else { return .callEnded }
+        sendHeadersIfNeeded(connection, call)
+        connection.sendData(stream: id, message)
+        if connection.outboundBytes(stream: id) > maxQueuedBytes {
+            // A peer that does not read cannot read a status either: reset the stream
+            // (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) so
+            // the queued bytes are freed now.
+            finished = true
+            deadlineTimer?.cancel()
+            failWriters()
+            connection.resetStream(stream: id, code: .enhanceYourCalm)
+            call.inbox.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: over \(maxQueuedBytes) bytes queued"))
+            task?.cancel()
+            return .peerTooSlow
+        }
+        return .queued
+    }
+
+    func sendHeadersNow() {
+        guard !finished, let connection, let call else { return }
+        sendHeadersIfNeeded(connection, call)
+    }
+
     private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
         guard !headersSent else { return }
         headersSent = true

@@ -78,3 +78,73 @@ public struct Gate_CallObjectResponse: ProtoMessage {
         writer.message(1, response)
     }
 }
+
+/// `gate.CreateObjectRequest`
+public struct Gate_CreateObjectRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_gate_CreateObjectRequest())
+    /// field 1: `type`
+    public var type: String = ""
+    /// field 2: `id`
+    public var id: String = ""
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.type = reader.string(1)
+        self.id = reader.string(2)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.string(1, type)
+        writer.string(2, id)
+    }
+}
+
+/// `gate.CreateObjectResponse`
+public struct Gate_CreateObjectResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_gate_CreateObjectResponse())
+    /// field 1: `id`
+    public var id: String = ""
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.id = reader.string(1)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.string(1, id)
+    }
+}
+
+/// `gate.DeleteObjectRequest`
+public struct Gate_DeleteObjectRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_gate_DeleteObjectRequest())
+    /// field 1: `id`
+    public var id: String = ""
+    /// field 2: `type`
+    public var type: String = ""
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.id = reader.string(1)
+        self.type = reader.string(2)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.string(1, id)
+        writer.string(2, type)
+    }
+}
+
+/// `gate.DeleteObjectResponse`
+public struct Gate_DeleteObjectResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_gate_DeleteObjectResponse())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}

@@ -220,6 +220,70 @@ public struct Verse_ClientGoneResponse: ProtoMessage {
     public func write(to writer: ProtoWriter) {}
 }
 
+/// `verse.StatusRequest`
+public struct Verse_StatusRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_StatusRequest())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}
+
+/// `verse.StatusResponse`
+public struct Verse_StatusResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_StatusResponse())
+    /// field 1: `ready`
+    public var ready: Bool = false
+    /// field 2: `live_nodes`
+    public var liveNodes: [String] = []
+    /// field 3: `live_gates`
+    public var liveGates: [String] = []
+    /// field 4: `map_epoch`
+    public var mapEpoch: Int64 = 0
+    /// field 5: `role`
+    public var role: String = ""
+    /// field 6: `address`
+    public var address: String = ""
+    /// field 7: `shards_served`
+    public var shardsServed: Int32 = 0
+    /// field 8: `active_objects`
+    public var activeObjects: Int32 = 0
+    /// field 9: `connected_clients`
+    public var connectedClients: Int32 = 0
+    /// field 10: `leader`
+    public var leader: Bool = false
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.ready = reader.bool(1)
+        self.liveNodes = reader.repeatedString(2)
+        self.liveGates = reader.repeatedString(3)
+        self.mapEpoch = reader.int64(4)
+        self.role = reader.string(5)
+        self.address = reader.string(6)
+        self.shardsServed = reader.int32(7)
+        self.activeObjects = reader.int32(8)
+        self.connectedClients = reader.int32(9)
+        self.leader = reader.bool(10)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.bool(1, ready)
+        writer.repeatedString(2, liveNodes)
+        writer.repeatedString(3, liveGates)
+        writer.int64(4, mapEpoch)
+        writer.string(5, role)
+        writer.string(6, address)
+        writer.int32(7, shardsServed)
+        writer.int32(8, activeObjects)
+        writer.int32(9, connectedClients)
+        writer.bool(10, leader)
+    }
+}
+
 /// `verse.MemberRecord`
 public struct Verse_MemberRecord: ProtoMessage {
     public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_MemberRecord())

@@ -11,6 +11,7 @@ final class EtcdProcess: @unchecked Sendable {
     private var process: Process?
 
     var endpoint: String { "127.0.0.1:\(clientPort)" }
+    private var pidFile: URL { dataDirectory.appendingPathExtension("pid") }
 
     nonisolated(unsafe) private static var nextPort = 21000 + Int(getpid() % 500) * 8
 
@@ -41,6 +42,8 @@ final class EtcdProcess: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
+        // If the test process dies, `make test` ends this etcd by the PID left here.
+        try? "\(process.processIdentifier)".write(to: pidFile, atomically: true, encoding: .utf8)
         try waitUntilServing()
     }
 
@@ -58,6 +61,7 @@ final class EtcdProcess: @unchecked Sendable {
         process.terminate()
         process.waitUntilExit()
         self.process = nil
+        try? FileManager.default.removeItem(at: pidFile)
     }
 
     deinit {

@@ -20,6 +20,10 @@ typedef struct Gate__Empty Gate__Empty;
 typedef struct Gate__RegisterResponse Gate__RegisterResponse;
 typedef struct Gate__CallObjectRequest Gate__CallObjectRequest;
 typedef struct Gate__CallObjectResponse Gate__CallObjectResponse;
+typedef struct Gate__CreateObjectRequest Gate__CreateObjectRequest;
+typedef struct Gate__CreateObjectResponse Gate__CreateObjectResponse;
+typedef struct Gate__DeleteObjectRequest Gate__DeleteObjectRequest;
+typedef struct Gate__DeleteObjectResponse Gate__DeleteObjectResponse;
 
 
 /* --- enums --- */
@@ -68,6 +72,47 @@ struct  Gate__CallObjectResponse
 #define GATE__CALL_OBJECT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gate__call_object_response__descriptor) \
     , NULL }
+
+
+struct  Gate__CreateObjectRequest
+{
+  ProtobufCMessage base;
+  char *type;
+  char *id;
+};
+#define GATE__CREATE_OBJECT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gate__create_object_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Gate__CreateObjectResponse
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define GATE__CREATE_OBJECT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gate__create_object_response__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Gate__DeleteObjectRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  char *type;
+};
+#define GATE__DELETE_OBJECT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gate__delete_object_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Gate__DeleteObjectResponse
+{
+  ProtobufCMessage base;
+};
+#define GATE__DELETE_OBJECT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&gate__delete_object_response__descriptor) \
+     }
 
 
 /* Gate__Empty methods */
@@ -146,6 +191,82 @@ Gate__CallObjectResponse *
 void   gate__call_object_response__free_unpacked
                      (Gate__CallObjectResponse *message,
                       ProtobufCAllocator *allocator);
+/* Gate__CreateObjectRequest methods */
+void   gate__create_object_request__init
+                     (Gate__CreateObjectRequest         *message);
+size_t gate__create_object_request__get_packed_size
+                     (const Gate__CreateObjectRequest   *message);
+size_t gate__create_object_request__pack
+                     (const Gate__CreateObjectRequest   *message,
+                      uint8_t             *out);
+size_t gate__create_object_request__pack_to_buffer
+                     (const Gate__CreateObjectRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Gate__CreateObjectRequest *
+       gate__create_object_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gate__create_object_request__free_unpacked
+                     (Gate__CreateObjectRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Gate__CreateObjectResponse methods */
+void   gate__create_object_response__init
+                     (Gate__CreateObjectResponse         *message);
+size_t gate__create_object_response__get_packed_size
+                     (const Gate__CreateObjectResponse   *message);
+size_t gate__create_object_response__pack
+                     (const Gate__CreateObjectResponse   *message,
+                      uint8_t             *out);
+size_t gate__create_object_response__pack_to_buffer
+                     (const Gate__CreateObjectResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Gate__CreateObjectResponse *
+       gate__create_object_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gate__create_object_response__free_unpacked
+                     (Gate__CreateObjectResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Gate__DeleteObjectRequest methods */
+void   gate__delete_object_request__init
+                     (Gate__DeleteObjectRequest         *message);
+size_t gate__delete_object_request__get_packed_size
+                     (const Gate__DeleteObjectRequest   *message);
+size_t gate__delete_object_request__pack
+                     (const Gate__DeleteObjectRequest   *message,
+                      uint8_t             *out);
+size_t gate__delete_object_request__pack_to_buffer
+                     (const Gate__DeleteObjectRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Gate__DeleteObjectRequest *
+       gate__delete_object_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gate__delete_object_request__free_unpacked
+                     (Gate__DeleteObjectRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Gate__DeleteObjectResponse methods */
+void   gate__delete_object_response__init
+                     (Gate__DeleteObjectResponse         *message);
+size_t gate__delete_object_response__get_packed_size
+                     (const Gate__DeleteObjectResponse   *message);
+size_t gate__delete_object_response__pack
+                     (const Gate__DeleteObjectResponse   *message,
+                      uint8_t             *out);
+size_t gate__delete_object_response__pack_to_buffer
+                     (const Gate__DeleteObjectResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Gate__DeleteObjectResponse *
+       gate__delete_object_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   gate__delete_object_response__free_unpacked
+                     (Gate__DeleteObjectResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Gate__Empty_Closure)
@@ -160,6 +281,18 @@ typedef void (*Gate__CallObjectRequest_Closure)
 typedef void (*Gate__CallObjectResponse_Closure)
                  (const Gate__CallObjectResponse *message,
                   void *closure_data);
+typedef void (*Gate__CreateObjectRequest_Closure)
+                 (const Gate__CreateObjectRequest *message,
+                  void *closure_data);
+typedef void (*Gate__CreateObjectResponse_Closure)
+                 (const Gate__CreateObjectResponse *message,
+                  void *closure_data);
+typedef void (*Gate__DeleteObjectRequest_Closure)
+                 (const Gate__DeleteObjectRequest *message,
+                  void *closure_data);
+typedef void (*Gate__DeleteObjectResponse_Closure)
+                 (const Gate__DeleteObjectResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -170,6 +303,10 @@ extern const ProtobufCMessageDescriptor gate__empty__descriptor;
 extern const ProtobufCMessageDescriptor gate__register_response__descriptor;
 extern const ProtobufCMessageDescriptor gate__call_object_request__descriptor;
 extern const ProtobufCMessageDescriptor gate__call_object_response__descriptor;
+extern const ProtobufCMessageDescriptor gate__create_object_request__descriptor;
+extern const ProtobufCMessageDescriptor gate__create_object_response__descriptor;
+extern const ProtobufCMessageDescriptor gate__delete_object_request__descriptor;
+extern const ProtobufCMessageDescriptor gate__delete_object_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -27,6 +27,8 @@ typedef struct Verse__RegisterGateRequest Verse__RegisterGateRequest;
 typedef struct Verse__GatePush Verse__GatePush;
 typedef struct Verse__ClientGoneRequest Verse__ClientGoneRequest;
 typedef struct Verse__ClientGoneResponse Verse__ClientGoneResponse;
+typedef struct Verse__StatusRequest Verse__StatusRequest;
+typedef struct Verse__StatusResponse Verse__StatusResponse;
 typedef struct Verse__MemberRecord Verse__MemberRecord;
 typedef struct Verse__ShardMapRecord Verse__ShardMapRecord;
 
@@ -169,6 +171,42 @@ struct  Verse__ClientGoneResponse
 #define VERSE__CLIENT_GONE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__client_gone_response__descriptor) \
      }
+
+
+struct  Verse__StatusRequest
+{
+  ProtobufCMessage base;
+};
+#define VERSE__STATUS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__status_request__descriptor) \
+     }
+
+
+struct  Verse__StatusResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Every shard has a live, serving owner.
+   */
+  protobuf_c_boolean ready;
+  size_t n_live_nodes;
+  char **live_nodes;
+  size_t n_live_gates;
+  char **live_gates;
+  int64_t map_epoch;
+  /*
+   * This process: "node", "gate" or "embedded".
+   */
+  char *role;
+  char *address;
+  int32_t shards_served;
+  int32_t active_objects;
+  int32_t connected_clients;
+  protobuf_c_boolean leader;
+};
+#define VERSE__STATUS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__status_response__descriptor) \
+    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
 
 
 /*
@@ -428,6 +466,44 @@ Verse__ClientGoneResponse *
 void   verse__client_gone_response__free_unpacked
                      (Verse__ClientGoneResponse *message,
                       ProtobufCAllocator *allocator);
+/* Verse__StatusRequest methods */
+void   verse__status_request__init
+                     (Verse__StatusRequest         *message);
+size_t verse__status_request__get_packed_size
+                     (const Verse__StatusRequest   *message);
+size_t verse__status_request__pack
+                     (const Verse__StatusRequest   *message,
+                      uint8_t             *out);
+size_t verse__status_request__pack_to_buffer
+                     (const Verse__StatusRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__StatusRequest *
+       verse__status_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__status_request__free_unpacked
+                     (Verse__StatusRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Verse__StatusResponse methods */
+void   verse__status_response__init
+                     (Verse__StatusResponse         *message);
+size_t verse__status_response__get_packed_size
+                     (const Verse__StatusResponse   *message);
+size_t verse__status_response__pack
+                     (const Verse__StatusResponse   *message,
+                      uint8_t             *out);
+size_t verse__status_response__pack_to_buffer
+                     (const Verse__StatusResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__StatusResponse *
+       verse__status_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__status_response__free_unpacked
+                     (Verse__StatusResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Verse__MemberRecord methods */
 void   verse__member_record__init
                      (Verse__MemberRecord         *message);
@@ -501,6 +577,12 @@ typedef void (*Verse__ClientGoneRequest_Closure)
 typedef void (*Verse__ClientGoneResponse_Closure)
                  (const Verse__ClientGoneResponse *message,
                   void *closure_data);
+typedef void (*Verse__StatusRequest_Closure)
+                 (const Verse__StatusRequest *message,
+                  void *closure_data);
+typedef void (*Verse__StatusResponse_Closure)
+                 (const Verse__StatusResponse *message,
+                  void *closure_data);
 typedef void (*Verse__MemberRecord_Closure)
                  (const Verse__MemberRecord *message,
                   void *closure_data);
@@ -524,6 +606,8 @@ extern const ProtobufCMessageDescriptor verse__register_gate_request__descriptor
 extern const ProtobufCMessageDescriptor verse__gate_push__descriptor;
 extern const ProtobufCMessageDescriptor verse__client_gone_request__descriptor;
 extern const ProtobufCMessageDescriptor verse__client_gone_response__descriptor;
+extern const ProtobufCMessageDescriptor verse__status_request__descriptor;
+extern const ProtobufCMessageDescriptor verse__status_response__descriptor;
 extern const ProtobufCMessageDescriptor verse__member_record__descriptor;
 extern const ProtobufCMessageDescriptor verse__shard_map_record__descriptor;
 

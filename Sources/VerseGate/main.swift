@@ -1,0 +1,52 @@
+import ArgumentParser
+import Logging
+import VerseCLI
+import VerseRuntime
+import VerseServer
+
+/// A SwiftVerse gate: serves gate.GateService to clients and routes their calls to
+/// the nodes found through etcd.
+@main
+struct VerseGate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "Serve gate.GateService to clients, routing calls to the cluster's nodes.")
+
+    @Option(help: "Address to listen on for clients (host:port).")
+    var listen = "127.0.0.1:48000"
+
+    @Option(help: "Address clients reach this gate at; the prefix of its client ids (default: --listen).")
+    var advertise: String?
+
+    @Option(name: .customLong("allow"), help: "Type/Method clients may call (repeatable; Type/* for all of a type). None given: everything.")
+    var allow: [String] = []
+
+    @Option(name: .customLong("allow-create"), help: "Object type clients may create and delete (repeatable).")
+    var allowCreate: [String] = []
+
+    @OptionGroup var auth: GateAuthOptions
+    @OptionGroup var cluster: ClusterOptions
+
+    func validate() throws {
+        for entry in allow where entry.split(separator: "/").count != 2 {
+            throw ValidationError("--allow expects Type/Method, got \"\(entry)\"")
+        }
+    }
+
+    func run() throws {
+        try BlockingMain.run { try await self.serve() }
+    }
+
+    func serve() async throws {
+        ProcessLogging.bootstrap(level: cluster.logLevel)
+        let logger = Logger(label: "gate")
+        let listen = try HostPort(self.listen, flag: "--listen")
+        let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow), creatable: Set(allowCreate),
+                                  deletable: Set(allowCreate))
+        let configuration = Gate.Configuration(advertiseAddress: advertise ?? listen.description,
+                                               authenticator: auth.authenticator, policy: policy)
+        let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
+                                              settings: cluster.settings(embedded: false), logger: logger)
+        try await serveUntilSignalled(process, logger: logger)
+    }
+}

@@ -1,0 +1,70 @@
+import NIOConcurrencyHelpers
+
+/// This process's picture of the cluster: the shard map and the live members, as the
+/// coordinator last saw them. Routers read it on every call and can wait for it to
+/// change; it survives coordinator outages (the last map keeps serving).
+public final class ClusterView: Sendable {
+    private struct State {
+        var map: ShardMap
+        var liveNodes: Set<String> = []
+        var liveGates: Set<String> = []
+        var version = 0
+        var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state: NIOLockedValueBox<State>
+
+    public init(shardCount: Int) {
+        state = NIOLockedValueBox(State(map: ShardMap(shardCount: shardCount)))
+    }
+
+    public var map: ShardMap { state.withLockedValue { $0.map } }
+    public var liveNodes: Set<String> { state.withLockedValue { $0.liveNodes } }
+    public var liveGates: Set<String> { state.withLockedValue { $0.liveGates } }
+    public var version: Int { state.withLockedValue { $0.version } }
+
+    /// Every shard has a live, serving owner.
+    public var isReady: Bool { state.withLockedValue { $0.map.isReady(live: $0.liveNodes) } }
+
+    func update(map: ShardMap? = nil, liveNodes: Set<String>? = nil, liveGates: Set<String>? = nil) {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            if let map { state.map = map }
+            if let liveNodes { state.liveNodes = liveNodes }
+            if let liveGates { state.liveGates = liveGates }
+            state.version += 1
+            defer { state.waiters.removeAll() }
+            return state.waiters.map(\.1)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the view changes after `version`, or after `timeout`.
+    public func waitForChange(after version: Int, timeout: Duration) async {
+        let wake = Task {
+            try? await Task.sleep(for: timeout)
+            self.update() // a spurious "change" just makes waiters look again
+        }
+        defer { wake.cancel() }
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLockedValue { state -> Bool in
+                if state.version != version { return true }
+                state.waiters.append((version, continuation))
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Returns once every shard has a live owner, or throws after `timeout`.
+    public func waitUntilReady(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !isReady {
+            guard ContinuousClock.now < deadline else { throw ClusterNotReady() }
+            await waitForChange(after: version, timeout: .milliseconds(200))
+        }
+    }
+}
+
+public struct ClusterNotReady: Error, CustomStringConvertible {
+    public var description: String { "the cluster is not ready: some shards have no live owner" }
+}

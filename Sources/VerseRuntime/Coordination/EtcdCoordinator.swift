@@ -1,0 +1,302 @@
+import Logging
+import NIOConcurrencyHelpers
+import VerseEtcd
+import VerseProtobuf
+
+/// Membership, leader election and shard placement through etcd.
+///
+/// Keys under the prefix (documented in the README):
+/// - `members/<kind>/<address>`: a `verse.MemberRecord` on the member's lease;
+/// - `leader`: the leader node's address, on its lease (created only if absent);
+/// - `shardmap`: a `verse.ShardMapRecord`, written only with compare-and-swap.
+///
+/// Every process watches the prefix and routes from its local copy (`ClusterView`),
+/// which keeps serving while etcd is away. Nodes also reconcile: the leader sets
+/// shard targets (`ShardAssigner`); each node claims shards targeted at it once their
+/// previous owner has released them (or died), and releases shards targeted elsewhere
+/// after draining their calls.
+final class EtcdCoordinator: Sendable {
+    enum Role: String, Sendable { case node, gate }
+
+    struct Settings: Sendable {
+        var prefix: String
+        var leaseTTL: Int64 = 2
+        var maxMovesInFlight = 1024
+    }
+
+    let etcd: EtcdClient
+    let settings: Settings
+    let role: Role
+    let address: String
+    let view: ClusterView
+    let node: Node?
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let triggers: AsyncStream<Void>
+    private let trigger: AsyncStream<Void>.Continuation
+
+    private struct State {
+        var lease: Int64 = 0
+        var isLeader = false
+        var wasReady = false
+        var stopping = false
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    init(etcd: EtcdClient, settings: Settings, role: Role, address: String, view: ClusterView, node: Node?, logger: Logger) {
+        self.etcd = etcd
+        self.settings = settings
+        self.role = role
+        self.address = address
+        self.view = view
+        self.node = node
+        self.logger = logger
+        (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    private var prefix: String { settings.prefix.hasSuffix("/") ? settings.prefix : settings.prefix + "/" }
+    private var memberKey: String { "\(prefix)members/\(role.rawValue)/\(address)" }
+    private var leaderKey: String { "\(prefix)leader" }
+    private var mapKey: String { "\(prefix)shardmap" }
+
+    var isLeader: Bool { state.withLockedValue { $0.isLeader } }
+
+    /// Starts membership and watching in the background; returns at once.
+    func start() {
+        let session = Task { await self.sessionLoop() }
+        let reconciler = Task { await self.reconcileLoop() }
+        state.withLockedValue { $0.tasks = [session, reconciler] }
+    }
+
+    /// Leaves the cluster: a node first hands back its shards (stops serving them and
+    /// marks them free), then its lease goes, so the leader reassigns at once.
+    func stop() async {
+        let tasks = state.withLockedValue { state -> [Task<Void, Never>] in
+            state.stopping = true
+            return state.tasks
+        }
+        for task in tasks { task.cancel() }
+        trigger.finish()
+        if let node {
+            let mine = Set(view.map.shards(servedBy: address))
+            await node.release(shards: mine)
+            _ = try? await updateMap { map in
+                for shard in mine where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
+            }
+        }
+        let lease = state.withLockedValue { $0.lease }
+        if lease != 0 { try? await etcd.revokeLease(lease) }
+        logger.info("left the cluster")
+    }
+
+    // MARK: session: lease, registration, watch
+
+    private func sessionLoop() async {
+        var backoff = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                try await session()
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("etcd session lost, serving with the last known map: \(error)")
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    /// One registration: lease, member key, initial listing, then the watch until it
+    /// breaks. Throws when etcd goes away; the caller starts over.
+    private func session() async throws {
+        let lease = try await etcd.grantLease(ttl: settings.leaseTTL)
+        state.withLockedValue { $0.lease = lease.id }
+        var record = Verse_MemberRecord()
+        record.address = address
+        record.kind = role.rawValue
+        record.startedUnixMicros = Int64(ContinuousClock.now.hashValue) // informational only
+        try await etcd.put(memberKey, record.serializedBytes(), lease: lease.id)
+        logger.info("registered in etcd", metadata: ["key": "\(memberKey)", "lease-ttl": "\(lease.ttl)s"])
+
+        let keeper = Task { [etcd] in
+            // Refresh at a third of the TTL; if etcd says the lease is gone, re-register.
+            try await etcd.keepAlive(lease: lease.id, every: .milliseconds(Int64(lease.ttl) * 1000 / 3))
+        }
+        defer { keeper.cancel() }
+
+        let listing = try await etcd.list(prefix: prefix)
+        apply(listing.kvs)
+        trigger.yield()
+        let events = etcd.watch(prefix: prefix, fromRevision: listing.revision + 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await batch in events { self.apply(events: batch) }
+                throw EtcdError.streamEnded("watch")
+            }
+            group.addTask {
+                try await keeper.value
+                throw EtcdError.streamEnded("lease (expired)")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Rebuilds membership and the map from a full listing.
+    private func apply(_ kvs: [EtcdKeyValue]) {
+        var nodes = Set<String>(), gates = Set<String>()
+        var map: ShardMap?
+        for kv in kvs {
+            let key = String(decoding: kv.key, as: UTF8.self)
+            if let member = member(from: key) {
+                if member.kind == "node" { nodes.insert(member.address) } else { gates.insert(member.address) }
+            } else if key == mapKey, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
+                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.map.shardCount)
+            }
+        }
+        publish(map: map, nodes: nodes, gates: gates)
+    }
+
+    private func apply(events: [EtcdEvent]) {
+        var nodes = view.liveNodes, gates = view.liveGates
+        var map: ShardMap?
+        for event in events {
+            guard let kv = event.kv else { continue }
+            let key = String(decoding: kv.key, as: UTF8.self)
+            if let member = member(from: key) {
+                let isNode = member.kind == "node"
+                if event.type == .delete {
+                    if isNode { nodes.remove(member.address) } else { gates.remove(member.address) }
+                } else {
+                    if isNode { nodes.insert(member.address) } else { gates.insert(member.address) }
+                }
+            } else if key == mapKey, event.type == .put, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
+                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.map.shardCount)
+            }
+        }
+        publish(map: map, nodes: nodes, gates: gates)
+        trigger.yield()
+    }
+
+    private func member(from key: String) -> (kind: String, address: String)? {
+        let members = "\(prefix)members/"
+        guard key.hasPrefix(members) else { return nil }
+        let rest = key.dropFirst(members.count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        return (String(rest[..<slash]), String(rest[rest.index(after: slash)...]))
+    }
+
+    private func publish(map: ShardMap?, nodes: Set<String>, gates: Set<String>) {
+        if let map, map.revision < view.map.revision { // never go back to an older map
+            view.update(liveNodes: nodes, liveGates: gates)
+        } else {
+            view.update(map: map, liveNodes: nodes, liveGates: gates)
+        }
+        if let node, let map, map.revision >= node.shardMap.revision {
+            Task { await node.apply(map: map) }
+        }
+        let ready = view.isReady
+        let changed = state.withLockedValue { state -> Bool in
+            defer { state.wasReady = ready }
+            return state.wasReady != ready
+        }
+        if changed {
+            if ready {
+                logger.notice("cluster ready: all \(view.map.shardCount) shards have a live owner",
+                              metadata: ["nodes": "\(view.liveNodes.sorted())"])
+            } else {
+                logger.warning("cluster not ready: some shards have no live owner")
+            }
+        }
+    }
+
+    // MARK: reconciliation (nodes only)
+
+    private func reconcileLoop() async {
+        guard role == .node else { return }
+        for await _ in triggers {
+            if state.withLockedValue({ $0.stopping }) { return }
+            do {
+                try await reconcile()
+            } catch {
+                logger.debug("reconcile deferred: \(error)")
+                // Look again shortly: a lost CAS race or a brief etcd error.
+                Task {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    self.trigger.yield()
+                }
+            }
+        }
+    }
+
+    private func reconcile() async throws {
+        try await campaign()
+        let live = view.liveNodes
+        guard live.contains(address) else { return } // our own registration is not visible yet
+        if isLeader {
+            let maxMoves = settings.maxMovesInFlight
+            let wrote = try await updateMap { map in
+                map = ShardAssigner.assign(map, liveNodes: Array(live), maxMovesInFlight: maxMoves)
+            }
+            if wrote { logger.info("leader: updated shard targets", metadata: ["epoch": "\(view.map.epoch)"]) }
+        }
+        guard let node else { return }
+
+        // Release what is targeted elsewhere: drain, drop objects, then mark it free.
+        let map = view.map
+        let release = Set(map.shards(servedBy: address).filter { map.targetNode(of: $0) != address })
+        if !release.isEmpty {
+            await node.release(shards: release)
+            try await updateMap { map in
+                for shard in release where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
+            }
+            logger.info("released \(release.count) shards")
+        }
+
+        // Claim what is targeted here and free (released, or its owner is gone).
+        let claimed = try await updateMap { map in
+            let me = map.index(of: self.address)
+            for shard in 0..<map.shardCount where map.target[shard] == me && map.current[shard] != me {
+                if map.owner(of: shard).map({ !live.contains($0) }) ?? true { map.current[shard] = me }
+            }
+        }
+        if claimed { logger.info("claimed shards; now serving \(view.map.shards(servedBy: address).count)") }
+    }
+
+    /// Becomes leader if nobody is (the leader key lives on the leader's lease).
+    private func campaign() async throws {
+        let lease = state.withLockedValue { $0.lease }
+        guard lease != 0 else { return }
+        if try await etcd.put(leaderKey, Array(address.utf8), ifModRevision: 0, lease: lease) {
+            logger.notice("elected leader")
+        }
+        let leader = try await etcd.get(leaderKey).map { String(decoding: $0.value, as: UTF8.self) }
+        state.withLockedValue { $0.isLeader = leader == address }
+    }
+
+    /// Read-modify-write of the shard map with compare-and-swap; retries on conflict.
+    /// Returns whether it wrote (false when `change` left the map as it was).
+    @discardableResult
+    private func updateMap(_ change: @Sendable (inout ShardMap) -> Void) async throws -> Bool {
+        for _ in 0..<20 {
+            let stored = try await etcd.get(mapKey)
+            var map = try stored.map {
+                ShardMap(record: try Verse_ShardMapRecord(serializedBytes: $0.value), revision: $0.modRevision,
+                         shardCount: view.map.shardCount)
+            } ?? ShardMap(shardCount: view.map.shardCount)
+            let before = map
+            change(&map)
+            guard map.target != before.target || map.current != before.current else { return false }
+            map.epoch += 1
+            if try await etcd.put(mapKey, map.record.serializedBytes(), ifModRevision: stored?.modRevision ?? 0) {
+                return true
+            }
+        }
+        throw CoordinationConflict()
+    }
+}
+
+struct CoordinationConflict: Error, CustomStringConvertible {
+    var description: String { "the shard map kept changing under 20 compare-and-swap attempts" }
+}

@@ -1,0 +1,199 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import VerseGRPC
+import VerseProtobuf
+
+/// The gate: the only service clients talk to (`gate.GateService`, DESIGN.md's fixed
+/// client contract). It authenticates clients, binds each client id to the connection
+/// that registered it, routes calls to the node serving the object's shard, and
+/// delivers pushes from nodes to client streams. It hosts no objects.
+public final class Gate: Sendable {
+    public struct Configuration: Sendable {
+        /// The address clients use; client ids start with it.
+        public var advertiseAddress: String
+        public var authenticator: any Authenticator
+        public var policy: AccessPolicy
+        /// Deadline for routed calls when the client sets none (or a longer one).
+        public var callTimeout: Duration = .seconds(10)
+        /// A client that leaves more than this unread on its Register stream is cut off.
+        public var maxQueuedPushBytes = 4 << 20
+
+        public init(advertiseAddress: String, authenticator: any Authenticator, policy: AccessPolicy) {
+            self.advertiseAddress = advertiseAddress
+            self.authenticator = authenticator
+            self.policy = policy
+        }
+    }
+
+    public let configuration: Configuration
+    let router: ClusterRouter
+    private let sessions = NIOLockedValueBox<[String: ClientSession]>([:])
+    private let nextClientNumber = NIOLockedValueBox<UInt64>(0)
+    private let instance = UInt32.random(in: 0...UInt32.max)
+    private let logger: Logger
+    /// Where to report clients that went away (all nodes).
+    private let goneReporter: @Sendable ([String]) async -> Void
+
+    init(configuration: Configuration, router: ClusterRouter, logger: Logger,
+         reportGone: @escaping @Sendable ([String]) async -> Void) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        self.goneReporter = reportGone
+    }
+
+    final class ClientSession: Sendable {
+        let id: String
+        let user: String
+        let call: ServerCall
+        init(id: String, user: String, call: ServerCall) {
+            self.id = id
+            self.user = user
+            self.call = call
+        }
+    }
+
+    public var clientCount: Int { sessions.withLockedValue { $0.count } }
+
+    private func makeClientID() -> String {
+        let number = nextClientNumber.withLockedValue { $0 += 1; return $0 }
+        // Unique across gate restarts on the same address (the instance part).
+        return "\(configuration.advertiseAddress)/\(String(instance, radix: 36))-\(String(number, radix: 36))"
+    }
+
+    // MARK: gate.GateService
+
+    func service() -> GRPCService {
+        var service = GRPCService(name: "gate.GateService")
+        service.serverStreaming("Register") { [self] (_: Gate_Empty, writer: ResponseWriter<ProtoAny>, context) in
+            let identity = try await configuration.authenticator.authenticate(context.requestMetadata)
+            let session = ClientSession(id: makeClientID(), user: identity.user, call: context.call)
+            var registered = Gate_RegisterResponse()
+            registered.clientId = session.id
+            try await writer.send(ProtoAny(packing: registered))
+            sessions.withLockedValue { $0[session.id] = session }
+            logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
+            defer { clientLeft(session.id) }
+            while true { try await Task.sleep(for: .seconds(3600)) } // pushes flow until the client goes away
+        }
+        service.unary("CallObject") { [self] (request: Gate_CallObjectRequest, context) -> Gate_CallObjectResponse in
+            let session = try self.session(request.clientId, context)
+            guard configuration.policy.allowsCall(type: request.type, method: request.method) else {
+                throw GRPCStatus(.permissionDenied, "clients may not call \(request.type).\(request.method)")
+            }
+            guard let payload = request.request else {
+                throw GRPCStatus(.invalidArgument, "CallObject needs a request (google.protobuf.Any)")
+            }
+            try Self.validate(type: request.type, id: request.id)
+            var response = Gate_CallObjectResponse()
+            response.response = try await router.call(
+                type: request.type, id: request.id, method: request.method, request: payload,
+                context: CallContext(clientID: session.id, user: session.user), timeout: timeout(context))
+            return response
+        }
+        service.unary("CreateObject") { [self] (request: Gate_CreateObjectRequest, context) -> Gate_CreateObjectResponse in
+            let session = try self.session(nil, context)
+            guard configuration.policy.allowsCreate(type: request.type) else {
+                throw GRPCStatus(.permissionDenied, "clients may not create \(request.type) objects")
+            }
+            try Self.validate(type: request.type, id: request.id)
+            try await router.create(type: request.type, id: request.id,
+                                    context: CallContext(clientID: session?.id, user: session?.user), timeout: timeout(context))
+            var response = Gate_CreateObjectResponse()
+            response.id = request.id
+            return response
+        }
+        service.unary("DeleteObject") { [self] (request: Gate_DeleteObjectRequest, context) -> Gate_DeleteObjectResponse in
+            let session = try self.session(nil, context)
+            guard configuration.policy.allowsDelete(type: request.type) else {
+                throw GRPCStatus(.permissionDenied, "clients may not delete \(request.type) objects")
+            }
+            try Self.validate(type: request.type, id: request.id)
+            try await router.delete(type: request.type, id: request.id,
+                                    context: CallContext(clientID: session?.id, user: session?.user), timeout: timeout(context))
+            return Gate_DeleteObjectResponse()
+        }
+        return service
+    }
+
+    /// The session for `clientID`, which must belong to the connection the call came
+    /// on. With `clientID` nil (create/delete carry none), any session of the
+    /// connection; none is an error only if the policy requires authentication.
+    private func session(_ clientID: String?, _ context: ServerContext) throws -> ClientSession? {
+        if let clientID {
+            guard !clientID.isEmpty, let session = sessions.withLockedValue({ $0[clientID] }) else {
+                throw GRPCStatus(.unauthenticated, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
+            }
+            guard session.call.connectionID == context.call.connectionID else {
+                throw GRPCStatus(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
+            }
+            return session
+        }
+        let connection = context.call.connectionID
+        let session = sessions.withLockedValue { $0.values.first { $0.call.connectionID == connection } }
+        if session == nil && configuration.policy.requiresSession {
+            throw GRPCStatus(.unauthenticated, "register first: this connection has no authenticated client")
+        }
+        return session
+    }
+
+    private func session(_ clientID: String, _ context: ServerContext) throws -> ClientSession {
+        try session(Optional(clientID), context)!
+    }
+
+    static func validate(type: String, id: String) throws {
+        guard !type.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object type") }
+        guard !id.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object id") }
+        guard id.utf8.count <= Node.maxIDLength else {
+            throw GRPCStatus(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(Node.maxIDLength)")
+        }
+    }
+
+    private func timeout(_ context: ServerContext) -> Duration {
+        guard let deadline = context.deadline else { return configuration.callTimeout }
+        let remaining = Duration.nanoseconds(max(1, (deadline - .now()).nanoseconds))
+        return min(remaining, configuration.callTimeout)
+    }
+
+    private func clientLeft(_ clientID: String) {
+        sessions.withLockedValue { _ = $0.removeValue(forKey: clientID) }
+        logger.debug("client left", metadata: ["client": "\(clientID)"])
+        let report = goneReporter
+        Task { await report([clientID]) }
+    }
+
+    // MARK: pushes
+
+    /// Delivers a node's push: framed once, written to every target stream with one
+    /// hop per event loop (not per client).
+    func deliver(_ push: Verse_GatePush) {
+        guard let message = push.message else { return }
+        let framed = GRPCMessageFraming.frame(message)
+        let targets: [ClientSession] = sessions.withLockedValue { sessions in
+            push.broadcast ? Array(sessions.values) : push.clientIds.compactMap { sessions[$0] }
+        }
+        var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
+        for session in targets { byLoop[ObjectIdentifier(session.call.eventLoop), default: []].append(session) }
+        let limit = configuration.maxQueuedPushBytes
+        for group in byLoop.values {
+            group[0].call.eventLoop.execute {
+                for session in group {
+                    if session.call.writeOnEventLoop(framed: framed, maxQueuedBytes: limit) == .peerTooSlow {
+                        self.logger.warning("disconnected a client that stopped reading its pushes",
+                                            metadata: ["client": "\(session.id)", "queued-limit": "\(limit)"])
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GateSink` for the gate in this process (embedded mode): no network hop.
+struct LocalGateSink: GateSink {
+    let gate: Gate
+    func deliver(_ push: Verse_GatePush) -> Bool {
+        gate.deliver(push)
+        return true
+    }
+}

@@ -1,0 +1,268 @@
+import Logging
+import NIOConcurrencyHelpers
+import VerseGRPC
+import VerseProtobuf
+
+/// A node: hosts the objects of the shards it owns, activating them on first call.
+///
+/// The node serves a shard only while the shard map says it is the shard's current
+/// owner; calls for other shards fail with `ShardNotServed`, which routers treat as
+/// "look at the map again and retry" (never shown to clients).
+public final class Node: Sendable {
+    /// Longest object id accepted, in UTF-8 bytes.
+    public static let maxIDLength = 256
+
+    public let address: String
+    public let shardCount: Int
+    let types: [String: ObjectType]
+    let pushes: PushRouter
+    private let routerBox = NIOLockedValueBox<ClusterRouter?>(nil)
+    private let state: NIOLockedValueBox<State>
+    private let logger: Logger
+
+    private struct State {
+        var map: ShardMap
+        var objects: [ObjectKey: Slot] = [:]
+        /// Shards being handed over: no new calls, waiting for running ones.
+        var releasing: Set<Int> = []
+        var callsInFlight: [Int: Int] = [:]
+        var clientWatches: [String: Set<ObjectKey>] = [:]
+    }
+
+    private enum Slot {
+        case activating(Task<ActiveObject, Error>)
+        case active(ActiveObject)
+    }
+
+    final class ActiveObject: Sendable {
+        let object: any VirtualObject
+        let mailbox = ObjectMailbox()
+        let shard: Int
+        let lastUsed: NIOLockedValueBox<ContinuousClock.Instant>
+        init(object: any VirtualObject, shard: Int) {
+            self.object = object
+            self.shard = shard
+            self.lastUsed = NIOLockedValueBox(.now)
+        }
+    }
+
+    public init(address: String, objectTypes: [any VirtualObject.Type], shardCount: Int = ShardID.defaultCount,
+                logger: Logger = Logger(label: "swiftverse.node")) {
+        self.address = address
+        self.shardCount = shardCount
+        var types: [String: ObjectType] = [:]
+        for type in objectTypes {
+            let erased = ObjectType(type)
+            types[erased.name] = erased
+        }
+        self.types = types
+        self.pushes = PushRouter(logger: logger)
+        self.logger = logger
+        self.state = NIOLockedValueBox(State(map: ShardMap(shardCount: shardCount)))
+    }
+
+    var router: ClusterRouter {
+        guard let router = routerBox.withLockedValue({ $0 }) else { preconditionFailure("node used before it joined a cluster") }
+        return router
+    }
+
+    func attach(router: ClusterRouter) {
+        routerBox.withLockedValue { $0 = router }
+    }
+
+    public var registeredTypes: [String] { types.keys.sorted() }
+
+    public var activeObjectCount: Int { state.withLockedValue { $0.objects.count } }
+
+    // MARK: calls
+
+
+    /// Validates type, id and method before anything is activated.
+    private func resolveType(_ type: String, id: String) throws -> ObjectType {
+        guard let objectType = types[type] else { throw GRPCStatus(.notFound, "unknown object type \"\(type)\"") }
+        guard !id.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object id") }
+        guard id.utf8.count <= Self.maxIDLength else {
+            throw GRPCStatus(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(Self.maxIDLength)")
+        }
+        return objectType
+    }
+
+    public func call(type: String, id: String, method: String, request: ProtoAny, context: CallContext) async throws -> ProtoAny {
+        let objectType = try resolveType(type, id: id)
+        guard let expected = objectType.requestTypes[method] else {
+            throw GRPCStatus(.unimplemented, "\(type) has no method \(method)")
+        }
+        // A wrong payload type is refused before anything is activated.
+        guard request.typeName == expected else {
+            throw GRPCStatus(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
+        }
+        let shard = ShardID.of(id, count: shardCount)
+        try enterShard(shard)
+        defer { leaveShard(shard) }
+        let active = try await activeObject(objectType, id: id, shard: shard)
+        active.lastUsed.withLockedValue { $0 = .now }
+        return try await active.mailbox.run {
+            try await objectType.call(active.object, method: method, request: request, context: context)
+        }
+    }
+
+    /// Activates the object if it is not active.
+    public func create(type: String, id: String) async throws {
+        let objectType = try resolveType(type, id: id)
+        let shard = ShardID.of(id, count: shardCount)
+        try enterShard(shard)
+        defer { leaveShard(shard) }
+        _ = try await activeObject(objectType, id: id, shard: shard)
+    }
+
+    /// Deactivates the object; NOT_FOUND if it was not active.
+    public func delete(type: String, id: String) async throws {
+        _ = try resolveType(type, id: id)
+        let shard = ShardID.of(id, count: shardCount)
+        try enterShard(shard)
+        defer { leaveShard(shard) }
+        let key = ObjectKey(type: type, id: id)
+        let slot = state.withLockedValue { $0.objects.removeValue(forKey: key) }
+        guard case .active(let active)? = slot else { throw GRPCStatus(.notFound, "no active object \(key)") }
+        try await active.mailbox.run { await active.object.onDeactivate() }
+    }
+
+    private func enterShard(_ shard: Int) throws {
+        try state.withLockedValue { state in
+            guard state.map.owner(of: shard) == address, !state.releasing.contains(shard) else {
+                throw ShardNotServed(shard: shard, node: address)
+            }
+            state.callsInFlight[shard, default: 0] += 1
+        }
+    }
+
+    private func leaveShard(_ shard: Int) {
+        state.withLockedValue { state in
+            state.callsInFlight[shard, default: 1] -= 1
+            if state.callsInFlight[shard] == 0 { state.callsInFlight[shard] = nil }
+        }
+    }
+
+    private func activeObject(_ objectType: ObjectType, id: String, shard: Int) async throws -> ActiveObject {
+        let key = ObjectKey(type: objectType.name, id: id)
+        enum Found { case active(ActiveObject), activating(Task<ActiveObject, Error>) }
+        let found = try state.withLockedValue { state -> Found in
+            switch state.objects[key] {
+            case .active(let active)?: return .active(active)
+            case .activating(let task)?: return .activating(task)
+            case nil:
+                guard objectType.allowsActivation(of: id) else {
+                    throw GRPCStatus(.notFound, "there is no \(objectType.name) \"\(id)\"")
+                }
+                let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self)
+                let task = Task {
+                    let object = objectType.makeObject(id: id, runtime: runtime)
+                    try await object.onCreated()
+                    return ActiveObject(object: object, shard: shard)
+                }
+                state.objects[key] = .activating(task)
+                return .activating(task)
+            }
+        }
+        switch found {
+        case .active(let active):
+            return active
+        case .activating(let task):
+            do {
+                let active = try await task.value
+                state.withLockedValue { state in
+                    if case .activating? = state.objects[key] { state.objects[key] = .active(active) }
+                }
+                return active
+            } catch {
+                state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
+                logger.warning("activation of \(key) failed: \(error)")
+                if let status = error as? GRPCStatus { throw status }
+                throw GRPCStatus(.internal, "activating \(key) failed: \(error)")
+            }
+        }
+    }
+
+    // MARK: clients
+
+    func watch(client: String, by object: ObjectKey) {
+        state.withLockedValue { _ = $0.clientWatches[client, default: []].insert(object) }
+    }
+
+    func unwatch(client: String, by object: ObjectKey) {
+        state.withLockedValue { state in
+            state.clientWatches[client]?.remove(object)
+            if state.clientWatches[client]?.isEmpty == true { state.clientWatches[client] = nil }
+        }
+    }
+
+    /// A gate reported these clients gone: tell every object that watched them.
+    public func clientsGone(_ clientIDs: [String]) async {
+        for clientID in clientIDs {
+            let (watchers, objects) = state.withLockedValue { state in
+                (state.clientWatches.removeValue(forKey: clientID) ?? [], state.objects)
+            }
+            for key in watchers {
+                guard case .active(let active)? = objects[key] else { continue }
+                _ = try? await active.mailbox.run { await active.object.onClientGone(clientID) }
+            }
+        }
+    }
+
+    // MARK: shard ownership
+
+    /// The map this node routes and serves by.
+    public var shardMap: ShardMap { state.withLockedValue { $0.map } }
+
+    /// Adopts a new map. Objects of shards this node no longer serves are dropped.
+    func apply(map: ShardMap) async {
+        let (lost, objects) = state.withLockedValue { state -> ([Int], [ObjectKey: Slot]) in
+            let before = Set(state.map.shards(servedBy: address))
+            state.map = map
+            // A released shard stays blocked until the map shows it gone from here.
+            state.releasing = state.releasing.filter { map.owner(of: $0) == address }
+            let after = Set(map.shards(servedBy: address))
+            return (Array(before.subtracting(after)), state.objects)
+        }
+        if !lost.isEmpty { await deactivate(shards: Set(lost), objects: objects) }
+    }
+
+    /// Stops serving `shards`: refuses new calls, waits for running ones, deactivates
+    /// their objects. Afterwards the shards may be given to another node.
+    func release(shards: Set<Int>) async {
+        guard !shards.isEmpty else { return }
+        state.withLockedValue { $0.releasing.formUnion(shards) }
+        while state.withLockedValue({ state in shards.contains { state.callsInFlight[$0] != nil } }) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
+    }
+
+    private func deactivate(shards: Set<Int>, objects: [ObjectKey: Slot]) async {
+        var count = 0
+        for (key, slot) in objects {
+            guard case .active(let active) = slot, shards.contains(active.shard) else { continue }
+            state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
+            _ = try? await active.mailbox.run { await active.object.onDeactivate() }
+            count += 1
+        }
+        if count > 0 { logger.info("deactivated \(count) objects of \(shards.count) shards leaving this node") }
+    }
+
+    /// Drops objects idle past their type's timeout. Returns how many.
+    @discardableResult
+    func collectIdleObjects(now: ContinuousClock.Instant = .now) async -> Int {
+        let candidates = state.withLockedValue { state in
+            state.objects.compactMap { key, slot -> (ObjectKey, ActiveObject)? in
+                guard case .active(let active) = slot, let timeout = types[key.type]?.idleTimeout,
+                      active.lastUsed.withLockedValue({ now - $0 }) > timeout, active.mailbox.isIdle else { return nil }
+                return (key, active)
+            }
+        }
+        for (key, active) in candidates {
+            state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
+            _ = try? await active.mailbox.run { await active.object.onDeactivate() }
+        }
+        return candidates.count
+    }
+}

@@ -1,0 +1,64 @@
+import Logging
+import NIOConcurrencyHelpers
+import VerseProtobuf
+
+/// Where a node's pushes for one gate go: that gate's RegisterGate stream, or the
+/// in-process gate in embedded mode.
+protocol GateSink: Sendable {
+    /// Delivers one envelope, in call order. False when the gate is gone.
+    func deliver(_ push: Verse_GatePush) -> Bool
+}
+
+/// Sends pushes from objects to gates: groups recipients by gate (a client id is
+/// `<gate address>/<unique>`) and sends one envelope per gate.
+final class PushRouter: Sendable {
+    private let sinks = NIOLockedValueBox<[String: any GateSink]>([:])
+    private let dropped = NIOLockedValueBox(0)
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func attach(gate: String, sink: any GateSink) {
+        sinks.withLockedValue { $0[gate] = sink }
+    }
+
+    func detach(gate: String) {
+        sinks.withLockedValue { _ = $0.removeValue(forKey: gate) }
+    }
+
+    var gates: [String] { sinks.withLockedValue { Array($0.keys) } }
+
+    /// Pushes for clients whose gate is not connected (they are not retried).
+    var droppedPushes: Int { dropped.withLockedValue { $0 } }
+
+    static func gate(of clientID: String) -> String? {
+        guard let slash = clientID.lastIndex(of: "/") else { return nil }
+        return String(clientID[..<slash])
+    }
+
+    func push(_ message: ProtoAny, to clientIDs: [String]) {
+        var byGate: [String: [String]] = [:]
+        for clientID in clientIDs {
+            guard let gate = Self.gate(of: clientID) else { continue }
+            byGate[gate, default: []].append(clientID)
+        }
+        let sinks = self.sinks.withLockedValue { $0 }
+        for (gate, clients) in byGate {
+            var envelope = Verse_GatePush()
+            envelope.clientIds = clients
+            envelope.message = message
+            if let sink = sinks[gate], sink.deliver(envelope) { continue }
+            dropped.withLockedValue { $0 += clients.count }
+            logger.debug("dropped a push for \(clients.count) clients of gate \(gate): not connected")
+        }
+    }
+
+    func broadcast(_ message: ProtoAny) {
+        var envelope = Verse_GatePush()
+        envelope.broadcast = true
+        envelope.message = message
+        for sink in sinks.withLockedValue({ Array($0.values) }) { _ = sink.deliver(envelope) }
+    }
+}

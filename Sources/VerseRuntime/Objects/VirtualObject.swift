@@ -1,0 +1,91 @@
+import VerseGRPC
+import VerseProtobuf
+
+/// An application object type: a Swift actor with one instance per id, activated on
+/// first use on the node that owns the id's shard (a virtual actor).
+///
+/// Calls to one object run one at a time, start to finish (the node queues them), so
+/// a method may await other objects without another call slipping in between.
+public protocol VirtualObject: Actor {
+    /// The type name clients use, e.g. `ChatRoom`.
+    static var typeName: String { get }
+    /// The methods callers may invoke.
+    static var methods: MethodTable<Self> { get }
+    /// Whether an object with this id may exist; others are NOT_FOUND and never activated.
+    static func allowsActivation(of id: String) -> Bool
+    /// Deactivate after this long without calls; nil keeps the object until deleted
+    /// or moved.
+    static var idleTimeout: Duration? { get }
+
+    init(id: String, runtime: ObjectRuntime)
+    /// Runs once, right after activation, before the first call.
+    func onCreated() async throws
+    /// A client this object watched (`ObjectRuntime.watchClient`) went away.
+    func onClientGone(_ clientID: String) async
+    /// Runs before the object is dropped (deleted, idle, or its shard moved).
+    func onDeactivate() async
+}
+
+extension VirtualObject {
+    public static func allowsActivation(of id: String) -> Bool { true }
+    public static var idleTimeout: Duration? { .seconds(600) }
+    public func onCreated() async throws {}
+    public func onClientGone(_ clientID: String) async {}
+    public func onDeactivate() async {}
+}
+
+/// Who made a call. Set by the gate from the verified session; empty for calls that
+/// objects make to each other. Objects must take the user from here, never from
+/// request fields.
+public struct CallContext: Sendable, Equatable {
+    public var clientID: String?
+    public var user: String?
+
+    public init(clientID: String? = nil, user: String? = nil) {
+        self.clientID = clientID
+        self.user = user
+    }
+
+    public static let internalCall = CallContext()
+}
+
+/// The methods of an object type, built once:
+///
+/// ```swift
+/// static let methods = MethodTable<Counter>()
+///     .method("Increment") { (counter: isolated Counter, request: IncrementRequest, context: CallContext) in
+///         counter.increment(request)
+///     }
+/// ```
+public struct MethodTable<Object: VirtualObject>: Sendable {
+    typealias Invoke = @Sendable (Object, ProtoAny, CallContext) async throws -> ProtoAny
+    private(set) var methods: [String: Invoke] = [:]
+    /// Method -> full name of its request message, checked before any activation.
+    private(set) var requestTypes: [String: String] = [:]
+
+    public init() {}
+
+    public var names: [String] { methods.keys.sorted() }
+
+    /// Adds a method. The body runs isolated to the object; the request arrives
+    /// decoded (a wrong or undecodable Any is INVALID_ARGUMENT before the body runs).
+    public func method<Request: ProtoMessage, Response: ProtoMessage>(
+        _ name: String,
+        _ body: @escaping @Sendable (isolated Object, Request, CallContext) async throws -> Response
+    ) -> MethodTable {
+        var table = self
+        table.requestTypes[name] = Request.protoMessageName
+        table.methods[name] = { object, payload, context in
+            let request: Request
+            do {
+                request = try payload.unpack(Request.self)
+            } catch let mismatch as ProtoAnyTypeMismatch {
+                throw GRPCStatus(.invalidArgument, "\(Object.typeName).\(name): \(mismatch)")
+            } catch {
+                throw GRPCStatus(.invalidArgument, "\(Object.typeName).\(name): request is not a valid \(Request.protoMessageName)")
+            }
+            return ProtoAny(packing: try await body(object, request, context))
+        }
+        return table
+    }
+}

@@ -1,0 +1,243 @@
+import Logging
+import NIOConcurrencyHelpers
+import VerseEtcd
+import VerseGRPC
+import VerseProtobuf
+
+/// How a process finds the rest of the cluster.
+public enum Coordination: Sendable {
+    /// One process, node and gate together, no etcd.
+    case embedded
+    /// etcd at `endpoint` (host:port), keys under `prefix`.
+    case etcd(endpoint: String, prefix: String)
+}
+
+public struct ClusterSettings: Sendable {
+    public var coordination: Coordination
+    public var shardCount = ShardID.defaultCount
+    /// Member lease TTL in seconds: how fast a dead member is noticed (etcd may raise it).
+    public var leaseTTL: Int64 = 2
+    /// Shards moving at once while rebalancing.
+    public var maxMovesInFlight = 1024
+    /// Check for idle objects this often.
+    public var idleSweepInterval: Duration = .seconds(5)
+
+    public init(coordination: Coordination) {
+        self.coordination = coordination
+    }
+}
+
+/// A running SwiftVerse process: a node, a gate, or both (embedded), with its gRPC
+/// server and its view of the cluster. Executables build one and call `run()`.
+public final class ClusterProcess: Sendable {
+    public enum Role: String, Sendable { case node, gate, embedded }
+
+    public let role: Role
+    public let view: ClusterView
+    public let node: Node?
+    public let gate: Gate?
+    private let server: GRPCServer
+    private let coordinator: EtcdCoordinator?
+    private let etcd: EtcdClient?
+    private let links: NodeLinks
+    private let address: String
+    private let settings: ClusterSettings
+    private let logger: Logger
+    private let background = NIOLockedValueBox<[Task<Void, Never>]>([])
+    private let subscriptions = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+
+    /// A node hosting `objectTypes` (with `.embedded`, also the gate, configured by `gate`).
+    public static func node(listen: GRPCServer.Configuration, advertise: String, objectTypes: [any VirtualObject.Type],
+                            settings: ClusterSettings, gate: Gate.Configuration? = nil,
+                            logger: Logger = Logger(label: "swiftverse")) throws -> ClusterProcess {
+        let embedded: Bool
+        if case .embedded = settings.coordination { embedded = true } else { embedded = false }
+        guard !embedded || gate != nil else { throw GRPCStatus(.invalidArgument, "embedded mode needs a gate configuration") }
+        return try ClusterProcess(role: embedded ? .embedded : .node, listen: listen, advertise: advertise,
+                                  objectTypes: objectTypes, gateConfiguration: embedded ? gate : nil,
+                                  settings: settings, logger: logger)
+    }
+
+    /// A gate (etcd coordination only: an embedded gate comes with its node).
+    public static func gate(listen: GRPCServer.Configuration, configuration: Gate.Configuration, settings: ClusterSettings,
+                            logger: Logger = Logger(label: "swiftverse")) throws -> ClusterProcess {
+        guard case .etcd = settings.coordination else {
+            throw GRPCStatus(.invalidArgument, "a standalone gate needs etcd; use a node's --embedded mode for one process")
+        }
+        return try ClusterProcess(role: .gate, listen: listen, advertise: configuration.advertiseAddress, objectTypes: [],
+                                  gateConfiguration: configuration, settings: settings, logger: logger)
+    }
+
+    private init(role: Role, listen: GRPCServer.Configuration, advertise: String, objectTypes: [any VirtualObject.Type],
+                 gateConfiguration: Gate.Configuration?, settings: ClusterSettings, logger: Logger) throws {
+        self.role = role
+        self.address = advertise
+        self.settings = settings
+        self.logger = logger
+        let view = ClusterView(shardCount: settings.shardCount)
+        self.view = view
+        let links = NodeLinks(logger: logger)
+        self.links = links
+        let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount, logger: logger)
+        self.node = node
+        let router = ClusterRouter(view: view, localNode: node, links: links, logger: logger)
+        node?.attach(router: router)
+
+        var gate: Gate?
+        if let gateConfiguration {
+            gate = Gate(configuration: gateConfiguration, router: router, logger: logger) { clientIDs in
+                await ClusterProcess.reportGone(clientIDs, view: view, localNode: node, links: links)
+            }
+        }
+        self.gate = gate
+
+        switch settings.coordination {
+        case .embedded:
+            etcd = nil
+            coordinator = nil
+        case .etcd(let endpoint, let prefix):
+            let etcd = try EtcdClient(endpoint: endpoint, logger: logger)
+            self.etcd = etcd
+            var coordination = EtcdCoordinator.Settings(prefix: prefix)
+            coordination.leaseTTL = settings.leaseTTL
+            coordination.maxMovesInFlight = settings.maxMovesInFlight
+            coordinator = EtcdCoordinator(etcd: etcd, settings: coordination, role: role == .gate ? .gate : .node,
+                                          address: advertise, view: view, node: node, logger: logger)
+        }
+
+        var services: [GRPCService] = []
+        if let node, role == .node { services.append(NodeService.make(node: node, logger: logger)) }
+        if let gate { services.append(gate.service()) }
+        services.append(Self.adminService(role: role, address: advertise, view: view, node: node, gate: gate,
+                                          coordinator: coordinator))
+        server = GRPCServer(configuration: listen, services: services, logger: logger)
+    }
+
+    /// The port the server listens on.
+    public var port: Int? { server.localPort }
+
+    public func start() async throws {
+        try await server.start()
+        if let coordinator {
+            coordinator.start()
+        } else if let node, let gate {
+            // Embedded: this node owns every shard; pushes go straight to this gate.
+            var map = ShardMap(shardCount: settings.shardCount)
+            let me = map.index(of: address)
+            map.target = Array(repeating: me, count: settings.shardCount)
+            map.current = map.target
+            map.epoch = 1
+            view.update(map: map, liveNodes: [address], liveGates: [address])
+            await node.apply(map: map)
+            node.pushes.attach(gate: address, sink: LocalGateSink(gate: gate))
+            logger.notice("cluster ready: embedded node and gate own all \(settings.shardCount) shards")
+        }
+        if let node {
+            let interval = settings.idleSweepInterval
+            let sweeper = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    await node.collectIdleObjects()
+                }
+            }
+            background.withLockedValue { $0.append(sweeper) }
+        }
+        if role == .gate { startPushSubscriptions() }
+    }
+
+    /// Runs until SIGINT/SIGTERM-driven `stop()`; convenience for executables.
+    public func stop(grace: Duration = .seconds(5)) async {
+        for task in background.withLockedValue({ $0 }) { task.cancel() }
+        for task in subscriptions.withLockedValue({ Array($0.values) }) { task.cancel() }
+        await coordinator?.stop()
+        let (seconds, attoseconds) = grace.components
+        await server.shutdown(grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        await links.closeAll()
+        await etcd?.close()
+    }
+
+    // MARK: gate: push subscriptions to every live node
+
+    private func startPushSubscriptions() {
+        let watcher = Task {
+            var seen = -1
+            while !Task.isCancelled {
+                let version = view.version
+                if version != seen {
+                    seen = version
+                    reconcileSubscriptions(live: view.liveNodes)
+                }
+                await view.waitForChange(after: version, timeout: .seconds(1))
+            }
+        }
+        background.withLockedValue { $0.append(watcher) }
+    }
+
+    private func reconcileSubscriptions(live: Set<String>) {
+        guard let gate else { return }
+        subscriptions.withLockedValue { subscriptions in
+            for (address, task) in subscriptions where !live.contains(address) {
+                task.cancel()
+                subscriptions[address] = nil
+            }
+            for address in live where subscriptions[address] == nil {
+                subscriptions[address] = Task { await self.subscribe(to: address, gate: gate) }
+            }
+        }
+    }
+
+    /// Receives one node's pushes for this gate's clients; reconnects with backoff.
+    private func subscribe(to nodeAddress: String, gate: Gate) async {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                let client = try links.link(to: nodeAddress).client
+                var request = Verse_RegisterGateRequest()
+                request.gate = address
+                let call: StreamingCall<Verse_RegisterGateRequest, Verse_GatePush> =
+                    try await client.serverStreaming("/verse.NodeService/RegisterGate", request: request)
+                _ = try await call.initialMetadata()
+                logger.info("subscribed to pushes from node \(nodeAddress)")
+                backoff = .milliseconds(100)
+                for try await push in call.responses { gate.deliver(push) }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("push stream from \(nodeAddress) broke: \(error)")
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    static func reportGone(_ clientIDs: [String], view: ClusterView, localNode: Node?, links: NodeLinks) async {
+        if let localNode {
+            await localNode.clientsGone(clientIDs)
+            return
+        }
+        for address in view.liveNodes {
+            try? await links.link(to: address).clientsGone(clientIDs)
+        }
+    }
+
+    // MARK: verse.Admin
+
+    private static func adminService(role: Role, address: String, view: ClusterView, node: Node?, gate: Gate?,
+                                     coordinator: EtcdCoordinator?) -> GRPCService {
+        var service = GRPCService(name: "verse.Admin")
+        service.unary("Status") { (_: Verse_StatusRequest, _) -> Verse_StatusResponse in
+            var status = Verse_StatusResponse()
+            status.ready = view.isReady
+            status.liveNodes = view.liveNodes.sorted()
+            status.liveGates = view.liveGates.sorted()
+            status.mapEpoch = view.map.epoch
+            status.role = role.rawValue
+            status.address = address
+            status.shardsServed = Int32(node.map { view.map.shards(servedBy: $0.address).count } ?? 0)
+            status.activeObjects = Int32(node?.activeObjectCount ?? 0)
+            status.connectedClients = Int32(gate?.clientCount ?? 0)
+            status.leader = coordinator?.isLeader ?? (role == .embedded)
+            return status
+        }
+        return service
+    }
+}

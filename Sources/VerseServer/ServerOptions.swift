@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VerseCLI
+import VerseGRPC
+import VerseRuntime
+
+/// Flags every SwiftVerse server process shares (nodes, gates, embedded). Each can
+/// also come from the environment variable named in its help.
+public struct ClusterOptions: ParsableArguments, Sendable {
+    @Option(name: .customLong("etcd"), help: "etcd endpoint host:port (env SWIFTVERSE_ETCD).")
+    public var etcd = ProcessInfo.processInfo.environment["SWIFTVERSE_ETCD"] ?? "127.0.0.1:2379"
+
+    @Option(name: .customLong("etcd-prefix"), help: "Key prefix in etcd (env SWIFTVERSE_ETCD_PREFIX).")
+    public var etcdPrefix = ProcessInfo.processInfo.environment["SWIFTVERSE_ETCD_PREFIX"] ?? "/swiftverse"
+
+    @Option(name: .customLong("shards"), help: "Shard count; every process of a cluster must agree.")
+    public var shards = ShardID.defaultCount
+
+    @Option(name: .customLong("lease-ttl"), help: "Membership lease TTL in seconds (how fast a dead member is noticed).")
+    public var leaseTTL: Int64 = 2
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve TLS (with --tls-key).")
+    public var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    public var tlsKey: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
+    public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
+
+    public init() {}
+
+    public func validate() throws {
+        guard shards > 0, shards <= 1 << 20 else { throw ValidationError("--shards must be between 1 and 1048576") }
+        guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        _ = try HostPort(etcd, flag: "--etcd")
+    }
+
+    public func settings(embedded: Bool) -> ClusterSettings {
+        var settings = ClusterSettings(coordination: embedded ? .embedded : .etcd(endpoint: etcd, prefix: etcdPrefix))
+        settings.shardCount = shards
+        settings.leaseTTL = leaseTTL
+        return settings
+    }
+
+    /// The gRPC server configuration for `listen`.
+    public func server(listen: HostPort) -> GRPCServer.Configuration {
+        var configuration = GRPCServer.Configuration(host: listen.host, port: listen.port)
+        if let tlsCertificate, let tlsKey {
+            configuration.tls = .server(certificateChainFile: tlsCertificate, privateKeyFile: tlsKey)
+        }
+        return configuration
+    }
+}
+
+/// How a gate checks clients: `--auth password` (x-username + shared x-password) or
+/// `--auth open` (any user name, no password).
+public struct GateAuthOptions: ParsableArguments, Sendable {
+    public enum Mode: String, ExpressibleByArgument, Sendable { case password, open }
+
+    @Option(name: .customLong("auth"), help: "password or open.")
+    public var mode: Mode = .password
+
+    @Option(name: .customLong("password"), help: "The shared password for --auth password (env SWIFTVERSE_PASSWORD).")
+    public var password = ProcessInfo.processInfo.environment["SWIFTVERSE_PASSWORD"] ?? "000000"
+
+    public init() {}
+
+    public var authenticator: any Authenticator {
+        switch mode {
+        case .password: SharedPasswordAuthenticator(password: password)
+        case .open: OpenAuthenticator()
+        }
+    }
+}
+
+/// `host:port`, validated.
+public struct HostPort: Sendable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+
+    public init(_ text: String, flag: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port), colon != text.startIndex else {
+            throw ValidationError("\(flag) expects host:port, got \"\(text)\"")
+        }
+        self.host = String(text[..<colon])
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// Starts `process`, serves until SIGINT/SIGTERM, then stops it gracefully.
+public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger) async throws {
+    try await process.start()
+    let signal = await TerminationSignal.wait()
+    logger.notice("\(signal): shutting down")
+    await process.stop()
+}
