@@ -51,7 +51,7 @@ test: deps venv check-proto test-swift test-interop
 test-swift:
 	$(SWIFT) build --build-tests
 	@status=0; SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel || status=$$?; \
-	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
+	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid $${TMPDIR:-/tmp}/verse-proc-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
 	exit $$status
 
 test-interop:

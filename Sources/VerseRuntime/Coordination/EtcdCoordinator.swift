@@ -206,7 +206,8 @@ final class EtcdCoordinator: Sendable {
                 logger.notice("cluster ready: all \(view.map.shardCount) shards have a live owner",
                               metadata: ["nodes": "\(view.liveNodes.sorted())"])
             } else {
-                logger.warning("cluster not ready: some shards have no live owner")
+                // Also normal for a moment while shards change hands.
+                logger.info("cluster not ready: some shards have no live owner")
             }
         }
     }
@@ -239,7 +240,7 @@ final class EtcdCoordinator: Sendable {
             let wrote = try await updateMap { map in
                 map = ShardAssigner.assign(map, liveNodes: Array(live), maxMovesInFlight: maxMoves)
             }
-            if wrote { logger.info("leader: updated shard targets", metadata: ["epoch": "\(view.map.epoch)"]) }
+            if wrote { logger.info("leader: updated shard targets", metadata: ["live-nodes": "\(live.count)"]) }
         }
         guard let node else { return }
 

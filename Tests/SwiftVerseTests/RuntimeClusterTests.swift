@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+import VerseGRPC
+import VerseProtobuf
+
+/// The runtime as separate processes: etcd, nodes and gates on loopback.
+@Suite("runtime cluster (real processes, real etcd)", .serialized)
+struct RuntimeClusterTests {
+    static func add(_ delta: Int64) -> Verse_Test_CounterRequest {
+        var request = Verse_Test_CounterRequest()
+        request.delta = delta
+        return request
+    }
+
+    @Test func callsReachTheOwningNodeAndPushesCrossGates() async throws {
+        let cluster = try ClusterHarness()
+        let nodeA = try cluster.startNode(), nodeB = try cluster.startNode()
+        let gate1 = try cluster.startGate(), gate2 = try cluster.startGate()
+        try await cluster.waitReady(port: gate1, nodes: 2)
+        try await cluster.waitReady(port: gate2, nodes: 2)
+
+        let alice = try await GateTestClient.connect(port: gate1, user: "alice")
+        let bob = try await GateTestClient.connect(port: gate2, user: "bob")
+        var servedBy = Set<String>()
+        for index in 0..<40 {
+            let response: Verse_Test_CounterResponse = try await alice.call("Counter", "c\(index)", "Add", Self.add(1))
+            servedBy.insert(response.node)
+            #expect(response.callerUser == "alice")
+        }
+        #expect(servedBy == ["127.0.0.1:\(nodeA)", "127.0.0.1:\(nodeB)"], "objects live on every node")
+        // The same object from the other gate: same state, same node.
+        let again: Verse_Test_CounterResponse = try await bob.call("Counter", "c7", "Add", Self.add(10))
+        #expect(again.value == 11)
+
+        let _: Verse_Test_SubscribeResponse = try await alice.call("Channel", "room", "Subscribe", Verse_Test_SubscribeRequest())
+        let _: Verse_Test_SubscribeResponse = try await bob.call("Channel", "room", "Subscribe", Verse_Test_SubscribeRequest())
+        var publish = Verse_Test_PublishRequest()
+        publish.text = "across gates"
+        publish.count = 20
+        let _: Verse_Test_PublishResponse = try await bob.call("Channel", "room", "Publish", publish)
+        for client in [alice, bob] {
+            let notes = try await client.nextPushes(20, as: Verse_Test_Note.self)
+            #expect(notes.map(\.sequence) == Array(0..<20))
+        }
+        await alice.close()
+        await bob.close()
+        cluster.stopAll()
+    }
+
+    @Test func aKilledNodesObjectsAnswerAgainWithinThreeSeconds() async throws {
+        let cluster = try ClusterHarness()
+        let ports = try (0..<3).map { _ in try cluster.startNode() }
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 3)
+        let client = try await GateTestClient.connect(port: gate)
+
+        // Find an object on the node we are about to kill.
+        let victim = "127.0.0.1:\(ports[1])"
+        var id = ""
+        for index in 0..<200 {
+            let response: Verse_Test_CounterResponse = try await client.call("Counter", "k\(index)", "Add", Self.add(1))
+            if response.node == victim { id = "k\(index)"; break }
+        }
+        #expect(!id.isEmpty)
+        cluster.kill(node: ports[1])
+        let killed = ContinuousClock.now
+        let response: Verse_Test_CounterResponse = try await client.call("Counter", id, "Add", Self.add(1), timeout: .seconds(10))
+        let recovery = ContinuousClock.now - killed
+        print("failover: calls to a kill -9'd node's object succeeded again after \(recovery)")
+        #expect(response.node != victim)
+        #expect(recovery < .seconds(3), "recovery took \(recovery)")
+        try await cluster.waitReady(port: gate, nodes: 2)
+        await client.close()
+        cluster.stopAll()
+    }
+
+    /// Calls in a loop until `stop` is set; returns (succeeded, failures).
+    static func callLoop(_ client: GateTestClient, stop: ManagedFlag) async -> (Int, [String]) {
+        var ok = 0
+        var failures: [String] = []
+        var index = 0
+        while !stop.isSet {
+            do {
+                let _: Verse_Test_CounterResponse = try await client.call("Counter", "loop\(index % 64)", "Add", add(1), timeout: .seconds(10))
+                ok += 1
+            } catch {
+                failures.append("\(error)")
+            }
+            index += 1
+        }
+        return (ok, failures)
+    }
+
+    @Test func aJoiningNodeTakesShardsAndAGracefulExitHandsThemOverWithoutFailedCalls() async throws {
+        let cluster = try ClusterHarness()
+        let first = try cluster.startNode(), second = try cluster.startNode()
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 2)
+        let client = try await GateTestClient.connect(port: gate)
+        let stop = ManagedFlag()
+        let load = Task { await Self.callLoop(client, stop: stop) }
+
+        try await Task.sleep(for: .milliseconds(300))
+        let third = try cluster.startNode()
+        try await cluster.waitReady(port: gate, nodes: 3)
+        for _ in 0..<100 where try await cluster.status(port: third).shardsServed == 0 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let share = try await cluster.status(port: third).shardsServed
+        #expect(share > 0, "the joining node took no shards")
+
+        cluster.terminate(node: first) // graceful: hands its shards over, then exits
+        try await cluster.waitReady(port: gate, nodes: 2)
+        try await Task.sleep(for: .milliseconds(500))
+        stop.set()
+        let (ok, failures) = await load.value
+        print("join + graceful exit under load: \(ok) calls, \(failures.count) failed; joiner took \(share) shards")
+        #expect(ok > 50)
+        #expect(failures.isEmpty, "failed calls: \(failures.prefix(3))")
+        let second2 = try await cluster.status(port: second).shardsServed, third2 = try await cluster.status(port: third).shardsServed
+        #expect(second2 + third2 == Int32(cluster.shards))
+        await client.close()
+        cluster.stopAll()
+    }
+
+    @Test func theClusterKeepsServingWhileEtcdIsDownAndRecoversAfter() async throws {
+        let cluster = try ClusterHarness()
+        try cluster.startNode()
+        try cluster.startNode()
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 2)
+        let client = try await GateTestClient.connect(port: gate)
+
+        cluster.etcd.stop()
+        for index in 0..<30 { // about three seconds without etcd
+            let _: Verse_Test_CounterResponse = try await client.call("Counter", "outage\(index % 8)", "Add", Self.add(1))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try cluster.etcd.start()
+        // Membership comes back; a node that joins now is admitted.
+        let late = try cluster.startNode()
+        try await cluster.waitReady(port: gate, nodes: 3, timeout: .seconds(30))
+        let _: Verse_Test_CounterResponse = try await client.call("Counter", "after-outage", "Add", Self.add(1))
+        _ = late
+        await client.close()
+        cluster.stopAll()
+    }
+}
+
+/// A flag one task sets and another polls.
+final class ManagedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}

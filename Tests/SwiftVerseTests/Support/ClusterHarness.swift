@@ -1,0 +1,123 @@
+import Foundation
+import VerseGRPC
+import VerseProtobuf
+
+/// A real cluster on loopback for tests: an etcd, `verse-testnode` processes and `gate`
+/// processes, each a separate OS process started from this build's executables.
+final class ClusterHarness: @unchecked Sendable {
+    // @unchecked: used by one test at a time, step by step.
+    let etcd: EtcdProcess
+    let shards: Int
+    let logDirectory: URL
+    private(set) var nodes: [Int: Process] = [:]
+    private(set) var gates: [Int: Process] = [:]
+    private let binDirectory: URL
+    private let prefix = "/verse-test-\(UUID().uuidString.prefix(8))"
+
+    nonisolated(unsafe) private static var nextPort = 31000 + Int(getpid() % 300) * 40
+
+    init(shards: Int = 256) throws {
+        etcd = try EtcdProcess()
+        self.shards = shards
+        binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verse-cluster-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+    }
+
+    static func freshPort() -> Int {
+        nextPort += 1
+        return nextPort
+    }
+
+    private func launch(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = binDirectory.appendingPathComponent(executable)
+        process.arguments = arguments + ["--etcd", etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
+                                         "--lease-ttl", "1", "--log-level", "debug"]
+        let logFile = logDirectory.appendingPathComponent(log)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logFile)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        // If the test process dies, `make test` ends this one by the PID left here.
+        try? "\(process.processIdentifier)".write(to: Self.pidFile(process), atomically: true, encoding: .utf8)
+        return process
+    }
+
+    static func pidFile(_ process: Process) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("verse-proc-\(process.processIdentifier).pid")
+    }
+
+    private func reap(_ process: Process) {
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: Self.pidFile(process))
+    }
+
+    @discardableResult
+    func startNode(port: Int = ClusterHarness.freshPort()) throws -> Int {
+        nodes[port] = try launch("verse-testnode", ["--listen", "127.0.0.1:\(port)"], log: "node-\(port).log")
+        return port
+    }
+
+    @discardableResult
+    func startGate(port: Int = ClusterHarness.freshPort()) throws -> Int {
+        gates[port] = try launch("gate", ["--listen", "127.0.0.1:\(port)", "--auth", "open",
+                                          "--allow", "Counter/Add", "--allow", "Channel/*", "--allow", "Echo/Echo"],
+                                 log: "gate-\(port).log")
+        return port
+    }
+
+    /// kill -9: no goodbye, no hand-over.
+    func kill(node port: Int) {
+        guard let process = nodes.removeValue(forKey: port) else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        reap(process)
+    }
+
+    /// SIGTERM: the node hands its shards back, then exits.
+    func terminate(node port: Int) {
+        guard let process = nodes.removeValue(forKey: port) else { return }
+        process.terminate()
+        reap(process)
+    }
+
+    func status(port: Int) async throws -> Verse_StatusResponse {
+        let client = try GRPCClient(host: "127.0.0.1", port: port)
+        defer { Task { await client.close() } }
+        return try await client.unary("/verse.Admin/Status", request: Verse_StatusRequest(), timeout: .seconds(2))
+    }
+
+    /// Waits until the process on `port` reports the cluster ready with `nodes` live nodes.
+    func waitReady(port: Int, nodes expected: Int, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = "no answer"
+        while ContinuousClock.now < deadline {
+            if let status = try? await status(port: port) {
+                last = "ready=\(status.ready) nodes=\(status.liveNodes)"
+                if status.ready && status.liveNodes.count == expected { return }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("cluster on port \(port) not ready with \(expected) nodes after \(timeout): \(last); logs in \(logDirectory.path)")
+    }
+
+    func stopAll() {
+        for process in Array(nodes.values) + Array(gates.values) {
+            if process.isRunning { process.terminate() }
+            reap(process)
+        }
+        nodes.removeAll()
+        gates.removeAll()
+        etcd.stop()
+    }
+
+    deinit {
+        stopAll()
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
