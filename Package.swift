@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "grpc-bench", targets: ["GRPCBench"]),
         .executable(name: "gate", targets: ["VerseGate"]),
         .executable(name: "verse-testnode", targets: ["VerseTestNode"]),
+        .executable(name: "chat-server", targets: ["ChatServer"]),
+        .executable(name: "chat", targets: ["ChatClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -59,6 +61,17 @@ let package = Package(
         ]),
         // Object types for the runtime's tests and verse-testnode.
         .target(name: "VerseTestObjects", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf"]),
+        // The chat application: ChatRoomMgr and ChatRoom objects.
+        .target(name: "ChatService", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf",
+                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .executableTarget(name: "ChatServer", dependencies: [
+            "ChatService", "VerseServer", "VerseRuntime", "VerseCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "ChatClient", dependencies: [
+            "VerseGRPC", "VerseProtobuf", "VerseCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         // What every executable shares: logging setup, signals, a valgrind-friendly main.
         .target(name: "VerseCLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,7 +109,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

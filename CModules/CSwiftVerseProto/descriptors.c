@@ -13,8 +13,12 @@
 #include "google/protobuf/empty.pb-c.h"
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void) { return &chat__chat_message__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest(void) { return &chat__chat_room__get_recent_messages_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesResponse(void) { return &chat__chat_room__get_recent_messages_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_JoinRequest(void) { return &chat__chat_room__join_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_JoinResponse(void) { return &chat__chat_room__join_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_LeaveRequest(void) { return &chat__chat_room__leave_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_LeaveResponse(void) { return &chat__chat_room__leave_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListRequest(void) { return &chat__chat_room__list_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListResponse(void) { return &chat__chat_room__list_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_SendChatMessageRequest(void) { return &chat__chat_room__send_chat_message_request__descriptor; }

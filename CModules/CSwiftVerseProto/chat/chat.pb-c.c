@@ -367,6 +367,186 @@ void   chat__chat_room__list_response__free_unpacked
   assert(message->base.descriptor == &chat__chat_room__list_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chat__chat_room__get_recent_messages_request__init
+                     (Chat__ChatRoomGetRecentMessagesRequest         *message)
+{
+  static const Chat__ChatRoomGetRecentMessagesRequest init_value = CHAT__CHAT_ROOM__GET_RECENT_MESSAGES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chat__chat_room__get_recent_messages_request__get_packed_size
+                     (const Chat__ChatRoomGetRecentMessagesRequest *message)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_room__get_recent_messages_request__pack
+                     (const Chat__ChatRoomGetRecentMessagesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_room__get_recent_messages_request__pack_to_buffer
+                     (const Chat__ChatRoomGetRecentMessagesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatRoomGetRecentMessagesRequest *
+       chat__chat_room__get_recent_messages_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatRoomGetRecentMessagesRequest *)
+     protobuf_c_message_unpack (&chat__chat_room__get_recent_messages_request__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_room__get_recent_messages_request__free_unpacked
+                     (Chat__ChatRoomGetRecentMessagesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__chat_room__get_recent_messages_response__init
+                     (Chat__ChatRoomGetRecentMessagesResponse         *message)
+{
+  static const Chat__ChatRoomGetRecentMessagesResponse init_value = CHAT__CHAT_ROOM__GET_RECENT_MESSAGES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t chat__chat_room__get_recent_messages_response__get_packed_size
+                     (const Chat__ChatRoomGetRecentMessagesResponse *message)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_room__get_recent_messages_response__pack
+                     (const Chat__ChatRoomGetRecentMessagesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_room__get_recent_messages_response__pack_to_buffer
+                     (const Chat__ChatRoomGetRecentMessagesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatRoomGetRecentMessagesResponse *
+       chat__chat_room__get_recent_messages_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatRoomGetRecentMessagesResponse *)
+     protobuf_c_message_unpack (&chat__chat_room__get_recent_messages_response__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_room__get_recent_messages_response__free_unpacked
+                     (Chat__ChatRoomGetRecentMessagesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_room__get_recent_messages_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__chat_room__leave_request__init
+                     (Chat__ChatRoomLeaveRequest         *message)
+{
+  static const Chat__ChatRoomLeaveRequest init_value = CHAT__CHAT_ROOM__LEAVE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t chat__chat_room__leave_request__get_packed_size
+                     (const Chat__ChatRoomLeaveRequest *message)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_room__leave_request__pack
+                     (const Chat__ChatRoomLeaveRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_room__leave_request__pack_to_buffer
+                     (const Chat__ChatRoomLeaveRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatRoomLeaveRequest *
+       chat__chat_room__leave_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatRoomLeaveRequest *)
+     protobuf_c_message_unpack (&chat__chat_room__leave_request__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_room__leave_request__free_unpacked
+                     (Chat__ChatRoomLeaveRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_room__leave_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__chat_room__leave_response__init
+                     (Chat__ChatRoomLeaveResponse         *message)
+{
+  static const Chat__ChatRoomLeaveResponse init_value = CHAT__CHAT_ROOM__LEAVE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t chat__chat_room__leave_response__get_packed_size
+                     (const Chat__ChatRoomLeaveResponse *message)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_room__leave_response__pack
+                     (const Chat__ChatRoomLeaveResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_room__leave_response__pack_to_buffer
+                     (const Chat__ChatRoomLeaveResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_room__leave_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatRoomLeaveResponse *
+       chat__chat_room__leave_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatRoomLeaveResponse *)
+     protobuf_c_message_unpack (&chat__chat_room__leave_response__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_room__leave_response__free_unpacked
+                     (Chat__ChatRoomLeaveResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_room__leave_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[3] =
 {
   {
@@ -694,5 +874,97 @@ const ProtobufCMessageDescriptor chat__chat_room__list_response__descriptor =
   chat__chat_room__list_response__field_indices_by_name,
   1,  chat__chat_room__list_response__number_ranges,
   (ProtobufCMessageInit) chat__chat_room__list_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define chat__chat_room__get_recent_messages_request__field_descriptors NULL
+#define chat__chat_room__get_recent_messages_request__field_indices_by_name NULL
+#define chat__chat_room__get_recent_messages_request__number_ranges NULL
+const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatRoom_GetRecentMessagesRequest",
+  "ChatRoomGetRecentMessagesRequest",
+  "Chat__ChatRoomGetRecentMessagesRequest",
+  "chat",
+  sizeof(Chat__ChatRoomGetRecentMessagesRequest),
+  0,
+  chat__chat_room__get_recent_messages_request__field_descriptors,
+  chat__chat_room__get_recent_messages_request__field_indices_by_name,
+  0,  chat__chat_room__get_recent_messages_request__number_ranges,
+  (ProtobufCMessageInit) chat__chat_room__get_recent_messages_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chat__chat_room__get_recent_messages_response__field_descriptors[1] =
+{
+  {
+    "messages",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chat__ChatRoomGetRecentMessagesResponse, n_messages),
+    offsetof(Chat__ChatRoomGetRecentMessagesResponse, messages),
+    &chat__chat_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_room__get_recent_messages_response__field_indices_by_name[] = {
+  0,   /* field[0] = messages */
+};
+static const ProtobufCIntRange chat__chat_room__get_recent_messages_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatRoom_GetRecentMessagesResponse",
+  "ChatRoomGetRecentMessagesResponse",
+  "Chat__ChatRoomGetRecentMessagesResponse",
+  "chat",
+  sizeof(Chat__ChatRoomGetRecentMessagesResponse),
+  1,
+  chat__chat_room__get_recent_messages_response__field_descriptors,
+  chat__chat_room__get_recent_messages_response__field_indices_by_name,
+  1,  chat__chat_room__get_recent_messages_response__number_ranges,
+  (ProtobufCMessageInit) chat__chat_room__get_recent_messages_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define chat__chat_room__leave_request__field_descriptors NULL
+#define chat__chat_room__leave_request__field_indices_by_name NULL
+#define chat__chat_room__leave_request__number_ranges NULL
+const ProtobufCMessageDescriptor chat__chat_room__leave_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatRoom_LeaveRequest",
+  "ChatRoomLeaveRequest",
+  "Chat__ChatRoomLeaveRequest",
+  "chat",
+  sizeof(Chat__ChatRoomLeaveRequest),
+  0,
+  chat__chat_room__leave_request__field_descriptors,
+  chat__chat_room__leave_request__field_indices_by_name,
+  0,  chat__chat_room__leave_request__number_ranges,
+  (ProtobufCMessageInit) chat__chat_room__leave_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define chat__chat_room__leave_response__field_descriptors NULL
+#define chat__chat_room__leave_response__field_indices_by_name NULL
+#define chat__chat_room__leave_response__number_ranges NULL
+const ProtobufCMessageDescriptor chat__chat_room__leave_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatRoom_LeaveResponse",
+  "ChatRoomLeaveResponse",
+  "Chat__ChatRoomLeaveResponse",
+  "chat",
+  sizeof(Chat__ChatRoomLeaveResponse),
+  0,
+  chat__chat_room__leave_response__field_descriptors,
+  chat__chat_room__leave_response__field_indices_by_name,
+  0,  chat__chat_room__leave_response__number_ranges,
+  (ProtobufCMessageInit) chat__chat_room__leave_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -6,8 +6,12 @@
 #include <protobuf-c/protobuf-c.h>
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_JoinRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_JoinResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_LeaveRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_LeaveResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_SendChatMessageRequest(void);

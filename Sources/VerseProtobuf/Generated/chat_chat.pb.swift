@@ -144,3 +144,53 @@ public struct Chat_ChatRoom_ListResponse: ProtoMessage {
         writer.repeatedString(1, chatRooms)
     }
 }
+
+/// `chat.ChatRoom_GetRecentMessagesRequest`
+public struct Chat_ChatRoom_GetRecentMessagesRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}
+
+/// `chat.ChatRoom_GetRecentMessagesResponse`
+public struct Chat_ChatRoom_GetRecentMessagesResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesResponse())
+    /// field 1: `messages`
+    public var messages: [Chat_ChatMessage] = []
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.messages = reader.repeatedMessage(1)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.repeatedMessage(1, messages)
+    }
+}
+
+/// `chat.ChatRoom_LeaveRequest`
+public struct Chat_ChatRoom_LeaveRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoom_LeaveRequest())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}
+
+/// `chat.ChatRoom_LeaveResponse`
+public struct Chat_ChatRoom_LeaveResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoom_LeaveResponse())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}

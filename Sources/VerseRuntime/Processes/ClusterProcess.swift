@@ -156,6 +156,13 @@ public final class ClusterProcess: Sendable {
         await etcd?.close()
     }
 
+    /// Activates an object wherever its shard lives (e.g. an application singleton once
+    /// the cluster is ready).
+    public func createObject(type: String, id: String, timeout: Duration = .seconds(10)) async throws {
+        guard let router = node?.router ?? gate?.router else { return }
+        try await router.create(type: type, id: id, context: .internalCall, timeout: timeout)
+    }
+
     // MARK: gate: push subscriptions to every live node
 
     private func startPushSubscriptions() {

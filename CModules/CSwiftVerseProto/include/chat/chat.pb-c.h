@@ -23,6 +23,10 @@ typedef struct Chat__ClientSendChatMessageResponse Chat__ClientSendChatMessageRe
 typedef struct Chat__ClientNewMessageNotification Chat__ClientNewMessageNotification;
 typedef struct Chat__ChatRoomListRequest Chat__ChatRoomListRequest;
 typedef struct Chat__ChatRoomListResponse Chat__ChatRoomListResponse;
+typedef struct Chat__ChatRoomGetRecentMessagesRequest Chat__ChatRoomGetRecentMessagesRequest;
+typedef struct Chat__ChatRoomGetRecentMessagesResponse Chat__ChatRoomGetRecentMessagesResponse;
+typedef struct Chat__ChatRoomLeaveRequest Chat__ChatRoomLeaveRequest;
+typedef struct Chat__ChatRoomLeaveResponse Chat__ChatRoomLeaveResponse;
 
 
 /* --- enums --- */
@@ -116,6 +120,50 @@ struct  Chat__ChatRoomListResponse
 #define CHAT__CHAT_ROOM__LIST_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__list_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * /messages: the room's recent history, oldest first.
+ */
+struct  Chat__ChatRoomGetRecentMessagesRequest
+{
+  ProtobufCMessage base;
+};
+#define CHAT__CHAT_ROOM__GET_RECENT_MESSAGES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__get_recent_messages_request__descriptor) \
+     }
+
+
+struct  Chat__ChatRoomGetRecentMessagesResponse
+{
+  ProtobufCMessage base;
+  size_t n_messages;
+  Chat__ChatMessage **messages;
+};
+#define CHAT__CHAT_ROOM__GET_RECENT_MESSAGES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__get_recent_messages_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * /leave: stop receiving the room's messages on this client.
+ */
+struct  Chat__ChatRoomLeaveRequest
+{
+  ProtobufCMessage base;
+};
+#define CHAT__CHAT_ROOM__LEAVE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__leave_request__descriptor) \
+     }
+
+
+struct  Chat__ChatRoomLeaveResponse
+{
+  ProtobufCMessage base;
+};
+#define CHAT__CHAT_ROOM__LEAVE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__leave_response__descriptor) \
+     }
 
 
 /* Chat__ChatMessage methods */
@@ -270,6 +318,82 @@ Chat__ChatRoomListResponse *
 void   chat__chat_room__list_response__free_unpacked
                      (Chat__ChatRoomListResponse *message,
                       ProtobufCAllocator *allocator);
+/* Chat__ChatRoomGetRecentMessagesRequest methods */
+void   chat__chat_room__get_recent_messages_request__init
+                     (Chat__ChatRoomGetRecentMessagesRequest         *message);
+size_t chat__chat_room__get_recent_messages_request__get_packed_size
+                     (const Chat__ChatRoomGetRecentMessagesRequest   *message);
+size_t chat__chat_room__get_recent_messages_request__pack
+                     (const Chat__ChatRoomGetRecentMessagesRequest   *message,
+                      uint8_t             *out);
+size_t chat__chat_room__get_recent_messages_request__pack_to_buffer
+                     (const Chat__ChatRoomGetRecentMessagesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatRoomGetRecentMessagesRequest *
+       chat__chat_room__get_recent_messages_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_room__get_recent_messages_request__free_unpacked
+                     (Chat__ChatRoomGetRecentMessagesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__ChatRoomGetRecentMessagesResponse methods */
+void   chat__chat_room__get_recent_messages_response__init
+                     (Chat__ChatRoomGetRecentMessagesResponse         *message);
+size_t chat__chat_room__get_recent_messages_response__get_packed_size
+                     (const Chat__ChatRoomGetRecentMessagesResponse   *message);
+size_t chat__chat_room__get_recent_messages_response__pack
+                     (const Chat__ChatRoomGetRecentMessagesResponse   *message,
+                      uint8_t             *out);
+size_t chat__chat_room__get_recent_messages_response__pack_to_buffer
+                     (const Chat__ChatRoomGetRecentMessagesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatRoomGetRecentMessagesResponse *
+       chat__chat_room__get_recent_messages_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_room__get_recent_messages_response__free_unpacked
+                     (Chat__ChatRoomGetRecentMessagesResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__ChatRoomLeaveRequest methods */
+void   chat__chat_room__leave_request__init
+                     (Chat__ChatRoomLeaveRequest         *message);
+size_t chat__chat_room__leave_request__get_packed_size
+                     (const Chat__ChatRoomLeaveRequest   *message);
+size_t chat__chat_room__leave_request__pack
+                     (const Chat__ChatRoomLeaveRequest   *message,
+                      uint8_t             *out);
+size_t chat__chat_room__leave_request__pack_to_buffer
+                     (const Chat__ChatRoomLeaveRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatRoomLeaveRequest *
+       chat__chat_room__leave_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_room__leave_request__free_unpacked
+                     (Chat__ChatRoomLeaveRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__ChatRoomLeaveResponse methods */
+void   chat__chat_room__leave_response__init
+                     (Chat__ChatRoomLeaveResponse         *message);
+size_t chat__chat_room__leave_response__get_packed_size
+                     (const Chat__ChatRoomLeaveResponse   *message);
+size_t chat__chat_room__leave_response__pack
+                     (const Chat__ChatRoomLeaveResponse   *message,
+                      uint8_t             *out);
+size_t chat__chat_room__leave_response__pack_to_buffer
+                     (const Chat__ChatRoomLeaveResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatRoomLeaveResponse *
+       chat__chat_room__leave_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_room__leave_response__free_unpacked
+                     (Chat__ChatRoomLeaveResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chat__ChatMessage_Closure)
@@ -296,6 +420,18 @@ typedef void (*Chat__ChatRoomListRequest_Closure)
 typedef void (*Chat__ChatRoomListResponse_Closure)
                  (const Chat__ChatRoomListResponse *message,
                   void *closure_data);
+typedef void (*Chat__ChatRoomGetRecentMessagesRequest_Closure)
+                 (const Chat__ChatRoomGetRecentMessagesRequest *message,
+                  void *closure_data);
+typedef void (*Chat__ChatRoomGetRecentMessagesResponse_Closure)
+                 (const Chat__ChatRoomGetRecentMessagesResponse *message,
+                  void *closure_data);
+typedef void (*Chat__ChatRoomLeaveRequest_Closure)
+                 (const Chat__ChatRoomLeaveRequest *message,
+                  void *closure_data);
+typedef void (*Chat__ChatRoomLeaveResponse_Closure)
+                 (const Chat__ChatRoomLeaveResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -310,6 +446,10 @@ extern const ProtobufCMessageDescriptor chat__client__send_chat_message_response
 extern const ProtobufCMessageDescriptor chat__client__new_message_notification__descriptor;
 extern const ProtobufCMessageDescriptor chat__chat_room__list_request__descriptor;
 extern const ProtobufCMessageDescriptor chat__chat_room__list_response__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_request__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_response__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_room__leave_request__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_room__leave_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1,0 +1,71 @@
+import ArgumentParser
+import ChatService
+import Foundation
+import Logging
+import VerseCLI
+import VerseRuntime
+import VerseServer
+
+/// The chat service's node. `--embedded` runs the whole service (node + gate) in one
+/// process with no etcd; otherwise it joins the cluster in etcd and gates route to it.
+@main
+struct ChatServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-server",
+        abstract: "SwiftVerse chat node: ChatRoomMgr and ChatRoom objects.",
+        discussion: "make run starts `chat-server --embedded --listen 127.0.0.1:48000`.")
+
+    @Flag(help: "Run node and gate in one process with no etcd; clients connect to --listen.")
+    var embedded = false
+
+    @Option(help: "Address to listen on (default 127.0.0.1:48000 embedded, 127.0.0.1:47001 as a node).")
+    var listen: String?
+
+    @Option(help: "Address others reach this process at (default: --listen).")
+    var advertise: String?
+
+    @Option(name: .customLong("history"), help: "Messages each room keeps (env SWIFTVERSE_CHAT_HISTORY).")
+    var history = Int(ProcessInfo.processInfo.environment["SWIFTVERSE_CHAT_HISTORY"] ?? "") ?? 1000
+
+    @OptionGroup var auth: GateAuthOptions
+    @OptionGroup var cluster: ClusterOptions
+
+    func validate() throws {
+        guard history >= 1 else { throw ValidationError("--history must be at least 1") }
+    }
+
+    func run() throws {
+        try BlockingMain.run { try await self.serve() }
+    }
+
+    func serve() async throws {
+        ProcessLogging.bootstrap(level: cluster.logLevel)
+        let logger = Logger(label: "chat-server")
+        Chat.historyLimit = history
+        let listen = try HostPort(self.listen ?? (embedded ? "127.0.0.1:48000" : "127.0.0.1:47001"), flag: "--listen")
+        let advertise = self.advertise ?? listen.description
+        let gate = Gate.Configuration(advertiseAddress: advertise, authenticator: auth.authenticator, policy: Chat.policy)
+        let process = try ClusterProcess.node(
+            listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,
+            settings: cluster.settings(embedded: embedded), gate: gate, logger: logger)
+        try await process.start()
+        // ChatRoomMgr0 (and through it the rooms) once every shard has an owner.
+        let setup = Task {
+            while !Task.isCancelled {
+                do {
+                    try await process.view.waitUntilReady(timeout: .seconds(60))
+                    try await process.createObject(type: ChatRoomMgr.typeName, id: Chat.managerID)
+                    logger.notice("chat service ready", metadata: ["rooms": "\(Chat.roomNames.joined(separator: ","))", "listen": "\(listen)"])
+                    return
+                } catch {
+                    logger.info("chat setup waits for the cluster: \(error)")
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
+        }
+        let signal = await TerminationSignal.wait()
+        logger.notice("\(signal): shutting down")
+        setup.cancel()
+        await process.stop()
+    }
+}

@@ -1,0 +1,31 @@
+import NIOConcurrencyHelpers
+import VerseRuntime
+
+/// The chat service's fixed names and its tunables.
+public enum Chat {
+    /// The predefined rooms, in the order ListChatRooms answers.
+    public static let roomNames = ["General", "Technology", "Crypto", "Sports", "Movies"]
+    public static let managerID = "ChatRoomMgr0"
+    public static let roomPrefix = "ChatRoom-"
+    /// Longest message, in UTF-8 bytes.
+    public static let maxMessageBytes = 4096
+    /// Messages a Join or /messages returns.
+    public static let recentCount = 50
+
+    public static func roomID(_ name: String) -> String { roomPrefix + name }
+
+    /// What clients may call through the gate.
+    public static let policy = AccessPolicy(calls: [
+        "ChatRoomMgr/ListChatRooms", "ChatRoom/Join", "ChatRoom/SendMessage", "ChatRoom/GetRecentMessages", "ChatRoom/Leave",
+    ])
+
+    public static let objectTypes: [any VirtualObject.Type] = [ChatRoomMgr.self, ChatRoom.self]
+
+    private static let historyLimitBox = NIOLockedValueBox(1000)
+
+    /// Messages each room keeps (older ones are dropped), so memory stays bounded.
+    public static var historyLimit: Int {
+        get { historyLimitBox.withLockedValue { $0 } }
+        set { historyLimitBox.withLockedValue { $0 = max(1, newValue) } }
+    }
+}
