@@ -8,9 +8,9 @@ PYTHON := $(VENV)/bin/python
 DEBIAN_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	libprotobuf-dev libssl-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
 	python3 python3-venv valgrind
-PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2
+PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop run bench bench-transport clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport clean
 
 all: build
 
@@ -46,9 +46,11 @@ check-proto: proto
 		echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; \
 	else echo "generated code matches proto/"; fi
 
-test: deps venv check-proto test-swift test-interop
+test: deps venv check-proto test-swift test-interop test-chat
 
+# The Swift suites include multi-process cluster tests that start the executables.
 test-swift:
+	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	@status=0; SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel || status=$$?; \
 	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid $${TMPDIR:-/tmp}/verse-proc-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
@@ -59,9 +61,17 @@ test-interop:
 	$(SWIFT) build --product interop-client
 	Tests/interop/run-interop.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
 
-## run: the gRPC interop TestService on 127.0.0.1:50051 (the chat service replaces it once built)
+test-chat:
+	$(SWIFT) build
+	Tests/chat/run-chat-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
+
+## run: the whole chat service in one process (node + gate, no etcd), clients on 127.0.0.1:48000
 run: build-release
-	$$($(SWIFT) build -c release --show-bin-path)/interop-server --port 50051
+	$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:48000
+
+## cluster: etcd + 2 chat-server nodes + 1 gate on 127.0.0.1:48000, in the foreground
+cluster: build-release
+	tools/cluster.sh $$($(SWIFT) build -c release --show-bin-path)
 
 bench: bench-transport
 

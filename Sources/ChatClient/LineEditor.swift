@@ -119,9 +119,18 @@ final class LineEditor: @unchecked Sendable {
     }
 
     private func insert(_ character: Character) {
-        edit {
-            buffer.insert(character, at: cursor)
-            cursor += 1
+        lock.withLock {
+            if cursor == buffer.count {
+                // Typing at the end (the usual case, and pastes): echo, don't redraw,
+                // so a long paste costs linear output rather than quadratic.
+                buffer.append(character)
+                cursor += 1
+                write(String(character))
+            } else {
+                buffer.insert(character, at: cursor)
+                cursor += 1
+                redrawLocked()
+            }
         }
     }
 

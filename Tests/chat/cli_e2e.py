@@ -1,0 +1,108 @@
+"""Two `chat` CLI processes driven through pseudo-terminals, as people would type,
+against a running chat gate.  Usage: cli_e2e.py --chat=PATH --server_port=PORT"""
+import os
+import sys
+import time
+
+import pexpect
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
+from pyinterop_common import parse_flags  # noqa: E402
+
+flags = parse_flags(sys.argv[1:], {"chat": None, "server_port": None})
+results = []
+
+
+def check(name, condition, detail=""):
+    results.append(condition)
+    print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
+def person(user, password="000000"):
+    child = pexpect.spawn(flags["chat"], ["--server", f"127.0.0.1:{flags['server_port']}", "--user", user,
+                                          "--password", password], encoding="utf-8", timeout=10,
+                          dimensions=(40, 160))
+    return child
+
+
+def expect(child, pattern, name):
+    try:
+        child.expect(pattern)
+        check(name, True)
+        return True
+    except (pexpect.TIMEOUT, pexpect.EOF):
+        check(name, False, f"did not see {pattern!r}; screen so far: {child.before[-400:]!r}")
+        return False
+
+
+def type_line(child, text):
+    child.send(text + "\r")
+
+
+alice, bob = person("alice"), person("bob")
+expect(alice, r"connected to .* as alice", "alice connects")
+expect(bob, r"connected to .* as bob", "bob connects")
+
+type_line(alice, "/list")
+expect(alice, r"rooms: General, Technology, Crypto, Sports, Movies", "/list shows the five rooms")
+type_line(alice, "/join general")
+expect(alice, r"joined General", "alice joins general (any case)")
+type_line(bob, "/join GENERAL")
+expect(bob, r"joined General", "bob joins GENERAL (any case)")
+
+stamp = str(int(time.time()))
+type_line(bob, f"hello alice {stamp}")
+expect(alice, rf"\[\d\d:\d\d:\d\d\] bob: hello alice {stamp}", "alice sees bob's message as [HH:MM:SS] user: text")
+expect(bob, rf"\[\d\d:\d\d:\d\d\] bob: hello alice {stamp}", "bob sees his own message")
+
+# A message arriving while alice is typing must not corrupt her line.
+alice.send("half a li")
+time.sleep(0.3)
+type_line(bob, f"interrupting {stamp}")
+expect(alice, rf"bob: interrupting {stamp}", "the push shows while alice types")
+alice.send("ne\r")
+expect(bob, rf"alice: half a line", "alice's line arrives whole")
+
+carol = person("carol")
+expect(carol, r"connected", "carol connects")
+type_line(carol, "/join sports")
+expect(carol, r"joined Sports", "carol joins Sports")
+type_line(carol, f"sports only {stamp}")
+expect(carol, rf"carol: sports only {stamp}", "carol sees her Sports message")
+type_line(alice, "/messages")
+expect(alice, rf"alice: half a line", "/messages shows the room's history")
+try:
+    alice.expect(rf"sports only {stamp}", timeout=1)
+    check("a Sports message does not reach General", False)
+except pexpect.TIMEOUT:
+    check("a Sports message does not reach General", True)
+
+type_line(alice, "/join Narnia")
+expect(alice, r'error: room "Narnia" does not exist \(try /list\)', "unknown room: one clear line")
+type_line(alice, "/frobnicate")
+expect(alice, r"error: unknown command /frobnicate \(try /help\)", "unknown command: one clear line")
+type_line(alice, "x" * 5000)
+expect(alice, r"error: the message is 5000 bytes; the limit is 4096", "overlong message: one clear line")
+type_line(alice, "/help")
+expect(alice, r"/messages", "/help lists the commands")
+type_line(carol, "/leave")
+expect(carol, r"left Sports", "/leave")
+type_line(carol, "talking to nobody")
+expect(carol, r"error: join a room first", "no room: one clear line")
+
+wrong = person("mallory", password="guess")
+expect(wrong, r"error: wrong password for mallory", "wrong password: one clear line")
+wrong.expect(pexpect.EOF)
+
+type_line(alice, "/quit")
+alice.expect(pexpect.EOF)
+alice.close()
+check("/quit exits cleanly", alice.exitstatus == 0, f"exit status {alice.exitstatus}")
+bob.sendcontrol("d")
+bob.expect(pexpect.EOF)
+bob.close()
+check("Ctrl-D exits cleanly", bob.exitstatus == 0, f"exit status {bob.exitstatus}")
+carol.terminate(force=True)
+failed = results.count(False)
+print(f"{len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

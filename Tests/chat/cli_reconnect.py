@@ -1,0 +1,69 @@
+"""The chat CLI when its gate goes away and comes back: it says so, reconnects with
+backoff, re-registers, re-joins its room, and says when it is back.
+Usage: cli_reconnect.py --chat=PATH --chat_server=PATH --port=PORT"""
+import os
+import subprocess
+import sys
+import time
+
+import pexpect
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
+from pyinterop_common import parse_flags  # noqa: E402
+
+flags = parse_flags(sys.argv[1:], {"chat": None, "chat_server": None, "port": None})
+results = []
+
+
+def check(name, condition, detail=""):
+    results.append(condition)
+    print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
+def start_server():
+    server = subprocess.Popen([flags["chat_server"], "--embedded", "--listen", f"127.0.0.1:{flags['port']}",
+                               "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    return server
+
+
+server = start_server()
+try:
+    alice = pexpect.spawn(flags["chat"], ["--server", f"127.0.0.1:{flags['port']}", "--user", "alice"],
+                          encoding="utf-8", timeout=15)
+    alice.expect("connected")
+    alice.send("/join Movies\r")
+    alice.expect("joined Movies")
+    server.terminate()
+    server.wait()
+    try:
+        alice.expect(r"connection to 127\.0\.0\.1:\d+ lost .*reconnecting")
+        check("the client says the gate went away", True)
+    except pexpect.TIMEOUT:
+        check("the client says the gate went away", False, repr(alice.before[-300:]))
+    alice.send("are you there?\r")
+    try:
+        alice.expect(r"error: not connected")
+        check("sending while disconnected: one clear line", True)
+    except pexpect.TIMEOUT:
+        check("sending while disconnected: one clear line", False, repr(alice.before[-300:]))
+    server = start_server()
+    try:
+        alice.expect(r"reconnected to 127\.0\.0\.1:\d+ as alice \(back in Movies\)")
+        check("the client reconnects and re-joins its room", True)
+    except pexpect.TIMEOUT:
+        check("the client reconnects and re-joins its room", False, repr(alice.before[-300:]))
+    alice.send("back again\r")
+    try:
+        alice.expect(r"alice: back again")
+        check("messages flow after reconnecting", True)
+    except pexpect.TIMEOUT:
+        check("messages flow after reconnecting", False, repr(alice.before[-300:]))
+    alice.send("/quit\r")
+    alice.expect(pexpect.EOF)
+finally:
+    server.terminate()
+    server.wait()
+failed = results.count(False)
+print(f"{len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The chat service end to end: grpcio client, two CLI processes on pseudo-terminals, and
+# CLI reconnection, against `chat-server --embedded` and against a real cluster (etcd +
+# 2 chat-server nodes + 1 gate, via tools/cluster.sh).  run-chat-tests.sh BIN_DIR PYTHON
+set -uo pipefail
+bin=${1:?usage: run-chat-tests.sh BIN_DIR PYTHON}
+python=${2:?usage: run-chat-tests.sh BIN_DIR PYTHON}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for LOG PATTERN
+  for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for '$2' in $1:" >&2; tail -20 "$1" >&2; return 1
+}
+passed=0 failed=0
+run() {
+  local name=$1; shift
+  echo "== $name"
+  if timeout 180 "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "!! $name failed"; fi
+}
+
+log=$(mktemp)
+port=$(free_port)
+"$bin/chat-server" --embedded --listen "127.0.0.1:$port" >"$log" 2>&1 & pids+=($!)
+wait_for "$log" "chat service ready" || exit 1
+run "grpcio client, embedded" "$python" "$here/grpcio_chat.py" --server_port="$port"
+run "two CLI users, embedded" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$port"
+run "CLI reconnects, embedded" "$python" "$here/cli_reconnect.py" --chat="$bin/chat" --chat_server="$bin/chat-server" --port="$(free_port)"
+
+clog=$(mktemp)
+gate_port=$(free_port) etcd_port=$(free_port)
+GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" \
+  setsid "$root/tools/cluster.sh" "$bin" >"$clog" 2>&1 & pids+=($!)
+wait_for "$clog" "\[gate\].*cluster ready" || exit 1
+wait_for "$clog" "chat service ready" || exit 1
+run "grpcio client, etcd cluster" "$python" "$here/grpcio_chat.py" --server_port="$gate_port"
+run "two CLI users, etcd cluster" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$gate_port"
+echo "chat: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
