@@ -14,7 +14,8 @@ final class ClusterHarness: @unchecked Sendable {
     private let binDirectory: URL
     private let prefix = "/verse-test-\(UUID().uuidString.prefix(8))"
 
-    nonisolated(unsafe) private static var nextPort = 31000 + Int(getpid() % 300) * 40
+    // Below the ephemeral range (32768+), so no outgoing connection can hold one.
+    nonisolated(unsafe) private static var nextPort = 26000 + Int(getpid() % 150) * 40
 
     init(shards: Int = 256) throws {
         etcd = try EtcdProcess()
