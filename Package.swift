@@ -19,11 +19,13 @@ let package = Package(
         .executable(name: "verse-testnode", targets: ["VerseTestNode"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "chat", targets: ["ChatClient"]),
+        .executable(name: "chat-bench", targets: ["ChatBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian -dev packages).
@@ -71,6 +73,13 @@ let package = Package(
         .executableTarget(name: "ChatClient", dependencies: [
             "VerseGRPC", "VerseProtobuf", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The load generator for the chat service (speaks only the client protocol).
+        .executableTarget(name: "ChatBench", dependencies: [
+            "VerseGRPC", "VerseProtobuf", "VerseCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // What every executable shares: logging setup, signals, a valgrind-friendly main.
         .target(name: "VerseCLI", dependencies: [

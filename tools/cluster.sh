@@ -33,7 +33,7 @@ for i in "${!node_ports[@]}"; do
   prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}"
 done
 prefixed gate "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$gate_port" --auth password \
-  --allow ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
+  --allow-public ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
   --allow ChatRoom/GetRecentMessages --allow ChatRoom/Leave
 echo "cluster starting: gate on 127.0.0.1:$gate_port; try: $bin/chat --server 127.0.0.1:$gate_port --user alice"
 wait -n "${pids[@]}"

@@ -72,6 +72,8 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_mvccpb_KeyValue(void) { retur
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_Caller(void) { return &verse__caller__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ClientGoneRequest(void) { return &verse__client_gone_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ClientGoneResponse(void) { return &verse__client_gone_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeRequest(void) { return &verse__describe_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeResponse(void) { return &verse__describe_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_GatePush(void) { return &verse__gate_push__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_MemberRecord(void) { return &verse__member_record__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCallRequest(void) { return &verse__node_call_request__descriptor; }
@@ -80,6 +82,7 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCreateRequest(void)
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCreateResponse(void) { return &verse__node_create_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteRequest(void) { return &verse__node_delete_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteResponse(void) { return &verse__node_delete_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ObjectTypeInfo(void) { return &verse__object_type_info__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_RegisterGateRequest(void) { return &verse__register_gate_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ShardMapRecord(void) { return &verse__shard_map_record__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusRequest(void) { return &verse__status_request__descriptor; }

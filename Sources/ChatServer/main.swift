@@ -35,6 +35,7 @@ struct ChatServer: ParsableCommand {
     }
 
     func run() throws {
+        ProcessLimits.raiseOpenFileLimit()
         try BlockingMain.run { try await self.serve() }
     }
 

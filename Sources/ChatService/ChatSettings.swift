@@ -17,7 +17,7 @@ public enum Chat {
     /// What clients may call through the gate.
     public static let policy = AccessPolicy(calls: [
         "ChatRoomMgr/ListChatRooms", "ChatRoom/Join", "ChatRoom/SendMessage", "ChatRoom/GetRecentMessages", "ChatRoom/Leave",
-    ])
+    ], publicCalls: ["ChatRoomMgr/ListChatRooms"])
 
     public static let objectTypes: [any VirtualObject.Type] = [ChatRoomMgr.self, ChatRoom.self]
 

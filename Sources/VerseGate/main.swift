@@ -24,16 +24,20 @@ struct VerseGate: ParsableCommand {
     @Option(name: .customLong("allow-create"), help: "Object type clients may create and delete (repeatable).")
     var allowCreate: [String] = []
 
+    @Option(name: .customLong("allow-public"), help: "Type/Method callable without a registered client (repeatable).")
+    var allowPublic: [String] = []
+
     @OptionGroup var auth: GateAuthOptions
     @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
-        for entry in allow where entry.split(separator: "/").count != 2 {
-            throw ValidationError("--allow expects Type/Method, got \"\(entry)\"")
+        for entry in allow + allowPublic where entry.split(separator: "/").count != 2 {
+            throw ValidationError("--allow and --allow-public expect Type/Method, got \"\(entry)\"")
         }
     }
 
     func run() throws {
+        ProcessLimits.raiseOpenFileLimit()
         try BlockingMain.run { try await self.serve() }
     }
 
@@ -41,8 +45,8 @@ struct VerseGate: ParsableCommand {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "gate")
         let listen = try HostPort(self.listen, flag: "--listen")
-        let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow), creatable: Set(allowCreate),
-                                  deletable: Set(allowCreate))
+        let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),
+                                  deletable: Set(allowCreate), publicCalls: Set(allowPublic))
         let configuration = Gate.Configuration(advertiseAddress: advertise ?? listen.description,
                                                authenticator: auth.authenticator, policy: policy)
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,

@@ -24,6 +24,7 @@ struct VerseTestNode: ParsableCommand {
     @OptionGroup var cluster: ClusterOptions
 
     func run() throws {
+        ProcessLimits.raiseOpenFileLimit()
         try BlockingMain.run { try await self.serve() }
     }
 

@@ -17,6 +17,10 @@ public actor Counter: VirtualObject {
     public static let typeName = "Counter"
     public static let methods = MethodTable<Counter>()
         .method("Add") { (counter: isolated Counter, request: Verse_Test_CounterRequest, context: CallContext) in counter.add(request.delta, context) }
+        // Deliberately not on the test policy's allow-list.
+        .method("Reset") { (counter: isolated Counter, _: Verse_Test_CounterRequest, context: CallContext) in
+            counter.add(-counter.value, context)
+        }
 
     private var value: Int64 = 0
     private let runtime: ObjectRuntime

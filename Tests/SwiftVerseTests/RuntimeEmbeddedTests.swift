@@ -70,9 +70,13 @@ struct RuntimeEmbeddedTests {
                 do { try await body(); return nil } catch let status as GRPCStatus { return status } catch { return nil }
             }
             let unknownType = await status { let _: Verse_Test_CounterResponse = try await client.call("Nope", "x", "Add", Self.add(1)) }
-            #expect(unknownType?.code == .permissionDenied) // not on the allow-list, so never routed
-            let unknownMethod = await status { let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Reset", Self.add(1)) }
-            #expect(unknownMethod?.code == .permissionDenied)
+            #expect(unknownType == GRPCStatus(.notFound, "unknown object type \"Nope\""))
+            let unknownMethod = await status { let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Explode", Self.add(1)) }
+            #expect(unknownMethod == GRPCStatus(.unimplemented, "Counter has no method Explode"))
+            let notAllowed2 = await status { let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Reset", Self.add(1)) }
+            #expect(notAllowed2 == GRPCStatus(.permissionDenied, "clients may not call Counter.Reset"))
+            let anonymous = await status { let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Add", Self.add(1), clientID: "") }
+            #expect(anonymous?.code == .unauthenticated)
             let wrongPayload = await status { let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Add", Verse_Test_EchoRequest()) }
             #expect(wrongPayload?.code == .invalidArgument)
             #expect(wrongPayload?.message == "Counter.Add takes verse.test.CounterRequest, got type.googleapis.com/verse.test.EchoRequest")
@@ -90,7 +94,7 @@ struct RuntimeEmbeddedTests {
             let stranger = await status {
                 let _: Verse_Test_CounterResponse = try await client.call("Counter", "x", "Add", Self.add(1), clientID: "127.0.0.1:0/forged")
             }
-            #expect(stranger?.code == .unauthenticated)
+            #expect(stranger?.code == .notFound)
             // The node service is not reachable through the gate's port.
             let direct = await status {
                 var request = Verse_NodeCallRequest()

@@ -73,7 +73,7 @@ class Client:
         payload = any_pb2.Any()
         payload.Pack(request)
         reply = self.stub.CallObject(gate_pb2.CallObjectRequest(
-            client_id=client_id or self.client_id, type=type_, id=id_, method=method, request=payload), timeout=10)
+            client_id=self.client_id if client_id is None else client_id, type=type_, id=id_, method=method, request=payload), timeout=10)
         out = response_type()
         reply.response.Unpack(out)
         return out
@@ -156,12 +156,17 @@ expect_status("someone else's client id -> PERMISSION_DENIED", grpc.StatusCode.P
               lambda: alice.call("ChatRoom", "ChatRoom-General", "SendMessage",
                                  chat_pb2.ChatRoom_SendChatMessageRequest(message="spoof"),
                                  chat_pb2.Client_SendChatMessageResponse, client_id=bob.client_id))
-expect_status("an unregistered client id -> UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED,
+expect_status("an unregistered client id -> NOT_FOUND", grpc.StatusCode.NOT_FOUND,
               lambda: alice.call("ChatRoom", "ChatRoom-General", "Join", chat_pb2.ChatRoom_JoinRequest(),
                                  chat_pb2.ChatRoom_JoinResponse, client_id="127.0.0.1:1/nobody"))
-expect_status("a method not on the allow-list -> PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED,
+expect_status("an unknown method -> UNIMPLEMENTED", grpc.StatusCode.UNIMPLEMENTED,
               lambda: alice.call("ChatRoom", "ChatRoom-General", "onCreated", chat_pb2.ChatRoom_ListRequest(),
                                  chat_pb2.ChatRoom_ListResponse))
+expect_status("an unknown object type -> NOT_FOUND", grpc.StatusCode.NOT_FOUND,
+              lambda: alice.call("Bank", "vault", "Open", chat_pb2.ChatRoom_ListRequest(), chat_pb2.ChatRoom_ListResponse))
+expect_status("no client id on a call that needs one -> UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED,
+              lambda: alice.call("ChatRoom", "ChatRoom-General", "Join", chat_pb2.ChatRoom_JoinRequest(),
+                                 chat_pb2.ChatRoom_JoinResponse, client_id=""))
 expect_status("sending without joining -> FAILED_PRECONDITION", grpc.StatusCode.FAILED_PRECONDITION,
               lambda: sports.send("General", "drive-by"))
 

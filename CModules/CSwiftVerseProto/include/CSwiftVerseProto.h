@@ -65,6 +65,8 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_mvccpb_KeyValue(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_Caller(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ClientGoneRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ClientGoneResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_GatePush(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_MemberRecord(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCallRequest(void);
@@ -73,6 +75,7 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCreateRequest(void)
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCreateResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeDeleteResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ObjectTypeInfo(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_RegisterGateRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ShardMapRecord(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_StatusRequest(void);

@@ -7,6 +7,141 @@
 #endif
 
 #include "verse/cluster.pb-c.h"
+void   verse__describe_request__init
+                     (Verse__DescribeRequest         *message)
+{
+  static const Verse__DescribeRequest init_value = VERSE__DESCRIBE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t verse__describe_request__get_packed_size
+                     (const Verse__DescribeRequest *message)
+{
+  assert(message->base.descriptor == &verse__describe_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__describe_request__pack
+                     (const Verse__DescribeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__describe_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__describe_request__pack_to_buffer
+                     (const Verse__DescribeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__describe_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__DescribeRequest *
+       verse__describe_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__DescribeRequest *)
+     protobuf_c_message_unpack (&verse__describe_request__descriptor,
+                                allocator, len, data);
+}
+void   verse__describe_request__free_unpacked
+                     (Verse__DescribeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__describe_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   verse__object_type_info__init
+                     (Verse__ObjectTypeInfo         *message)
+{
+  static const Verse__ObjectTypeInfo init_value = VERSE__OBJECT_TYPE_INFO__INIT;
+  *message = init_value;
+}
+size_t verse__object_type_info__get_packed_size
+                     (const Verse__ObjectTypeInfo *message)
+{
+  assert(message->base.descriptor == &verse__object_type_info__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__object_type_info__pack
+                     (const Verse__ObjectTypeInfo *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__object_type_info__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__object_type_info__pack_to_buffer
+                     (const Verse__ObjectTypeInfo *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__object_type_info__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__ObjectTypeInfo *
+       verse__object_type_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__ObjectTypeInfo *)
+     protobuf_c_message_unpack (&verse__object_type_info__descriptor,
+                                allocator, len, data);
+}
+void   verse__object_type_info__free_unpacked
+                     (Verse__ObjectTypeInfo *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__object_type_info__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   verse__describe_response__init
+                     (Verse__DescribeResponse         *message)
+{
+  static const Verse__DescribeResponse init_value = VERSE__DESCRIBE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t verse__describe_response__get_packed_size
+                     (const Verse__DescribeResponse *message)
+{
+  assert(message->base.descriptor == &verse__describe_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__describe_response__pack
+                     (const Verse__DescribeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__describe_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__describe_response__pack_to_buffer
+                     (const Verse__DescribeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__describe_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__DescribeResponse *
+       verse__describe_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__DescribeResponse *)
+     protobuf_c_message_unpack (&verse__describe_response__descriptor,
+                                allocator, len, data);
+}
+void   verse__describe_response__free_unpacked
+                     (Verse__DescribeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__describe_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   verse__caller__init
                      (Verse__Caller         *message)
 {
@@ -682,6 +817,113 @@ void   verse__shard_map_record__free_unpacked
   assert(message->base.descriptor == &verse__shard_map_record__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+#define verse__describe_request__field_descriptors NULL
+#define verse__describe_request__field_indices_by_name NULL
+#define verse__describe_request__number_ranges NULL
+const ProtobufCMessageDescriptor verse__describe_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.DescribeRequest",
+  "DescribeRequest",
+  "Verse__DescribeRequest",
+  "verse",
+  sizeof(Verse__DescribeRequest),
+  0,
+  verse__describe_request__field_descriptors,
+  verse__describe_request__field_indices_by_name,
+  0,  verse__describe_request__number_ranges,
+  (ProtobufCMessageInit) verse__describe_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor verse__object_type_info__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__ObjectTypeInfo, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "methods",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Verse__ObjectTypeInfo, n_methods),
+    offsetof(Verse__ObjectTypeInfo, methods),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned verse__object_type_info__field_indices_by_name[] = {
+  1,   /* field[1] = methods */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange verse__object_type_info__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor verse__object_type_info__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.ObjectTypeInfo",
+  "ObjectTypeInfo",
+  "Verse__ObjectTypeInfo",
+  "verse",
+  sizeof(Verse__ObjectTypeInfo),
+  2,
+  verse__object_type_info__field_descriptors,
+  verse__object_type_info__field_indices_by_name,
+  1,  verse__object_type_info__number_ranges,
+  (ProtobufCMessageInit) verse__object_type_info__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor verse__describe_response__field_descriptors[1] =
+{
+  {
+    "types",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Verse__DescribeResponse, n_types),
+    offsetof(Verse__DescribeResponse, types),
+    &verse__object_type_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned verse__describe_response__field_indices_by_name[] = {
+  0,   /* field[0] = types */
+};
+static const ProtobufCIntRange verse__describe_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor verse__describe_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.DescribeResponse",
+  "DescribeResponse",
+  "Verse__DescribeResponse",
+  "verse",
+  sizeof(Verse__DescribeResponse),
+  1,
+  verse__describe_response__field_descriptors,
+  verse__describe_response__field_indices_by_name,
+  1,  verse__describe_response__number_ranges,
+  (ProtobufCMessageInit) verse__describe_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor verse__caller__field_descriptors[2] =
 {
   {

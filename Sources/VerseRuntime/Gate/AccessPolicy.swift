@@ -8,12 +8,22 @@ public struct AccessPolicy: Sendable {
     public var deletable: Set<String>
     /// Create/Delete need a registered client on the connection.
     public var requiresSession: Bool
+    /// `Type/Method` pairs (also allowed by `calls`) that need no registered client:
+    /// a call with an empty client id may make only these. Every other call without a
+    /// client is UNAUTHENTICATED.
+    public var publicCalls: Set<String>
 
-    public init(calls: Set<String>?, creatable: Set<String> = [], deletable: Set<String> = [], requiresSession: Bool = true) {
+    public init(calls: Set<String>?, creatable: Set<String> = [], deletable: Set<String> = [], requiresSession: Bool = true,
+                publicCalls: Set<String> = []) {
         self.calls = calls
         self.creatable = creatable
         self.deletable = deletable
         self.requiresSession = requiresSession
+        self.publicCalls = publicCalls
+    }
+
+    public func isPublic(type: String, method: String) -> Bool {
+        publicCalls.contains("\(type)/\(method)") || publicCalls.contains("\(type)/*")
     }
 
     /// Every call, create and delete: for tests and trusted clients.

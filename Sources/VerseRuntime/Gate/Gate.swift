@@ -34,13 +34,41 @@ public final class Gate: Sendable {
     private let logger: Logger
     /// Where to report clients that went away (all nodes).
     private let goneReporter: @Sendable ([String]) async -> Void
+    /// The nodes' object types and methods, fetched once (the gate hosts none itself).
+    private let fetchCatalog: @Sendable () async -> [String: Set<String>]?
+    private let catalogCache = NIOLockedValueBox<[String: Set<String>]?>(nil)
 
     init(configuration: Configuration, router: ClusterRouter, logger: Logger,
-         reportGone: @escaping @Sendable ([String]) async -> Void) {
+         reportGone: @escaping @Sendable ([String]) async -> Void,
+         catalog: @escaping @Sendable () async -> [String: Set<String>]?) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
         self.goneReporter = reportGone
+        self.fetchCatalog = catalog
+    }
+
+    private func catalog() async -> [String: Set<String>]? {
+        if let cached = catalogCache.withLockedValue({ $0 }) { return cached }
+        let fetched = await fetchCatalog()
+        if let fetched { catalogCache.withLockedValue { $0 = fetched } }
+        return fetched
+    }
+
+    /// Answers in the order a client can act on: unknown type (NOT_FOUND), unknown
+    /// method (UNIMPLEMENTED), not allowed (PERMISSION_DENIED), no client where one is
+    /// needed (UNAUTHENTICATED).
+    private func authorize(type: String, method: String, session: ClientSession?) async throws {
+        if let catalog = await catalog() {
+            guard let methods = catalog[type] else { throw GRPCStatus(.notFound, "unknown object type \"\(type)\"") }
+            guard methods.contains(method) else { throw GRPCStatus(.unimplemented, "\(type) has no method \(method)") }
+        }
+        guard configuration.policy.allowsCall(type: type, method: method) else {
+            throw GRPCStatus(.permissionDenied, "clients may not call \(type).\(method)")
+        }
+        if session == nil && !configuration.policy.isPublic(type: type, method: method) {
+            throw GRPCStatus(.unauthenticated, "\(type).\(method) needs a registered client: call Register and pass its client id")
+        }
     }
 
     final class ClientSession: Sendable {
@@ -78,22 +106,18 @@ public final class Gate: Sendable {
             while true { try await Task.sleep(for: .seconds(3600)) } // pushes flow until the client goes away
         }
         service.unary("CallObject") { [self] (request: Gate_CallObjectRequest, context) -> Gate_CallObjectResponse in
-            let session = try self.session(request.clientId, context)
-            guard configuration.policy.allowsCall(type: request.type, method: request.method) else {
-                throw GRPCStatus(.permissionDenied, "clients may not call \(request.type).\(request.method)")
-            }
-            guard let payload = request.request else {
-                throw GRPCStatus(.invalidArgument, "CallObject needs a request (google.protobuf.Any)")
-            }
+            let session = try self.session(clientID: request.clientId, context)
+            try await authorize(type: request.type, method: request.method, session: session)
             try Self.validate(type: request.type, id: request.id)
             var response = Gate_CallObjectResponse()
+            // An absent request is the method's default request message.
             response.response = try await router.call(
-                type: request.type, id: request.id, method: request.method, request: payload,
-                context: CallContext(clientID: session.id, user: session.user), timeout: timeout(context))
+                type: request.type, id: request.id, method: request.method, request: request.request ?? ProtoAny(),
+                context: CallContext(clientID: session?.id, user: session?.user), timeout: timeout(context))
             return response
         }
         service.unary("CreateObject") { [self] (request: Gate_CreateObjectRequest, context) -> Gate_CreateObjectResponse in
-            let session = try self.session(nil, context)
+            let session = try connectionSession(context)
             guard configuration.policy.allowsCreate(type: request.type) else {
                 throw GRPCStatus(.permissionDenied, "clients may not create \(request.type) objects")
             }
@@ -105,7 +129,7 @@ public final class Gate: Sendable {
             return response
         }
         service.unary("DeleteObject") { [self] (request: Gate_DeleteObjectRequest, context) -> Gate_DeleteObjectResponse in
-            let session = try self.session(nil, context)
+            let session = try connectionSession(context)
             guard configuration.policy.allowsDelete(type: request.type) else {
                 throw GRPCStatus(.permissionDenied, "clients may not delete \(request.type) objects")
             }
@@ -117,29 +141,28 @@ public final class Gate: Sendable {
         return service
     }
 
-    /// The session for `clientID`, which must belong to the connection the call came
-    /// on. With `clientID` nil (create/delete carry none), any session of the
-    /// connection; none is an error only if the policy requires authentication.
-    private func session(_ clientID: String?, _ context: ServerContext) throws -> ClientSession? {
-        if let clientID {
-            guard !clientID.isEmpty, let session = sessions.withLockedValue({ $0[clientID] }) else {
-                throw GRPCStatus(.unauthenticated, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
-            }
-            guard session.call.connectionID == context.call.connectionID else {
-                throw GRPCStatus(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
-            }
-            return session
+    /// The session a call names. Empty: none (only public calls pass). Unknown:
+    /// NOT_FOUND. Registered on another connection: PERMISSION_DENIED (no acting as
+    /// another session).
+    private func session(clientID: String, _ context: ServerContext) throws -> ClientSession? {
+        guard !clientID.isEmpty else { return nil }
+        guard let session = sessions.withLockedValue({ $0[clientID] }) else {
+            throw GRPCStatus(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
         }
+        guard session.call.connectionID == context.call.connectionID else {
+            throw GRPCStatus(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
+        }
+        return session
+    }
+
+    /// Create and Delete carry no client id: the connection's registered client, if any.
+    private func connectionSession(_ context: ServerContext) throws -> ClientSession? {
         let connection = context.call.connectionID
         let session = sessions.withLockedValue { $0.values.first { $0.call.connectionID == connection } }
         if session == nil && configuration.policy.requiresSession {
             throw GRPCStatus(.unauthenticated, "register first: this connection has no authenticated client")
         }
         return session
-    }
-
-    private func session(_ clientID: String, _ context: ServerContext) throws -> ClientSession {
-        try session(Optional(clientID), context)!
     }
 
     static func validate(type: String, id: String) throws {

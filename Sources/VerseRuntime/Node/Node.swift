@@ -72,6 +72,9 @@ public final class Node: Sendable {
 
     public var registeredTypes: [String] { types.keys.sorted() }
 
+    /// Object type -> its method names.
+    public var catalog: [String: Set<String>] { types.mapValues { Set($0.requestTypes.keys) } }
+
     public var activeObjectCount: Int { state.withLockedValue { $0.objects.count } }
 
     // MARK: calls
@@ -93,7 +96,7 @@ public final class Node: Sendable {
             throw GRPCStatus(.unimplemented, "\(type) has no method \(method)")
         }
         // A wrong payload type is refused before anything is activated.
-        guard request.typeName == expected else {
+        guard request.typeUrl.isEmpty || request.typeName == expected else {
             throw GRPCStatus(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
         }
         let shard = ShardID.of(id, count: shardCount)

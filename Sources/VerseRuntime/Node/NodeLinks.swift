@@ -82,6 +82,11 @@ final class RemoteNode: Sendable {
         let _: Verse_NodeDeleteResponse = try await unary("/verse.NodeService/DeleteObject", message, timeout: timeout)
     }
 
+    func describe() async throws -> [String: Set<String>] {
+        let response: Verse_DescribeResponse = try await unary("/verse.NodeService/Describe", Verse_DescribeRequest(), timeout: .seconds(5))
+        return Dictionary(response.types.map { ($0.name, Set($0.methods)) }, uniquingKeysWith: { first, _ in first })
+    }
+
     func clientsGone(_ clientIDs: [String]) async throws {
         var message = Verse_ClientGoneRequest()
         message.clientIds = clientIDs

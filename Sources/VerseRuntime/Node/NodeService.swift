@@ -35,6 +35,16 @@ enum NodeService {
             await node.clientsGone(request.clientIds)
             return Verse_ClientGoneResponse()
         }
+        service.unary("Describe") { (_: Verse_DescribeRequest, _) -> Verse_DescribeResponse in
+            var response = Verse_DescribeResponse()
+            response.types = node.catalog.sorted { $0.key < $1.key }.map { name, methods in
+                var info = Verse_ObjectTypeInfo()
+                info.name = name
+                info.methods = methods.sorted()
+                return info
+            }
+            return response
+        }
         service.serverStreaming("RegisterGate") {
             (request: Verse_RegisterGateRequest, _: ResponseWriter<Verse_GatePush>, context) in
             guard !request.gate.isEmpty else { throw GRPCStatus(.invalidArgument, "RegisterGate needs the gate's address") }

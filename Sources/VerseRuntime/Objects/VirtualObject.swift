@@ -78,7 +78,9 @@ public struct MethodTable<Object: VirtualObject>: Sendable {
         table.methods[name] = { object, payload, context in
             let request: Request
             do {
-                request = try payload.unpack(Request.self)
+                // An absent Any is the request's default value (proto3 reading of a
+                // missing message field), as other gates accept it.
+                request = payload.typeUrl.isEmpty && payload.value.isEmpty ? Request() : try payload.unpack(Request.self)
             } catch let mismatch as ProtoAnyTypeMismatch {
                 throw GRPCStatus(.invalidArgument, "\(Object.typeName).\(name): \(mismatch)")
             } catch {

@@ -85,9 +85,15 @@ public final class ClusterProcess: Sendable {
 
         var gate: Gate?
         if let gateConfiguration {
-            gate = Gate(configuration: gateConfiguration, router: router, logger: logger) { clientIDs in
+            gate = Gate(configuration: gateConfiguration, router: router, logger: logger, reportGone: { clientIDs in
                 await ClusterProcess.reportGone(clientIDs, view: view, localNode: node, links: links)
-            }
+            }, catalog: {
+                if let node { return node.catalog }
+                for address in view.liveNodes.sorted() {
+                    if let catalog = try? await links.link(to: address).describe() { return catalog }
+                }
+                return nil
+            })
         }
         self.gate = gate
 

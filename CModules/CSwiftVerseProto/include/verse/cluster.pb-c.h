@@ -16,6 +16,9 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "google/protobuf/any.pb-c.h"
 
+typedef struct Verse__DescribeRequest Verse__DescribeRequest;
+typedef struct Verse__ObjectTypeInfo Verse__ObjectTypeInfo;
+typedef struct Verse__DescribeResponse Verse__DescribeResponse;
 typedef struct Verse__Caller Verse__Caller;
 typedef struct Verse__NodeCallRequest Verse__NodeCallRequest;
 typedef struct Verse__NodeCallResponse Verse__NodeCallResponse;
@@ -37,6 +40,38 @@ typedef struct Verse__ShardMapRecord Verse__ShardMapRecord;
 
 
 /* --- messages --- */
+
+struct  Verse__DescribeRequest
+{
+  ProtobufCMessage base;
+};
+#define VERSE__DESCRIBE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__describe_request__descriptor) \
+     }
+
+
+struct  Verse__ObjectTypeInfo
+{
+  ProtobufCMessage base;
+  char *name;
+  size_t n_methods;
+  char **methods;
+};
+#define VERSE__OBJECT_TYPE_INFO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__object_type_info__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Verse__DescribeResponse
+{
+  ProtobufCMessage base;
+  size_t n_types;
+  Verse__ObjectTypeInfo **types;
+};
+#define VERSE__DESCRIBE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__describe_response__descriptor) \
+    , 0,NULL }
+
 
 /*
  * Who is calling: set by the gate from the verified session, empty for calls made
@@ -257,6 +292,63 @@ struct  Verse__ShardMapRecord
     , 0,NULL, 0,NULL, 0,NULL, 0 }
 
 
+/* Verse__DescribeRequest methods */
+void   verse__describe_request__init
+                     (Verse__DescribeRequest         *message);
+size_t verse__describe_request__get_packed_size
+                     (const Verse__DescribeRequest   *message);
+size_t verse__describe_request__pack
+                     (const Verse__DescribeRequest   *message,
+                      uint8_t             *out);
+size_t verse__describe_request__pack_to_buffer
+                     (const Verse__DescribeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__DescribeRequest *
+       verse__describe_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__describe_request__free_unpacked
+                     (Verse__DescribeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Verse__ObjectTypeInfo methods */
+void   verse__object_type_info__init
+                     (Verse__ObjectTypeInfo         *message);
+size_t verse__object_type_info__get_packed_size
+                     (const Verse__ObjectTypeInfo   *message);
+size_t verse__object_type_info__pack
+                     (const Verse__ObjectTypeInfo   *message,
+                      uint8_t             *out);
+size_t verse__object_type_info__pack_to_buffer
+                     (const Verse__ObjectTypeInfo   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__ObjectTypeInfo *
+       verse__object_type_info__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__object_type_info__free_unpacked
+                     (Verse__ObjectTypeInfo *message,
+                      ProtobufCAllocator *allocator);
+/* Verse__DescribeResponse methods */
+void   verse__describe_response__init
+                     (Verse__DescribeResponse         *message);
+size_t verse__describe_response__get_packed_size
+                     (const Verse__DescribeResponse   *message);
+size_t verse__describe_response__pack
+                     (const Verse__DescribeResponse   *message,
+                      uint8_t             *out);
+size_t verse__describe_response__pack_to_buffer
+                     (const Verse__DescribeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__DescribeResponse *
+       verse__describe_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__describe_response__free_unpacked
+                     (Verse__DescribeResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Verse__Caller methods */
 void   verse__caller__init
                      (Verse__Caller         *message);
@@ -544,6 +636,15 @@ void   verse__shard_map_record__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Verse__DescribeRequest_Closure)
+                 (const Verse__DescribeRequest *message,
+                  void *closure_data);
+typedef void (*Verse__ObjectTypeInfo_Closure)
+                 (const Verse__ObjectTypeInfo *message,
+                  void *closure_data);
+typedef void (*Verse__DescribeResponse_Closure)
+                 (const Verse__DescribeResponse *message,
+                  void *closure_data);
 typedef void (*Verse__Caller_Closure)
                  (const Verse__Caller *message,
                   void *closure_data);
@@ -595,6 +696,9 @@ typedef void (*Verse__ShardMapRecord_Closure)
 
 /* --- descriptors --- */
 
+extern const ProtobufCMessageDescriptor verse__describe_request__descriptor;
+extern const ProtobufCMessageDescriptor verse__object_type_info__descriptor;
+extern const ProtobufCMessageDescriptor verse__describe_response__descriptor;
 extern const ProtobufCMessageDescriptor verse__caller__descriptor;
 extern const ProtobufCMessageDescriptor verse__node_call_request__descriptor;
 extern const ProtobufCMessageDescriptor verse__node_call_response__descriptor;
