@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "VerseEtcd", dependencies: [
             "VerseGRPC", "VerseProtobuf",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // Objects, shards, membership, routing, push; node and gate roles.
@@ -59,6 +61,7 @@ let package = Package(
             "VerseGRPC", "VerseProtobuf", "VerseEtcd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // Object types for the runtime's tests and verse-testnode.

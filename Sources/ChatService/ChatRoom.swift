@@ -33,6 +33,9 @@ public actor ChatRoom: VirtualObject {
 
     public let name: String
     private let runtime: ObjectRuntime
+
+    /// Run on the node's event loops: a message and its fan-out need no thread switch.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }
     /// client id -> user name
     private var members: [String: String] = [:]
     private var history: [Chat_ChatMessage] = []

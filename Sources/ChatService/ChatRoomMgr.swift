@@ -16,6 +16,8 @@ public actor ChatRoomMgr: VirtualObject {
 
     private let runtime: ObjectRuntime
 
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }
+
     public init(id: String, runtime: ObjectRuntime) {
         self.runtime = runtime
     }

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import NIOConcurrencyHelpers
 import VerseGRPC
 import VerseProtobuf
@@ -17,6 +19,7 @@ public final class EtcdClient: Sendable {
 
     /// `endpoint` is `host:port`, e.g. `127.0.0.1:2379`.
     public init(endpoint: String, requestTimeout: Duration = .seconds(5),
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "swiftverse.etcd")) throws {
         guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
             throw EtcdError.badEndpoint(endpoint)
@@ -24,7 +27,7 @@ public final class EtcdClient: Sendable {
         self.endpoint = endpoint
         self.requestTimeout = requestTimeout
         self.logger = logger
-        self.grpc = try GRPCClient(host: String(endpoint[..<colon]), port: port)
+        self.grpc = try GRPCClient(configuration: GRPCClient.Configuration(host: String(endpoint[..<colon]), port: port), group: group)
     }
 
     public func close() async {

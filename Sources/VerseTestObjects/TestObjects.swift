@@ -26,6 +26,10 @@ public actor Counter: VirtualObject {
     private let runtime: ObjectRuntime
     private let node: String
 
+    /// Counter runs on an event loop; the other test types use the default executor,
+    /// so the tests cover both.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }
+
     public init(id: String, runtime: ObjectRuntime) {
         self.runtime = runtime
         self.node = runtime.nodeAddress

@@ -198,16 +198,21 @@ public final class Gate: Sendable {
         }
         var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
         for session in targets { byLoop[ObjectIdentifier(session.call.eventLoop), default: []].append(session) }
-        let limit = configuration.maxQueuedPushBytes
         for group in byLoop.values {
-            group[0].call.eventLoop.execute {
-                for session in group {
-                    if session.call.writeOnEventLoop(framed: framed, maxQueuedBytes: limit) == .peerTooSlow {
-                        self.logger.warning("disconnected a client that stopped reading its pushes",
-                                            metadata: ["client": "\(session.id)", "queued-limit": "\(limit)"])
-                    }
-                }
+            let loop = group[0].call.eventLoop
+            if loop.inEventLoop {
+                write(framed, to: group) // already there (objects on event loops): no hop at all
+            } else {
+                loop.execute { self.write(framed, to: group) }
             }
+        }
+    }
+
+    private func write(_ framed: ByteBuffer, to sessions: [ClientSession]) {
+        let limit = configuration.maxQueuedPushBytes
+        for session in sessions where session.call.writeOnEventLoop(framed: framed, maxQueuedBytes: limit) == .peerTooSlow {
+            logger.warning("disconnected a client that stopped reading its pushes",
+                           metadata: ["client": "\(session.id)", "queued-limit": "\(limit)"])
         }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import VerseGRPC
 import VerseProtobuf
@@ -46,9 +47,13 @@ public final class Node: Sendable {
         }
     }
 
+    /// Objects run on these event loops (see `ObjectRuntime.executor`).
+    let eventLoops: EventLoopGroup
+
     public init(address: String, objectTypes: [any VirtualObject.Type], shardCount: Int = ShardID.defaultCount,
-                logger: Logger = Logger(label: "swiftverse.node")) {
+                eventLoops: EventLoopGroup, logger: Logger = Logger(label: "swiftverse.node")) {
         self.address = address
+        self.eventLoops = eventLoops
         self.shardCount = shardCount
         var types: [String: ObjectType] = [:]
         for type in objectTypes {
@@ -157,7 +162,7 @@ public final class Node: Sendable {
                 guard objectType.allowsActivation(of: id) else {
                     throw GRPCStatus(.notFound, "there is no \(objectType.name) \"\(id)\"")
                 }
-                let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self)
+                let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoops.next())
                 let task = Task {
                     let object = objectType.makeObject(id: id, runtime: runtime)
                     try await object.onCreated()

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import VerseGRPC
 import VerseProtobuf
@@ -7,16 +8,18 @@ import VerseProtobuf
 final class NodeLinks: Sendable {
     private let clients = NIOLockedValueBox<[String: RemoteNode]>([:])
     private let tls: TLSConfiguration?
+    private let group: EventLoopGroup
     private let logger: Logger
 
-    init(tls: TLSConfiguration? = nil, logger: Logger) {
+    init(tls: TLSConfiguration? = nil, group: EventLoopGroup, logger: Logger) {
         self.tls = tls
+        self.group = group
         self.logger = logger
     }
 
     func link(to address: String) throws -> RemoteNode {
         if let existing = clients.withLockedValue({ $0[address] }) { return existing }
-        let created = try RemoteNode(address: address, tls: tls)
+        let created = try RemoteNode(address: address, tls: tls, group: group)
         return clients.withLockedValue { clients in
             if let raced = clients[address] { return raced }
             clients[address] = created
@@ -38,12 +41,13 @@ final class RemoteNode: Sendable {
     let address: String
     let client: GRPCClient
 
-    init(address: String, tls: TLSConfiguration?) throws {
+    init(address: String, tls: TLSConfiguration?, group: EventLoopGroup) throws {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw GRPCStatus(.internal, "node address \"\(address)\" is not host:port")
         }
         self.address = address
-        self.client = try GRPCClient(host: String(address[..<colon]), port: port, tls: tls)
+        self.client = try GRPCClient(configuration: GRPCClient.Configuration(host: String(address[..<colon]), port: port, tls: tls),
+                                     group: group)
     }
 
     static func caller(_ context: CallContext) -> Verse_Caller? {

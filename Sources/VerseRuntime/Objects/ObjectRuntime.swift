@@ -1,3 +1,4 @@
+import NIOCore
 import VerseGRPC
 import VerseProtobuf
 
@@ -7,15 +8,26 @@ public final class ObjectRuntime: Sendable {
     public let typeName: String
     public let id: String
     private unowned let node: Node
+    /// The event loop this object is assigned to.
+    public let eventLoop: EventLoop
+    private let serialExecutor: any SerialExecutor
 
     /// The address of the node hosting this object.
     public var nodeAddress: String { node.address }
 
-    init(typeName: String, id: String, node: Node) {
+    init(typeName: String, id: String, node: Node, eventLoop: EventLoop) {
         self.typeName = typeName
         self.id = id
         self.node = node
+        self.eventLoop = eventLoop
+        self.serialExecutor = eventLoop.executor
     }
+
+    /// An executor on the object's event loop. An object that declares
+    /// `nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }`
+    /// runs on the same threads as the network: its calls and pushes cost no thread
+    /// switch. (Swift does not let the runtime choose an actor's executor for it.)
+    public nonisolated var executor: UnownedSerialExecutor { serialExecutor.asUnownedSerialExecutor() }
 
     /// Pushes `message` to each client in `clientIDs`. The message is encoded once;
     /// each gate gets one envelope for all of its clients, in the order pushed.

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import NIOConcurrencyHelpers
 import VerseEtcd
 import VerseGRPC
@@ -21,6 +22,9 @@ public struct ClusterSettings: Sendable {
     public var maxMovesInFlight = 1024
     /// Check for idle objects this often.
     public var idleSweepInterval: Duration = .seconds(5)
+    /// Event-loop threads; nil: one per CPU this process may run on (its affinity
+    /// mask), so a process pinned to one CPU runs on one thread with no switches.
+    public var eventLoops: Int?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -45,6 +49,7 @@ public final class ClusterProcess: Sendable {
     private let logger: Logger
     private let background = NIOLockedValueBox<[Task<Void, Never>]>([])
     private let subscriptions = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+    private let group: MultiThreadedEventLoopGroup
 
     /// A node hosting `objectTypes` (with `.embedded`, also the gate, configured by `gate`).
     public static func node(listen: GRPCServer.Configuration, advertise: String, objectTypes: [any VirtualObject.Type],
@@ -74,11 +79,14 @@ public final class ClusterProcess: Sendable {
         self.address = advertise
         self.settings = settings
         self.logger = logger
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.eventLoops ?? ProcessCPUs.available)
+        self.group = group
         let view = ClusterView(shardCount: settings.shardCount)
         self.view = view
-        let links = NodeLinks(logger: logger)
+        let links = NodeLinks(group: group, logger: logger)
         self.links = links
-        let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount, logger: logger)
+        let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount,
+                                             eventLoops: group, logger: logger)
         self.node = node
         let router = ClusterRouter(view: view, localNode: node, links: links, logger: logger)
         node?.attach(router: router)
@@ -102,7 +110,7 @@ public final class ClusterProcess: Sendable {
             etcd = nil
             coordinator = nil
         case .etcd(let endpoint, let prefix):
-            let etcd = try EtcdClient(endpoint: endpoint, logger: logger)
+            let etcd = try EtcdClient(endpoint: endpoint, group: group, logger: logger)
             self.etcd = etcd
             var coordination = EtcdCoordinator.Settings(prefix: prefix)
             coordination.leaseTTL = settings.leaseTTL
@@ -116,7 +124,7 @@ public final class ClusterProcess: Sendable {
         if let gate { services.append(gate.service()) }
         services.append(Self.adminService(role: role, address: advertise, view: view, node: node, gate: gate,
                                           coordinator: coordinator))
-        server = GRPCServer(configuration: listen, services: services, logger: logger)
+        server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
     }
 
     /// The port the server listens on.
@@ -160,6 +168,8 @@ public final class ClusterProcess: Sendable {
         await server.shutdown(grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
         await links.closeAll()
         await etcd?.close()
+        // The event loops are left to end with the process: a connection attempt still
+        // in flight (etcd away) must not meet a shut-down loop.
     }
 
     /// Activates an object wherever its shard lives (e.g. an application singleton once
