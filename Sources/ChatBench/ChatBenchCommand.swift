@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOConcurrencyHelpers
+import NIOPosix
 import VerseCLI
 import VerseGRPC
 import VerseProtobuf
@@ -75,13 +76,16 @@ struct ChatBench: ParsableCommand {
         try BlockingMain.run { try await self.benchmark() }
     }
 
+    /// One event loop per CPU this process may use (one when pinned with taskset).
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessCPUs.available)
+
     private func makeClient(_ target: String) throws -> GRPCClient {
         let colon = target.lastIndex(of: ":")!
         var configuration = GRPCClient.Configuration(host: String(target[..<colon]), port: Int(target[target.index(after: colon)...])!,
                                                      tls: tls ? .client(trustRootsFile: caFile) : nil)
         configuration.http2.keepaliveInterval = nil
         configuration.connectTimeout = .seconds(30)
-        return try GRPCClient(configuration: configuration)
+        return try GRPCClient(configuration: configuration, group: Self.group)
     }
 
     func benchmark() async throws {
@@ -125,8 +129,8 @@ struct ChatBench: ParsableCommand {
 
         let readers = users
         let audience = Dictionary(grouping: readers, by: \.room).mapValues(\.count)
-        let receiving = readers.map { user in
-            Task { await user.receive { stamp, now in measurements.recordDelivery(receiver: user.index, stamp: stamp, receivedNanos: now) } }
+        for user in readers {
+            await user.receive { stamp, now in measurements.recordDelivery(receiver: user.index, stamp: stamp, receivedNanos: now) }
         }
 
         // Load: warmup, measured window, then stop sending and drain.
@@ -163,7 +167,6 @@ struct ChatBench: ParsableCommand {
         }
         progress.cancel()
         for user in users + stalled { user.close() }
-        for task in receiving { task.cancel() }
 
         let report = RunReport(
             workload: workload, clients: clients, stallClients: stallClients,

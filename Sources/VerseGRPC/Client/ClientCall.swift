@@ -52,6 +52,16 @@ public final class ClientCall: Sendable {
         try await inbox.next()
     }
 
+    /// From now on, hands every response message to `handler` on the connection's
+    /// event loop, in order, instead of queueing it for `nextResponse()`: for
+    /// consumers of many small pushes (load generators) that cannot afford a task
+    /// switch per message. `handler` must be quick and never block. The call's end
+    /// still shows in `status()`.
+    public func receive(_ handler: @escaping @Sendable (ByteBuffer) -> Void) async {
+        let stream = self.stream
+        try? await eventLoop.submit { stream.value.receiveDirectly(handler) }.get()
+    }
+
     /// Response headers (empty for a Trailers-Only response).
     public func initialMetadata() async throws -> Metadata {
         try await initialMetadataFuture.get()

@@ -14,6 +14,9 @@ final class ClientStream: HTTP2StreamHandler {
     private var completed = false
     private var sawResponseHead = false
     private var writeWaiters: [EventLoopPromise<Void>] = []
+    /// When set, messages go straight to this handler on the event loop (no inbox,
+    /// no task hop); see `ClientCall.receive(_:)`.
+    private var directHandler: (@Sendable (ByteBuffer) -> Void)?
 
     init(connection: HTTP2Connection, eventLoop: EventLoop, maxMessageSize: Int, inbox: MessageInbox) {
         self.connection = connection
@@ -57,6 +60,12 @@ final class ClientStream: HTTP2StreamHandler {
 
     private func outcomeStatusOr(_ fallback: GRPCStatus) -> GRPCStatus {
         settledStatus ?? fallback
+    }
+
+    /// Switches to direct delivery: queued messages first, then each as it arrives.
+    func receiveDirectly(_ handler: @escaping @Sendable (ByteBuffer) -> Void) {
+        for message in inbox.drainQueued() { handler(message) }
+        directHandler = handler
     }
 
     func halfClose() {
@@ -144,7 +153,14 @@ final class ClientStream: HTTP2StreamHandler {
         }
         deframer.append(data)
         do {
-            while let message = try deframer.next() { inbox.push(message) }
+            while let message = try deframer.next() {
+                if let directHandler {
+                    directHandler(message)
+                    connection?.consume(stream: id, message.readableBytes + 5)
+                } else {
+                    inbox.push(message)
+                }
+            }
         } catch {
             cancel(with: MessageDeframer.status(for: error))
         }

@@ -55,6 +55,20 @@ final class MessageInbox: Sendable {
         if status.isOK { waiter?.resume(returning: nil) } else { waiter?.resume(throwing: status) }
     }
 
+    /// Takes every queued message at once (switching a call to direct delivery).
+    func drainQueued() -> [ByteBuffer] {
+        let queued = state.withLockedValue { state -> [ByteBuffer] in
+            defer {
+                state.messages.removeAll()
+                state.head = 0
+            }
+            return Array(state.messages[state.head...])
+        }
+        let bytes = queued.reduce(0) { $0 + $1.readableBytes + 5 }
+        if bytes > 0 { report(consumed: bytes, idle: true) }
+        return queued
+    }
+
     /// Reader: the next message, nil at the end, or the call's failure.
     func next() async throws -> ByteBuffer? {
         return try await withTaskCancellationHandler {

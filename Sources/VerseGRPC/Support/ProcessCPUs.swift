@@ -3,11 +3,11 @@ import Glibc
 #endif
 
 /// CPUs this process may run on.
-enum ProcessCPUs {
+public enum ProcessCPUs {
     /// The count in the scheduler affinity mask (what `taskset` restricts), not the
     /// machine's: a process pinned to one CPU gains nothing from a second event loop
     /// but context switches. Read from /proc/self/status (`Cpus_allowed`, a hex mask).
-    static var available: Int {
+    public static var available: Int {
         if let file = fopen("/proc/self/status", "r") {
             defer { fclose(file) }
             var line = [CChar](repeating: 0, count: 512)
