@@ -18,10 +18,10 @@ struct ChatServer: ParsableCommand {
     @Flag(help: "Run node and gate in one process with no etcd; clients connect to --listen.")
     var embedded = false
 
-    @Option(help: "Address to listen on (default 127.0.0.1:48000 embedded, 127.0.0.1:47001 as a node).")
+    @Option(help: "Address to listen on (env SWIFTVERSE_LISTEN; default 127.0.0.1:48000 embedded, 127.0.0.1:47001 as a node).")
     var listen: String?
 
-    @Option(help: "Address others reach this process at (default: --listen).")
+    @Option(help: "Address others reach this process at (env SWIFTVERSE_ADVERTISE; default: --listen).")
     var advertise: String?
 
     @Option(name: .customLong("history"), help: "Messages each room keeps (env SWIFTVERSE_CHAT_HISTORY).")
@@ -43,8 +43,9 @@ struct ChatServer: ParsableCommand {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "chat-server")
         Chat.historyLimit = history
-        let listen = try HostPort(self.listen ?? (embedded ? "127.0.0.1:48000" : "127.0.0.1:47001"), flag: "--listen")
-        let advertise = self.advertise ?? listen.description
+        let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001"),
+                                  flag: "--listen")
+        let advertise = address(self.advertise, env: "SWIFTVERSE_ADVERTISE", default: listen.description)
         let gate = Gate.Configuration(advertiseAddress: advertise, authenticator: auth.authenticator, policy: Chat.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,

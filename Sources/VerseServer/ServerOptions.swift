@@ -14,17 +14,20 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("etcd-prefix"), help: "Key prefix in etcd (env SWIFTVERSE_ETCD_PREFIX).")
     public var etcdPrefix = ProcessInfo.processInfo.environment["SWIFTVERSE_ETCD_PREFIX"] ?? "/swiftverse"
 
-    @Option(name: .customLong("shards"), help: "Shard count; every process of a cluster must agree.")
-    public var shards = ShardID.defaultCount
+    @Option(name: .customLong("shards"), help: "Shard count; every process of a cluster must agree (env SWIFTVERSE_SHARDS).")
+    public var shards = Int(ProcessInfo.processInfo.environment["SWIFTVERSE_SHARDS"] ?? "") ?? ShardID.defaultCount
 
     @Option(name: .customLong("lease-ttl"), help: "Membership lease TTL in seconds (how fast a dead member is noticed).")
     public var leaseTTL: Int64 = 2
 
-    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve TLS (with --tls-key).")
-    public var tlsCertificate: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve TLS (with --tls-key; env SWIFTVERSE_TLS_CERT).")
+    public var tlsCertificateFlag: String?
 
-    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
-    public var tlsKey: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert (env SWIFTVERSE_TLS_KEY).")
+    public var tlsKeyFlag: String?
+
+    public var tlsCertificate: String? { tlsCertificateFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CERT"] }
+    public var tlsKey: String? { tlsKeyFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_KEY"] }
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
     public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
@@ -76,6 +79,12 @@ public struct GateAuthOptions: ParsableArguments, Sendable {
     }
 }
 
+/// A listen or advertise address from its flag, else its environment variable, else
+/// the default.
+public func address(_ flag: String?, env: String, default fallback: String) -> String {
+    flag ?? ProcessInfo.processInfo.environment[env] ?? fallback
+}
+
 /// `host:port`, validated.
 public struct HostPort: Sendable, CustomStringConvertible {
     public let host: String
@@ -99,4 +108,9 @@ public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger) async
     let signal = await TerminationSignal.wait()
     logger.notice("\(signal): shutting down")
     await process.stop()
+}
+
+extension String {
+    /// nil for the empty string.
+    public var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -12,11 +12,13 @@ struct VerseTestNode: ParsableCommand {
         commandName: "verse-testnode",
         abstract: "A SwiftVerse node with test object types, for the runtime's tests.")
 
-    @Option(help: "Address to listen on (host:port).")
-    var listen = "127.0.0.1:47001"
+    @Option(help: "Address to listen on, host:port (env SWIFTVERSE_LISTEN; default 127.0.0.1:47001).")
+    var listen: String?
 
-    @Option(help: "Address others reach this process at (default: --listen).")
+    @Option(help: "Address others reach this process at (env SWIFTVERSE_ADVERTISE; default: --listen).")
     var advertise: String?
+
+    var advertiseAddress: String? { address(advertise, env: "SWIFTVERSE_ADVERTISE", default: "").nonEmpty }
 
     @Flag(help: "Run node and gate in one process with no etcd; --listen is then the gate's address.")
     var embedded = false
@@ -31,8 +33,8 @@ struct VerseTestNode: ParsableCommand {
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "verse-testnode")
-        let listen = try HostPort(self.listen, flag: "--listen")
-        let advertise = self.advertise ?? listen.description
+        let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: "127.0.0.1:47001"), flag: "--listen")
+        let advertise = advertiseAddress ?? listen.description
         let gate = Gate.Configuration(advertiseAddress: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,

@@ -8,7 +8,7 @@ public enum TestObjects {
 
     /// What clients of the test node may call through a gate.
     public static let policy = AccessPolicy(
-        calls: ["Counter/Add", "Echo/Echo", "Channel/Subscribe", "Channel/Publish", "Scratch/Add"],
+        calls: ["Counter/Add", "Echo/Echo", "Channel/Subscribe", "Channel/Publish", "Channel/Announce", "Scratch/Add"],
         creatable: ["Counter", "Scratch"], deletable: ["Counter", "Scratch"])
 }
 
@@ -77,6 +77,14 @@ public actor Channel: VirtualObject {
     public static let methods = MethodTable<Channel>()
         .method("Subscribe") { (channel: isolated Channel, _: Verse_Test_SubscribeRequest, context: CallContext) in try channel.subscribe(context) }
         .method("Publish") { (channel: isolated Channel, request: Verse_Test_PublishRequest, _: CallContext) in channel.publish(request) }
+        // To every client of every gate, subscribed or not.
+        .method("Announce") { (channel: isolated Channel, request: Verse_Test_PublishRequest, _: CallContext) in
+            var note = Verse_Test_Note()
+            note.text = request.text
+            note.fromNode = channel.runtime.nodeAddress
+            channel.runtime.broadcast(note)
+            return Verse_Test_PublishResponse()
+        }
     public static var idleTimeout: Duration? { nil }
 
     private var subscribers: [String] = []

@@ -149,6 +149,46 @@ struct RuntimeEmbeddedTests {
         }
     }
 
+    @Test func broadcastsReachEveryClient() async throws {
+        try await Self.withEmbedded { _, port in
+            let a = try await GateTestClient.connect(port: port)
+            let b = try await GateTestClient.connect(port: port)
+            var announce = Verse_Test_PublishRequest()
+            announce.text = "to everyone"
+            let _: Verse_Test_PublishResponse = try await a.call("Channel", "hall", "Announce", announce)
+            for client in [a, b] {
+                #expect(try await client.nextPushes(1, as: Verse_Test_Note.self).first?.text == "to everyone")
+            }
+            await a.close()
+            await b.close()
+        }
+    }
+
+    @Test func clientsCreateAndDeleteObjectsExplicitly() async throws {
+        try await Self.withEmbedded { process, port in
+            let client = try await GateTestClient.connect(port: port)
+            var create = Gate_CreateObjectRequest()
+            create.type = "Counter"
+            create.id = "made"
+            let created: Gate_CreateObjectResponse = try await client.grpc.unary("/gate.GateService/CreateObject", request: create)
+            #expect(created.id == "made")
+            #expect(process.node?.activeObjectCount == 1)
+            var delete = Gate_DeleteObjectRequest()
+            delete.type = "Counter"
+            delete.id = "made"
+            let _: Gate_DeleteObjectResponse = try await client.grpc.unary("/gate.GateService/DeleteObject", request: delete)
+            #expect(process.node?.activeObjectCount == 0)
+            await #expect(throws: GRPCStatus(.notFound, "no active object Counter/made")) {
+                let _: Gate_DeleteObjectResponse = try await client.grpc.unary("/gate.GateService/DeleteObject", request: delete)
+            }
+            delete.type = "Channel" // not deletable by clients
+            await #expect(throws: GRPCStatus(.permissionDenied, "clients may not delete Channel objects")) {
+                let _: Gate_DeleteObjectResponse = try await client.grpc.unary("/gate.GateService/DeleteObject", request: delete)
+            }
+            await client.close()
+        }
+    }
+
     @Test func idleObjectsAreCollected() async throws {
         try await Self.withEmbedded { process, port in
             let client = try await GateTestClient.connect(port: port)

@@ -30,6 +30,15 @@ run "grpcio client, embedded" "$python" "$here/grpcio_chat.py" --server_port="$p
 run "two CLI users, embedded" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$port"
 run "CLI reconnects, embedded" "$python" "$here/cli_reconnect.py" --chat="$bin/chat" --chat_server="$bin/chat-server" --port="$(free_port)"
 
+certs=$(mktemp -d)
+"$root/Tests/interop/make-test-certs.sh" "$certs"
+tls_log=$(mktemp)
+tls_port=$(free_port)
+"$bin/chat-server" --embedded --listen "127.0.0.1:$tls_port" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+  >"$tls_log" 2>&1 & pids+=($!)
+wait_for "$tls_log" "chat service ready" || exit 1
+run "CLI over TLS, embedded" "$python" "$here/cli_tls.py" --chat="$bin/chat" --server_port="$tls_port" --ca_file="$certs/ca.pem"
+
 clog=$(mktemp)
 gate_port=$(free_port) etcd_port=$(free_port)
 GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" \

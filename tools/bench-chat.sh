@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make bench: the chat service's standard scenarios with chat-bench, one table.
+#   tools/bench-chat.sh RELEASE_BIN_DIR
+# Server processes on CPU 0, chat-bench on CPU 1 (when there are two). Each scenario
+# is a fresh server. Env: QUICK=1 shortens every run (for a smoke test).
+set -uo pipefail
+bin=${1:?usage: bench-chat.sh RELEASE_BIN_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+pin_server="taskset -c 0"; pin_bench="taskset -c 1"
+[ "$(nproc)" -ge 2 ] || { pin_server=""; pin_bench=""; }
+if [ "${QUICK:-0}" = 1 ]; then duration=3 warmup=1 idle_clients=1000; else duration=15 warmup=3 idle_clients=10000; fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; tail "$1" >&2; return 1; }
+
+# start_embedded -> sets $port and $server_pid
+start_embedded() {
+  port=$(free_port)
+  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --log-level warning >"$work/server.log" 2>&1 &
+  server_pid=$!; pids+=($server_pid)
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  sleep 0.5
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# bench NAME ARGS... -> one table row from chat-bench --json
+row() {
+  local name=$1; shift
+  local json
+  json=$($pin_bench "$bin/chat-bench" --json "$@" 2>"$work/$name.log")
+  local rc=$?
+  python3 - "$name" "$rc" "$json" <<'EOF'
+import json, sys
+name, rc, text = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    r = json.loads(text)
+except Exception:
+    print(f"{name:<22} failed (exit {rc})"); sys.exit(0)
+lat, call = r.get("latency_ms", {}), r.get("call_latency_ms", {})
+unit = r.get("server_cpu_us_per_unit")
+rate = r["deliveries_per_second"] if r["workload"] == "chat" else r["calls_per_second"]
+print(f"{name:<22} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f} {r['lost']:>5} "
+      f"{lat.get('p50', call.get('p50', 0)):>8.2f} {lat.get('p99', call.get('p99', 0)):>8.2f} "
+      f"{(unit if unit is not None else float('nan')):>9.2f} {'ok' if rc == 0 else 'FAIL'}")
+EOF
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+printf '%-22s %6s %9s %11s %5s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost p50_ms p99_ms cpu_us/u ok
+
+start_embedded
+row "fanout (embedded)" --target "127.0.0.1:$port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
+  --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+stop_pid $server_pid
+
+start_embedded
+row "saturate (embedded)" --target "127.0.0.1:$port" --clients 100 --rooms 5 --senders 25 --closed-loop \
+  --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+stop_pid $server_pid
+
+start_embedded
+row "unary calls (embedded)" --target "127.0.0.1:$port" --clients 64 --senders 64 --closed-loop --workload list \
+  --warmup $warmup --duration $duration --drain 2 --server-pid $server_pid
+stop_pid $server_pid
+
+start_embedded
+row "slow consumers (emb.)" --target "127.0.0.1:$port" --clients 500 --rooms 5 --senders 5 --rate 20 --stall-clients 20 \
+  --message-size 2000 --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+stop_pid $server_pid
+
+# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU.
+gate_port=$(free_port)
+GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" \
+  setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster.log" 2>&1 &
+cluster_pid=$!; pids+=($cluster_pid)
+if wait_for "$work/cluster.log" "chat service ready" && wait_for "$work/cluster.log" "\[gate\].*cluster ready"; then
+  gate_pid=$(pgrep -f "gate --etcd .* --listen 127.0.0.1:$gate_port" | head -1)
+  row "fanout (cluster)" --target "127.0.0.1:$gate_port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
+    --warmup $warmup --duration $duration --drain 10
+fi
+kill -TERM -- -"$cluster_pid" 2>/dev/null; stop_pid $cluster_pid
+
+start_embedded
+echo
+echo "idle: $idle_clients registered clients (100 per connection), server RSS:"
+$pin_bench "$bin/chat-bench" --target "127.0.0.1:$port" --clients $idle_clients --connections $((idle_clients / 100)) \
+  --senders 0 --idle --duration 3 --server-pid $server_pid 2>/dev/null
+stop_pid $server_pid
+echo
+echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); the cluster row spans 4 processes, so it has none."
