@@ -10,7 +10,7 @@ DEBIAN_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf
 	python3 python3-venv valgrind
 PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport bench-anchors clean
 
 all: build
 
@@ -73,7 +73,16 @@ run: build-release
 cluster: build-release
 	tools/cluster.sh $$($(SWIFT) build -c release --show-bin-path)
 
-bench: bench-transport
+## bench: chat-bench's standard scenarios (fan-out, saturation, cluster, unary, idle memory), then the transport
+bench: build-release
+	tools/bench-chat.sh $$($(SWIFT) build -c release --show-bin-path)
+	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
+
+## bench-anchors: SwiftVerse next to the reference gates (gRPC C++) under the neutral load generator
+bench-anchors: build-release
+	../shared/bench-anchors/build.sh cpp
+	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:{port} --log-level warning" \
+	  SERVERS="anchor-cpp" ../shared/bench-anchors/compare.sh all
 
 ## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see README)
 bench-transport: deps build-release
