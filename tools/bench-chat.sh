@@ -17,10 +17,10 @@ if [ "${QUICK:-0}" = 1 ]; then duration=3 warmup=1 idle_clients=1000; else durat
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; tail "$1" >&2; return 1; }
 
-# start_embedded -> sets $port and $server_pid
+# start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
 start_embedded() {
   port=$(free_port)
-  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --log-level warning >"$work/server.log" 2>&1 &
+  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --log-level warning "$@" >"$work/server.log" 2>&1 &
   server_pid=$!; pids+=($server_pid)
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   sleep 0.5
@@ -67,9 +67,10 @@ row "unary calls (embedded)" --target "127.0.0.1:$port" --clients 64 --senders 6
   --warmup $warmup --duration $duration --drain 2 --server-pid $server_pid
 stop_pid $server_pid
 
-start_embedded
-row "slow consumers (emb.)" --target "127.0.0.1:$port" --clients 500 --rooms 5 --senders 5 --rate 20 --stall-clients 20 \
-  --message-size 2000 --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+start_embedded --max-queued-push-bytes 1048576
+row "slow consumers (emb.)" --target "127.0.0.1:$port" --clients 500 --rooms 5 --senders 5 --rate 100 --stall-clients 20 \
+  --message-size 4000 --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+echo "  (gate: $(grep -c 'stopped reading its pushes' "$work/server.log") of 20 clients that stopped reading were disconnected)"
 stop_pid $server_pid
 
 # A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU.

@@ -46,7 +46,7 @@ struct ChatServer: ParsableCommand {
         let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001"),
                                   flag: "--listen")
         let advertise = address(self.advertise, env: "SWIFTVERSE_ADVERTISE", default: listen.description)
-        let gate = Gate.Configuration(advertiseAddress: advertise, authenticator: auth.authenticator, policy: Chat.policy)
+        let gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,
             settings: cluster.settings(embedded: embedded), gate: gate, logger: logger)

@@ -49,8 +49,8 @@ struct VerseGate: ParsableCommand {
         let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: "127.0.0.1:48000"), flag: "--listen")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),
                                   deletable: Set(allowCreate), publicCalls: Set(allowPublic))
-        let configuration = Gate.Configuration(advertiseAddress: advertiseAddress ?? listen.description,
-                                               authenticator: auth.authenticator, policy: policy)
+        let configuration = cluster.gate(advertise: advertiseAddress ?? listen.description,
+                                         authenticator: auth.authenticator, policy: policy)
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)
         try await serveUntilSignalled(process, logger: logger)

@@ -29,6 +29,10 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public var tlsCertificate: String? { tlsCertificateFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CERT"] }
     public var tlsKey: String? { tlsKeyFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_KEY"] }
 
+    @Option(name: .customLong("max-queued-push-bytes"),
+            help: "Gates: a client that leaves more than this many push bytes unread is disconnected.")
+    public var maxQueuedPushBytes = 4 << 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
     public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
 
@@ -37,6 +41,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public func validate() throws {
         guard shards > 0, shards <= 1 << 20 else { throw ValidationError("--shards must be between 1 and 1048576") }
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
+        guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         _ = try HostPort(etcd, flag: "--etcd")
     }
@@ -46,6 +51,13 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         settings.shardCount = shards
         settings.leaseTTL = leaseTTL
         return settings
+    }
+
+    /// A gate configuration with this process's push limit.
+    public func gate(advertise: String, authenticator: any Authenticator, policy: AccessPolicy) -> Gate.Configuration {
+        var configuration = Gate.Configuration(advertiseAddress: advertise, authenticator: authenticator, policy: policy)
+        configuration.maxQueuedPushBytes = maxQueuedPushBytes
+        return configuration
     }
 
     /// The gRPC server configuration for `listen`.

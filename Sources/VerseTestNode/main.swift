@@ -35,7 +35,7 @@ struct VerseTestNode: ParsableCommand {
         let logger = Logger(label: "verse-testnode")
         let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: "127.0.0.1:47001"), flag: "--listen")
         let advertise = advertiseAddress ?? listen.description
-        let gate = Gate.Configuration(advertiseAddress: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
+        let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,
             settings: cluster.settings(embedded: embedded), gate: gate, logger: logger)

@@ -9,11 +9,14 @@ import VerseTestObjects
 struct RuntimeEmbeddedTests {
     static func withEmbedded(policy: AccessPolicy = TestObjects.policy,
                              authenticator: any Authenticator = OpenAuthenticator(),
+                             maxQueuedPushBytes: Int = 4 << 20,
                              _ body: (ClusterProcess, Int) async throws -> Void) async throws {
         var settings = ClusterSettings(coordination: .embedded)
         settings.shardCount = 64
         settings.idleSweepInterval = .milliseconds(200)
-        let gate = Gate.Configuration(advertiseAddress: "127.0.0.1:0", authenticator: authenticator, policy: policy)
+        var gate = Gate.Configuration(advertiseAddress: "127.0.0.1:0", authenticator: authenticator, policy: policy)
+        gate.maxQueuedPushBytes = maxQueuedPushBytes
+        gate.slowClientGrace = .milliseconds(300)
         let process = try ClusterProcess.node(listen: GRPCServer.Configuration(port: 0), advertise: "127.0.0.1:0",
                                               objectTypes: TestObjects.all, settings: settings, gate: gate)
         try await process.start()
@@ -186,6 +189,38 @@ struct RuntimeEmbeddedTests {
                 let _: Gate_DeleteObjectResponse = try await client.grpc.unary("/gate.GateService/DeleteObject", request: delete)
             }
             await client.close()
+        }
+    }
+
+    @Test func aClientThatStopsReadingIsCutOffAndOthersLoseNothing() async throws {
+        try await Self.withEmbedded(maxQueuedPushBytes: 256 << 10) { _, port in
+            let reader = try await GateTestClient.connect(port: port, user: "reader")
+            // A raw client that registers and joins but never reads its stream.
+            let staller = try GRPCClient(host: "127.0.0.1", port: port)
+            let register: StreamingCall<Gate_Empty, ProtoAny> =
+                try await staller.serverStreaming("/gate.GateService/Register", request: Gate_Empty())
+            let first = try #require(try await register.call.nextResponse())
+            let stallerID = try first.withUnsafeReadableBytes { try ProtoAny(serializedBytes: $0) }.unpack(Gate_RegisterResponse.self).clientId
+            var subscribe = Gate_CallObjectRequest()
+            subscribe.clientId = stallerID
+            subscribe.type = "Channel"
+            subscribe.id = "firehose"
+            subscribe.method = "Subscribe"
+            subscribe.request = ProtoAny(packing: Verse_Test_SubscribeRequest())
+            let _: Gate_CallObjectResponse = try await staller.unary("/gate.GateService/CallObject", request: subscribe)
+            let _: Verse_Test_SubscribeResponse = try await reader.call("Channel", "firehose", "Subscribe", Verse_Test_SubscribeRequest())
+
+            // 3 MiB of pushes: past the staller's 1 MiB receive window plus the gate's 256 KiB limit.
+            var publish = Verse_Test_PublishRequest()
+            publish.text = String(repeating: "z", count: 16 << 10)
+            publish.count = 192
+            let _: Verse_Test_PublishResponse = try await reader.call("Channel", "firehose", "Publish", publish)
+            let received = try await reader.nextPushes(192, as: Verse_Test_Note.self, timeout: .seconds(20))
+            #expect(received.map(\.sequence) == Array(0..<192))
+            let status = await register.status()
+            #expect(status.code == .resourceExhausted, "the staller ended with \(status)")
+            await reader.close()
+            await staller.close()
         }
     }
 

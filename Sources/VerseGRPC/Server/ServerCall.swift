@@ -84,6 +84,13 @@ public final class ServerCall: Sendable {
         try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
     }
 
+    private let cutOff = NIOLockedValueBox(false)
+
+    /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).
+    public var wasCutOff: Bool { cutOff.withLockedValue { $0 } }
+
+    func markCutOff() { cutOff.withLockedValue { $0 = true } }
+
     /// Sends the response headers now, before any message (a long-lived stream's
     /// peer then knows the call was accepted).
     public func sendInitialMetadata() async {
@@ -101,11 +108,27 @@ public final class ServerCall: Sendable {
         case peerTooSlow
     }
 
+    /// How much a fan-out stream may fall behind before its peer is cut off.
+    public struct BacklogLimit: Sendable {
+        /// Unsent bytes the peer may leave behind for up to `grace`...
+        public var bytes: Int
+        public var grace: TimeAmount
+        /// ...and never more than this, however briefly.
+        public var hardBytes: Int
+
+        public init(bytes: Int, grace: TimeAmount = .seconds(2), hardBytes: Int? = nil) {
+            self.bytes = bytes
+            self.grace = grace
+            self.hardBytes = hardBytes ?? bytes * 16
+        }
+    }
+
     /// Queues a framed message without suspending, for fan-out code that already runs
-    /// on `eventLoop` (it must). A peer with more than `maxQueuedBytes` unsent is cut off.
-    public func writeOnEventLoop(framed message: ByteBuffer, maxQueuedBytes: Int) -> ImmediateWrite {
+    /// on `eventLoop` (it must). A burst may exceed `limit.bytes` briefly; a peer whose
+    /// backlog stays over it for `limit.grace` (or passes `limit.hardBytes`) is cut off.
+    public func writeOnEventLoop(framed message: ByteBuffer, limit: BacklogLimit) -> ImmediateWrite {
         eventLoop.preconditionInEventLoop()
-        return stream.value.writeImmediately(message, maxQueuedBytes: maxQueuedBytes)
+        return stream.value.writeImmediately(message, limit: limit)
     }
 
     /// Ends the call now with `status`, from the event loop.

@@ -94,25 +94,46 @@ final class ServerStream: HTTP2StreamHandler {
         return .wait(promise.futureResult)
     }
 
-    /// Fan-out writes: queue regardless of the watermark, but cut off a peer whose
-    /// unsent backlog passes `maxQueuedBytes` (bounded memory per slow client).
-    func writeImmediately(_ message: ByteBuffer, maxQueuedBytes: Int) -> ServerCall.ImmediateWrite {
+    /// Fan-out writes: queue regardless of the watermark, but cut off a peer that
+    /// stays behind (bounded memory per slow client, while bursts to fast ones pass).
+    func writeImmediately(_ message: ByteBuffer, limit: ServerCall.BacklogLimit) -> ServerCall.ImmediateWrite {
         guard !finished, let connection, let call else { return .callEnded }
         sendHeadersIfNeeded(connection, call)
         connection.sendData(stream: id, message)
-        if connection.outboundBytes(stream: id) > maxQueuedBytes {
-            // A peer that does not read cannot read a status either: reset the stream
-            // (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) so
-            // the queued bytes are freed now.
-            finished = true
-            deadlineTimer?.cancel()
-            failWriters()
-            connection.resetStream(stream: id, code: .enhanceYourCalm)
-            call.inbox.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: over \(maxQueuedBytes) bytes queued"))
-            task?.cancel()
+        let backlog = connection.outboundBytes(stream: id)
+        if backlog > limit.hardBytes {
+            cutOff(backlog: backlog)
             return .peerTooSlow
         }
+        if backlog > limit.bytes && backlogCheck == nil {
+            // Look again after the grace period: still behind means not reading.
+            let bound = NIOLoopBound(self, eventLoop: call.eventLoop)
+            backlogCheck = call.eventLoop.scheduleTask(in: limit.grace) {
+                let stream = bound.value
+                stream.backlogCheck = nil
+                guard let backlog = stream.connection?.outboundBytes(stream: stream.id), backlog > limit.bytes else { return }
+                stream.cutOff(backlog: backlog)
+            }
+        }
         return .queued
+    }
+
+    private var backlogCheck: Scheduled<Void>?
+
+    /// A peer that does not read cannot read a status either: reset the stream
+    /// (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) so the
+    /// queued bytes are freed now.
+    private func cutOff(backlog: Int) {
+        guard !finished, let connection else { return }
+        finished = true
+        deadlineTimer?.cancel()
+        backlogCheck?.cancel()
+        backlogCheck = nil
+        failWriters()
+        connection.resetStream(stream: id, code: .enhanceYourCalm)
+        call?.markCutOff()
+        call?.inbox.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"))
+        task?.cancel()
     }
 
     func sendHeadersNow() {

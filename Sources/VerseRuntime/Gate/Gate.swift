@@ -16,8 +16,10 @@ public final class Gate: Sendable {
         public var policy: AccessPolicy
         /// Deadline for routed calls when the client sets none (or a longer one).
         public var callTimeout: Duration = .seconds(10)
-        /// A client that leaves more than this unread on its Register stream is cut off.
+        /// A client whose unread pushes stay above this for `slowClientGrace` (or pass
+        /// 16 times it at any moment) is disconnected instead of growing memory.
         public var maxQueuedPushBytes = 4 << 20
+        public var slowClientGrace: Duration = .seconds(2)
 
         public init(advertiseAddress: String, authenticator: any Authenticator, policy: AccessPolicy) {
             self.advertiseAddress = advertiseAddress
@@ -102,7 +104,13 @@ public final class Gate: Sendable {
             try await writer.send(ProtoAny(packing: registered))
             sessions.withLockedValue { $0[session.id] = session }
             logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
-            defer { clientLeft(session.id) }
+            defer {
+                if context.call.wasCutOff {
+                    logger.warning("disconnected a client that stopped reading its pushes",
+                                   metadata: ["client": "\(session.id)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
+                }
+                clientLeft(session.id)
+            }
             while true { try await Task.sleep(for: .seconds(3600)) } // pushes flow until the client goes away
         }
         service.unary("CallObject") { [self] (request: Gate_CallObjectRequest, context) -> Gate_CallObjectResponse in
@@ -209,10 +217,11 @@ public final class Gate: Sendable {
     }
 
     private func write(_ framed: ByteBuffer, to sessions: [ClientSession]) {
-        let limit = configuration.maxQueuedPushBytes
-        for session in sessions where session.call.writeOnEventLoop(framed: framed, maxQueuedBytes: limit) == .peerTooSlow {
-            logger.warning("disconnected a client that stopped reading its pushes",
-                           metadata: ["client": "\(session.id)", "queued-limit": "\(limit)"])
+        let (seconds, attoseconds) = configuration.slowClientGrace.components
+        let limit = ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes,
+                                            grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        for session in sessions {
+            _ = session.call.writeOnEventLoop(framed: framed, limit: limit) // cut-offs are logged when Register ends
         }
     }
 }

@@ -85,13 +85,13 @@ enum NodeService {
 /// event loop in call order; a gate that stops reading is cut off past 64 MiB.
 struct RemoteGateSink: GateSink {
     let call: ServerCall
-    static let maxQueuedBytes = 64 << 20
+    static let limit = ServerCall.BacklogLimit(bytes: 64 << 20, grace: .seconds(10))
 
     func deliver(_ push: Verse_GatePush) -> Bool {
         let framed = GRPCMessageFraming.frame(push)
         let call = self.call
         call.eventLoop.execute {
-            _ = call.writeOnEventLoop(framed: framed, maxQueuedBytes: Self.maxQueuedBytes)
+            _ = call.writeOnEventLoop(framed: framed, limit: Self.limit)
         }
         return true
     }
