@@ -35,7 +35,11 @@ final class ClientStream: HTTP2StreamHandler {
 
     /// Submits the request head; false if the connection cannot take new streams.
     func start(headers: [HTTP2Header], timeoutNanos: Int64?, eventLoop: EventLoop) -> Bool {
-        guard let connection, let id = connection.startRequest(headers: headers, handler: self) else { return false }
+        guard let connection, let id = connection.startRequest(headers: headers, handler: self) else {
+            // Settle the promises: an unstarted stream must not leave them dangling.
+            complete(GRPCStatus(.unavailable, "the connection cannot take new calls"), trailers: Metadata())
+            return false
+        }
         self.id = id
         if let timeoutNanos {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
