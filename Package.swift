@@ -74,12 +74,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ChatClient", dependencies: [
-            "VerseGRPC", "VerseProtobuf", "VerseCLI",
+            "VerseGRPC", "VerseProtobuf", "VerseCLI", "VerseGateClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // A client of gate.GateService: registration, calls, pushes.
+        .target(name: "VerseGateClient", dependencies: ["VerseGRPC", "VerseProtobuf"]),
         // The load generator for the chat service (speaks only the client protocol).
         .executableTarget(name: "ChatBench", dependencies: [
-            "VerseGRPC", "VerseProtobuf", "VerseCLI",
+            "VerseGRPC", "VerseProtobuf", "VerseCLI", "VerseGateClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -122,7 +124,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOConcurrencyHelpers
 import VerseGRPC
+import VerseGateClient
 import VerseProtobuf
 
 /// Monotonic nanoseconds (one clock for senders and receivers: they are one process).
@@ -39,68 +40,46 @@ struct BenchStamp {
     }
 }
 
-/// One simulated chat user: its Register stream, its room, and the calls it makes.
+/// One simulated chat user: its gate registration and its room.
 final class BenchClient: Sendable {
     let index: Int
     let user: String
     let room: String
-    let grpc: GRPCClient
-    let clientID: String
-    let register: StreamingCall<Gate_Empty, ProtoAny>
+    let gate: GateClient
 
-    private init(index: Int, user: String, room: String, grpc: GRPCClient, clientID: String,
-                 register: StreamingCall<Gate_Empty, ProtoAny>) {
+    private init(index: Int, user: String, room: String, gate: GateClient) {
         self.index = index
         self.user = user
         self.room = room
-        self.grpc = grpc
-        self.clientID = clientID
-        self.register = register
+        self.gate = gate
     }
 
-    /// Registers (first message: the client id) and joins `room`.
+    /// Registers and joins `room`.
     static func start(index: Int, user: String, password: String, room: String, grpc: GRPCClient) async throws -> BenchClient {
-        var metadata = Metadata()
-        metadata.add("x-username", user)
-        metadata.add("x-password", password)
-        let register: StreamingCall<Gate_Empty, ProtoAny> =
-            try await grpc.serverStreaming("/gate.GateService/Register", request: Gate_Empty(), metadata: metadata)
-        guard let first = try await register.call.nextResponse() else {
-            throw GRPCStatus(.unavailable, "Register ended before its first message")
-        }
-        let clientID = try first.withUnsafeReadableBytes { try ProtoAny(serializedBytes: $0) }.unpack(Gate_RegisterResponse.self).clientId
-        let client = BenchClient(index: index, user: user, room: room, grpc: grpc, clientID: clientID, register: register)
+        let gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: user, password: password))
         var join = Chat_ChatRoom_JoinRequest()
         join.userName = user
-        join.clientId = clientID
-        let _: Chat_ChatRoom_JoinResponse = try await client.call("ChatRoom", "ChatRoom-\(room)", "Join", join)
-        return client
-    }
-
-    func call<Request: ProtoMessage, Response: ProtoMessage>(
-        _ type: String, _ id: String, _ method: String, _ request: Request, as: Response.Type = Response.self
-    ) async throws -> Response {
-        var message = Gate_CallObjectRequest()
-        message.clientId = clientID
-        message.type = type
-        message.id = id
-        message.method = method
-        message.request = ProtoAny(packing: request)
-        let response: Gate_CallObjectResponse = try await grpc.unary("/gate.GateService/CallObject", request: message, timeout: .seconds(30))
-        return try (response.response ?? ProtoAny()).unpack(Response.self)
+        join.clientId = gate.clientID
+        let _: Chat_ChatRoom_JoinResponse = try await gate.call("ChatRoom", "ChatRoom-\(room)", "Join", join, timeout: .seconds(30))
+        return BenchClient(index: index, user: user, room: room, gate: gate)
     }
 
     func send(_ text: String) async throws {
         var request = Chat_ChatRoom_SendChatMessageRequest()
         request.userName = user
         request.message = text
-        let _: Chat_Client_SendChatMessageResponse = try await call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+        let _: Chat_Client_SendChatMessageResponse = try await gate.call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request, timeout: .seconds(30))
+    }
+
+    func listRooms() async throws {
+        let _: Chat_ChatRoom_ListResponse = try await gate.call("ChatRoomMgr", "ChatRoomMgr0", "ListChatRooms", Chat_ChatRoom_ListRequest(),
+                                                                timeout: .seconds(30))
     }
 
     /// Hands each pushed bench stamp to `deliver`, on the connection's event loop as
     /// the push is read (no task switch per message, so the instrument stays cheap).
     func receive(_ deliver: @escaping @Sendable (BenchStamp, UInt64) -> Void) async {
-        await register.call.receive { bytes in
+        await gate.registration.call.receive { bytes in
             let now = monotonicNanos()
             guard let any = try? bytes.withUnsafeReadableBytes({ try ProtoAny(serializedBytes: $0) }),
                   let note = try? any.unpack(Chat_Client_NewMessageNotification.self),
@@ -110,6 +89,6 @@ final class BenchClient: Sendable {
     }
 
     func close() {
-        register.cancel()
+        gate.close()
     }
 }

@@ -200,9 +200,7 @@ struct ChatBench: ParsableCommand {
                     do {
                         switch workload {
                         case .chat: try await sender.send(text)
-                        case .list:
-                            let _: Chat_ChatRoom_ListResponse = try await sender.call(
-                                "ChatRoomMgr", "ChatRoomMgr0", "ListChatRooms", Chat_ChatRoom_ListRequest())
+                        case .list: try await sender.listRooms()
                         }
                     } catch {
                         failure = error

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOConcurrencyHelpers
+import VerseGateClient
 import VerseGRPC
 import VerseProtobuf
 
@@ -23,10 +24,10 @@ final class ChatSession: Sendable {
     }
 
     private struct State {
-        var clientID: String?
+        /// The current registration; nil while disconnected.
+        var gate: GateClient?
         var room: String?
         var rooms: [String] = []
-        var register: StreamingCall<Gate_Empty, ProtoAny>?
         var closing = false
     }
 
@@ -48,25 +49,14 @@ final class ChatSession: Sendable {
 
     /// Registers and starts reading pushes. Throws a ChatError the user can act on.
     func connect() async throws {
-        var metadata = Metadata()
-        metadata.add("x-username", options.user)
-        metadata.add("x-password", options.password)
-        let register: StreamingCall<Gate_Empty, ProtoAny>
-        var responses: ResponseStream<ProtoAny>.AsyncIterator
+        let gate: GateClient
         do {
-            register = try await grpc.serverStreaming("/gate.GateService/Register", request: Gate_Empty(), metadata: metadata)
-            responses = register.responses.makeAsyncIterator()
-            guard let first = try await responses.next() else { throw ChatError("the server ended the session at once") }
-            let clientID = try first.unpack(Gate_RegisterResponse.self).clientId
-            state.withLockedValue {
-                $0.clientID = clientID
-                $0.register = register
-            }
+            gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: options.user, password: options.password))
         } catch let status as GRPCStatus {
             throw ChatError(Self.explain(status, server: server))
         }
-        let reader = NIOLockedValueBox(responses)
-        Task { await self.readPushes(reader.withLockedValue { $0 }) }
+        state.withLockedValue { $0.gate = gate }
+        Task { await self.readPushes(gate.registration.responses.makeAsyncIterator()) }
     }
 
     private func readPushes(_ responses: ResponseStream<ProtoAny>.AsyncIterator) async {
@@ -84,7 +74,7 @@ final class ChatSession: Sendable {
             reason = "\(error)"
         }
         guard !state.withLockedValue({ $0.closing }) else { return }
-        state.withLockedValue { $0.clientID = nil }
+        state.withLockedValue { $0.gate = nil }
         output.show("connection to \(server) lost (\(reason)); reconnecting...")
         await reconnect()
     }
@@ -109,11 +99,11 @@ final class ChatSession: Sendable {
     }
 
     func close() async {
-        let register = state.withLockedValue { state -> StreamingCall<Gate_Empty, ProtoAny>? in
+        let gate = state.withLockedValue { state -> GateClient? in
             state.closing = true
-            return state.register
+            return state.gate
         }
-        register?.cancel()
+        gate?.close()
         await grpc.close()
     }
 
@@ -122,22 +112,13 @@ final class ChatSession: Sendable {
     private func call<Request: ProtoMessage, Response: ProtoMessage>(
         _ type: String, _ id: String, _ method: String, _ request: Request, as: Response.Type = Response.self
     ) async throws -> Response {
-        guard let clientID = state.withLockedValue({ $0.clientID }) else {
+        guard let gate = state.withLockedValue({ $0.gate }) else {
             throw ChatError("not connected to \(server) (reconnecting...)")
         }
-        var message = Gate_CallObjectRequest()
-        message.clientId = clientID
-        message.type = type
-        message.id = id
-        message.method = method
-        message.request = ProtoAny(packing: request)
         do {
-            let response: Gate_CallObjectResponse = try await grpc.unary("/gate.GateService/CallObject", request: message, timeout: .seconds(10))
-            return try (response.response ?? ProtoAny()).unpack(Response.self)
+            return try await gate.call(type, id, method, request)
         } catch let status as GRPCStatus {
             throw ChatError(Self.explain(status, server: server))
-        } catch let mismatch as ProtoAnyTypeMismatch {
-            throw ChatError("the server sent an unexpected reply: \(mismatch)")
         }
     }
 
@@ -157,7 +138,7 @@ final class ChatSession: Sendable {
         if !quiet, let current = self.room, current != room { try? await leave() }
         var request = Chat_ChatRoom_JoinRequest()
         request.userName = options.user
-        request.clientId = state.withLockedValue { $0.clientID } ?? ""
+        request.clientId = state.withLockedValue { $0.gate?.clientID } ?? ""
         let response: Chat_ChatRoom_JoinResponse = try await call("ChatRoom", "ChatRoom-\(room)", "Join", request)
         state.withLockedValue { $0.room = room }
         return (response.roomName, response.recentMessages)

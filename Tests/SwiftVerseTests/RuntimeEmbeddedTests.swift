@@ -1,4 +1,5 @@
 import Testing
+import VerseGateClient
 import VerseGRPC
 import VerseProtobuf
 @testable import VerseRuntime
@@ -195,19 +196,9 @@ struct RuntimeEmbeddedTests {
     @Test func aClientThatStopsReadingIsCutOffAndOthersLoseNothing() async throws {
         try await Self.withEmbedded(maxQueuedPushBytes: 256 << 10) { _, port in
             let reader = try await GateTestClient.connect(port: port, user: "reader")
-            // A raw client that registers and joins but never reads its stream.
-            let staller = try GRPCClient(host: "127.0.0.1", port: port)
-            let register: StreamingCall<Gate_Empty, ProtoAny> =
-                try await staller.serverStreaming("/gate.GateService/Register", request: Gate_Empty())
-            let first = try #require(try await register.call.nextResponse())
-            let stallerID = try first.withUnsafeReadableBytes { try ProtoAny(serializedBytes: $0) }.unpack(Gate_RegisterResponse.self).clientId
-            var subscribe = Gate_CallObjectRequest()
-            subscribe.clientId = stallerID
-            subscribe.type = "Channel"
-            subscribe.id = "firehose"
-            subscribe.method = "Subscribe"
-            subscribe.request = ProtoAny(packing: Verse_Test_SubscribeRequest())
-            let _: Gate_CallObjectResponse = try await staller.unary("/gate.GateService/CallObject", request: subscribe)
+            // A client that registers and subscribes but never reads its stream.
+            let staller = try await GateClient.register(try GRPCClient(host: "127.0.0.1", port: port))
+            let _: Verse_Test_SubscribeResponse = try await staller.call("Channel", "firehose", "Subscribe", Verse_Test_SubscribeRequest())
             let _: Verse_Test_SubscribeResponse = try await reader.call("Channel", "firehose", "Subscribe", Verse_Test_SubscribeRequest())
 
             // 3 MiB of pushes: past the staller's 1 MiB receive window plus the gate's 256 KiB limit.
@@ -217,10 +208,11 @@ struct RuntimeEmbeddedTests {
             let _: Verse_Test_PublishResponse = try await reader.call("Channel", "firehose", "Publish", publish)
             let received = try await reader.nextPushes(192, as: Verse_Test_Note.self, timeout: .seconds(20))
             #expect(received.map(\.sequence) == Array(0..<192))
-            let status = await register.status()
+            let status = await staller.registration.status()
             #expect(status.code == .resourceExhausted, "the staller ended with \(status)")
             await reader.close()
-            await staller.close()
+            staller.close()
+            await staller.grpc.close()
         }
     }
 

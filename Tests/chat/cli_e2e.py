@@ -7,15 +7,11 @@ import time
 import pexpect
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
-from pyinterop_common import parse_flags  # noqa: E402
+from pyinterop_common import Checks, parse_flags  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"chat": None, "server_port": None})
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(condition)
-    print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+checks = Checks()
+check = checks.check
 
 
 def person(user, password="000000"):
@@ -103,6 +99,4 @@ bob.expect(pexpect.EOF)
 bob.close()
 check("Ctrl-D exits cleanly", bob.exitstatus == 0, f"exit status {bob.exitstatus}")
 carol.terminate(force=True)
-failed = results.count(False)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -7,15 +7,11 @@ import sys
 import pexpect
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
-from pyinterop_common import parse_flags  # noqa: E402
+from pyinterop_common import Checks, parse_flags  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"chat": None, "server_port": None, "ca_file": None})
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(condition)
-    print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+checks = Checks()
+check = checks.check
 
 
 server = f"localhost:{flags['server_port']}"
@@ -38,6 +34,4 @@ try:
 except (pexpect.TIMEOUT, pexpect.EOF):
     check("an untrusted certificate: one clear line", False, repr(untrusted.before[-300:]))
 untrusted.expect(pexpect.EOF)
-failed = results.count(False)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

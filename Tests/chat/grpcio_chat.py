@@ -10,7 +10,7 @@ import threading
 import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
-from pyinterop_common import ROOT, parse_flags  # noqa: E402
+from pyinterop_common import ROOT, Checks, parse_flags  # noqa: E402
 
 
 def load_stubs():
@@ -33,12 +33,8 @@ from google.protobuf import any_pb2  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"server_port": None, "password": "000000"})
 TARGET = f"127.0.0.1:{flags['server_port']}"
-results = []
-
-
-def check(name, condition, detail=""):
-    results.append(condition)
-    print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+checks = Checks()
+check = checks.check
 
 
 class Client:
@@ -175,6 +171,4 @@ check("the service still serves after all that",
       alice.next_messages(1)[0].message == "still here" and bob.next_messages(1)[0].message == "still here")
 for c in (alice, bob, sports):
     c.close()
-failed = results.count(False)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

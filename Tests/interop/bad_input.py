@@ -11,19 +11,15 @@ import h2.config
 import h2.connection
 import h2.events
 
-from pyinterop_common import load_stubs, parse_flags
+from pyinterop_common import Checks, load_stubs, parse_flags
 
 empty_pb2, messages_pb2, test_pb2_grpc = load_stubs()
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 flags = parse_flags(sys.argv[1:], {"server_port": None})
 PORT = int(flags["server_port"])
-results = []
-
-
-def check(name, condition, detail):
-    results.append((name, condition, detail))
-    print(f"{'PASS' if condition else 'FAIL'} {name}: {detail}", flush=True)
+checks = Checks()
+check = checks.check
 
 
 def frame(payload, flag=0, declared=None):
@@ -177,6 +173,4 @@ check("valid request on a fresh connection", status_of(sock_conn)[0] == "0", f"s
 
 good_client_works("every bad request")
 channel.close()
-failed = sum(1 for _, ok, _ in results if not ok)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

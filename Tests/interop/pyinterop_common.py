@@ -49,3 +49,20 @@ def parse_flags(argv, known):
         values[name] = value
         i += 1
     return {k: values.get(k, v) for k, v in known.items()}
+
+
+class Checks:
+    """PASS/FAIL lines as a script goes, and the closing 'N passed, N failed' line."""
+
+    def __init__(self):
+        self.results = []
+
+    def check(self, name, condition, detail=""):
+        self.results.append(bool(condition))
+        print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+        return condition
+
+    def finish(self):
+        failed = self.results.count(False)
+        print(f"{len(self.results) - failed} passed, {failed} failed")
+        sys.exit(1 if failed else 0)

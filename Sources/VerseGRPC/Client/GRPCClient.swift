@@ -133,12 +133,13 @@ public final class GRPCClient: Sendable {
         let requestHead = headers
 
         let maxMessageSize = configuration.maxReceiveMessageSize
+        var lastProblem = ""
         for attempt in 0..<2 {
             let connection = try await self.connection()
             let eventLoop = connection.channel.eventLoop
             let allocator = connection.channel.allocator
             let http2 = connection.http2
-            let started: ClientCall? = try await eventLoop.submit { () -> ClientCall? in
+            let started: Result<ClientCall, GRPCStatus> = try await eventLoop.submit { () -> Result<ClientCall, GRPCStatus> in
                 // The stream id is known only after the request is submitted; the inbox
                 // reaches it through this box rather than through the stream (no cycle).
                 let streamID = NIOLoopBoundBox<Int32>(0, eventLoop: eventLoop)
@@ -146,16 +147,22 @@ public final class GRPCClient: Sendable {
                     eventLoop.execute { http2.value.consume(stream: streamID.value, consumed) }
                 }
                 let stream = ClientStream(connection: http2.value, eventLoop: eventLoop, maxMessageSize: maxMessageSize, inbox: inbox)
-                guard stream.start(headers: requestHead, timeoutNanos: timeoutNanos, eventLoop: eventLoop) else { return nil }
+                guard stream.start(headers: requestHead, timeoutNanos: timeoutNanos, eventLoop: eventLoop) else {
+                    let cause = http2.value.closeError.map { ": \($0)" } ?? " (it was closing)"
+                    return .failure(GRPCStatus(.unavailable, "the connection closed before the call could start\(cause)"))
+                }
                 streamID.value = stream.id
-                return ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream)
+                return .success(ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream))
             }.get()
-            if let started { return started }
+            switch started {
+            case .success(let call): return call
+            case .failure(let status): lastProblem = status.message
+            }
             // The connection was draining or closed: forget it and try a fresh one once.
             connection.markUnusable()
             if attempt == 1 { break }
         }
-        throw GRPCStatus(.unavailable, "no usable connection to \(configuration.host):\(configuration.port)")
+        throw GRPCStatus(.unavailable, "no usable connection to \(configuration.host):\(configuration.port): \(lastProblem)")
     }
 
     public func unaryCall<Request: ProtoMessage, Response: ProtoMessage>(
