@@ -56,11 +56,22 @@ public struct Metadata: Sendable, Equatable, Sequence {
         return nil
     }
 
-    /// Headers that belong to the protocol, never to the application.
+    /// Headers that belong to the protocol, never to the application. Runs for every
+    /// header of every call: dispatch on the first byte and the length before comparing.
     static func isReserved(_ name: String) -> Bool {
-        name.hasPrefix(":") || name == "content-type" || name == "te" || name == "grpc-timeout"
-            || name == "grpc-encoding" || name == "grpc-accept-encoding" || name == "grpc-status"
-            || name == "grpc-message" || name == "connection"
+        let utf8 = name.utf8
+        guard let first = utf8.first else { return false }
+        if first == UInt8(ascii: ":") { return true }
+        switch (first, utf8.count) {
+        case (UInt8(ascii: "t"), 2): return name == "te"
+        case (UInt8(ascii: "c"), 10): return name == "connection"
+        case (UInt8(ascii: "c"), 12): return name == "content-type"
+        case (UInt8(ascii: "g"), 11): return name == "grpc-status"
+        case (UInt8(ascii: "g"), 12): return name == "grpc-timeout" || name == "grpc-message"
+        case (UInt8(ascii: "g"), 13): return name == "grpc-encoding"
+        case (UInt8(ascii: "g"), 20): return name == "grpc-accept-encoding"
+        default: return false
+        }
     }
 
     /// The custom metadata among received headers. A `-bin` value that is not valid

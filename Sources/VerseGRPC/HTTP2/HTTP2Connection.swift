@@ -35,6 +35,10 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var pendingPings: [UInt64: EventLoopPromise<Void>] = [:]
     private var nextPingID: UInt64 = 1
     private var keepaliveTimer: RepeatedTask?
+    /// Header names and values recur on every request of a connection: reuse them.
+    private var headerStrings = HeaderStringCache()
+    /// The stream whose header block is being received.
+    private var headerTarget: HTTP2Stream?
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
@@ -163,7 +167,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             guard count > 0, let chunk else { break }
-            if output == nil { output = context.channel.allocator.buffer(capacity: max(count, 4096)) }
+            if output == nil { output = context.channel.allocator.buffer(capacity: count) }
             output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
         }
         if let output {
@@ -213,10 +217,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Server: sends the response head. With `endStream` it is a complete
     /// (Trailers-Only) response; otherwise data and trailers follow.
-    func sendResponseHeaders(stream id: Int32, headers: [HTTP2Header], endStream: Bool) {
+    func sendResponseHeaders(stream id: Int32, headers: [HTTP2Header], _ more: [HTTP2Header] = [],
+                             _ evenMore: [HTTP2Header] = [], endStream: Bool) {
         guard let session, let stream = streams[id], !stream.closed else { return }
         var provider = NGHTTP2Glue.dataProvider
-        let rv = NGHTTP2Glue.withNameValues(headers) { nva, count in
+        let rv = NGHTTP2Glue.withNameValues(headers, more, evenMore) { nva, count in
             endStream
                 ? nghttp2_submit_response(session, id, nva, count, nil)
                 : nghttp2_submit_response(session, id, nva, count, &provider)
@@ -250,10 +255,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Ends the outbound side after queued data: with trailers (server) or a bare
     /// END_STREAM (client half-close).
-    func finishStream(stream id: Int32, trailers: [HTTP2Header]?) {
+    func finishStream(stream id: Int32, trailers: [HTTP2Header]?, _ moreTrailers: [HTTP2Header] = []) {
         guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return }
         stream.outboundFinished = true
         stream.trailers = trailers
+        stream.moreTrailers = moreTrailers
         resumeIfDeferred(stream)
         flushSoon()
     }
@@ -323,7 +329,15 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func onHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        guard let stream = streams[streamID] else { return 0 }
+        // Header fields of one block arrive in a row: look the stream up once per block.
+        let stream: HTTP2Stream
+        if let last = headerTarget, last.id == streamID {
+            stream = last
+        } else {
+            guard let found = streams[streamID] else { return 0 }
+            headerTarget = found
+            stream = found
+        }
         stream.headerBlockSize += HTTP2Stream.headerSize(nameLength: name.count, valueLength: value.count)
         if stream.headerBlockSize > Int(settings.maxHeaderListSize) {
             // Stop storing; the block is answered as a whole once it is complete.
@@ -331,11 +345,12 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             stream.headerBlock.removeAll()
             return 0
         }
-        stream.headerBlock.append(HTTP2Header(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        stream.headerBlock.append(HTTP2Header(headerStrings.string(name), headerStrings.string(value)))
         return 0
     }
 
     func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
+        headerTarget = nil
         guard let stream = streams[streamID] else { return 0 }
         let headers = stream.headerBlock
         stream.headerBlock = []
@@ -415,7 +430,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             if let trailers = stream.trailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                _ = NGHTTP2Glue.withNameValues(trailers) { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
+                _ = NGHTTP2Glue.withNameValues(trailers, stream.moreTrailers) { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
             }
         } else if count == 0 {
             stream.deferred = true

@@ -50,23 +50,38 @@ enum NGHTTP2Glue {
         nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: readData)
     }
 
-    /// Calls `body` with an nghttp2_nv array for `headers`. nghttp2 copies the bytes
-    /// during the submit call, so scratch space from the stack serves (no heap
-    /// allocation for a typical header block).
-    static func withNameValues<R>(_ headers: [HTTP2Header], _ body: (UnsafeMutablePointer<nghttp2_nv>, Int) -> R) -> R {
+    /// Calls `body` with an nghttp2_nv array for the concatenation of up to three header
+    /// lists (passing them apart spares building a joined array). nghttp2 copies the
+    /// bytes during the submit call, so stack scratch space serves: no heap allocation
+    /// for a typical header block.
+    static func withNameValues<R>(_ first: [HTTP2Header], _ second: [HTTP2Header] = [], _ third: [HTTP2Header] = [],
+                                  _ body: (UnsafeMutablePointer<nghttp2_nv>, Int) -> R) -> R {
         var byteCount = 1
-        for header in headers { byteCount += header.name.utf8.count + header.value.utf8.count }
+        func measure(_ list: [HTTP2Header]) {
+            for header in list { byteCount += header.name.utf8.count + header.value.utf8.count }
+        }
+        measure(first)
+        measure(second)
+        measure(third)
+        let count = first.count + second.count + third.count
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: byteCount) { bytes in
-            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(headers.count, 1)) { nva in
+            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(count, 1)) { nva in
                 var offset = 0
-                for (index, header) in headers.enumerated() {
-                    let name = copy(header.name, into: bytes, at: &offset)
-                    let value = copy(header.value, into: bytes, at: &offset)
-                    nva.initializeElement(at: index, to: nghttp2_nv(
-                        name: name.base, value: value.base, namelen: name.count, valuelen: value.count,
-                        flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                var index = 0
+                func fill(_ list: [HTTP2Header]) {
+                    for header in list {
+                        let name = copy(header.name, into: bytes, at: &offset)
+                        let value = copy(header.value, into: bytes, at: &offset)
+                        nva.initializeElement(at: index, to: nghttp2_nv(
+                            name: name.base, value: value.base, namelen: name.count, valuelen: value.count,
+                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                        index += 1
+                    }
                 }
-                return body(nva.baseAddress!, headers.count)
+                fill(first)
+                fill(second)
+                fill(third)
+                return body(nva.baseAddress!, count)
             }
         }
     }

@@ -192,7 +192,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     /// Trailers-Only answer for a stream that never reaches a handler.
     private func answer(_ connection: HTTP2Connection, _ streamID: Int32, _ status: GRPCStatus, extra: [HTTP2Header] = []) -> HTTP2StreamHandler? {
-        connection.sendResponseHeaders(stream: streamID, headers: ServerStream.responseHead + extra + ServerStream.statusHeaders(status), endStream: true)
+        connection.sendResponseHeaders(stream: streamID, headers: ServerStream.responseHead, extra, ServerStream.statusHeaders(status),
+                                       endStream: true)
         return nil
     }
 

@@ -22,7 +22,13 @@ public final class ServerCall: Sendable {
     let allocator: ByteBufferAllocator
     let inbox: MessageInbox
     private let stream: NIOLoopBound<ServerStream>
-    private let responseMetadata = NIOLockedValueBox<(initial: Metadata, trailing: Metadata)>((Metadata(), Metadata()))
+    /// What the handler adds and how the call ended; one lock for all of it.
+    private struct Mutable {
+        var initial = Metadata()
+        var trailing = Metadata()
+        var cutOff = false
+    }
+    private let mutable = NIOLockedValueBox(Mutable())
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
          connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox,
@@ -40,16 +46,16 @@ public final class ServerCall: Sendable {
 
     /// Metadata for the response headers; only effective before the first message.
     public func addInitialMetadata(_ metadata: Metadata) {
-        responseMetadata.withLockedValue { $0.initial.append(contentsOf: metadata) }
+        mutable.withLockedValue { $0.initial.append(contentsOf: metadata) }
     }
 
     /// Metadata sent in the trailers with the status.
     public func addTrailingMetadata(_ metadata: Metadata) {
-        responseMetadata.withLockedValue { $0.trailing.append(contentsOf: metadata) }
+        mutable.withLockedValue { $0.trailing.append(contentsOf: metadata) }
     }
 
-    var initialMetadata: Metadata { responseMetadata.withLockedValue { $0.initial } }
-    var trailingMetadata: Metadata { responseMetadata.withLockedValue { $0.trailing } }
+    var initialMetadata: Metadata { mutable.withLockedValue { $0.initial } }
+    var trailingMetadata: Metadata { mutable.withLockedValue { $0.trailing } }
 
     /// The next request message's bytes, nil after the client half-closed. Throws the
     /// call's status if it failed (cancelled, deadline, bad framing).
@@ -84,12 +90,10 @@ public final class ServerCall: Sendable {
         try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
     }
 
-    private let cutOff = NIOLockedValueBox(false)
-
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).
-    public var wasCutOff: Bool { cutOff.withLockedValue { $0 } }
+    public var wasCutOff: Bool { mutable.withLockedValue { $0.cutOff } }
 
-    func markCutOff() { cutOff.withLockedValue { $0 = true } }
+    func markCutOff() { mutable.withLockedValue { $0.cutOff = true } }
 
     /// Sends the response headers now, before any message (a long-lived stream's
     /// peer then knows the call was accepted).

@@ -144,12 +144,15 @@ final class ServerStream: HTTP2StreamHandler {
     private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
         guard !headersSent else { return }
         headersSent = true
-        connection.sendResponseHeaders(stream: id, headers: Self.responseHead + call.initialMetadata.headers, endStream: false)
+        connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers, endStream: false)
     }
 
     static let responseHead = [HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc")]
 
+    private static let okStatus = [HTTP2Header("grpc-status", "0")]
+
     static func statusHeaders(_ status: GRPCStatus) -> [HTTP2Header] {
+        if status.isOK && status.message.isEmpty { return okStatus }
         var headers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
             headers.append(HTTP2Header("grpc-message", GRPCStatus.percentEncode(status.message)))
@@ -163,14 +166,14 @@ final class ServerStream: HTTP2StreamHandler {
         deadlineTimer?.cancel()
         failWriters()
         guard let connection, let call else { return }
-        let trailers = Self.statusHeaders(status) + call.trailingMetadata.headers
+        let statusFields = Self.statusHeaders(status), trailing = call.trailingMetadata.headers
         if headersSent {
-            connection.finishStream(stream: id, trailers: trailers)
+            connection.finishStream(stream: id, trailers: statusFields, trailing)
         } else {
             // Trailers-Only: head, metadata and status in one HEADERS frame.
             headersSent = true
-            connection.sendResponseHeaders(
-                stream: id, headers: Self.responseHead + call.initialMetadata.headers + trailers, endStream: true)
+            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailing,
+                                           statusFields, endStream: true)
         }
         call.inbox.finish(status.isOK ? .ok : status)
     }
