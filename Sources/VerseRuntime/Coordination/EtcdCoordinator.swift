@@ -193,8 +193,10 @@ final class EtcdCoordinator: Sendable {
         } else {
             view.update(map: map, liveNodes: nodes, liveGates: gates)
         }
-        if let node, let map, map.revision >= node.shardMap.revision {
-            Task { await node.apply(map: map) }
+        // Adopt the map now, in order (only deactivation, which may wait on running
+        // calls, goes to a task): a task per map could apply them out of order.
+        if let node, let map, let lost = node.adopt(map), !lost.isEmpty {
+            Task { await node.deactivate(lostShards: lost) }
         }
         let ready = view.isReady
         let changed = state.withLockedValue { state -> Bool in

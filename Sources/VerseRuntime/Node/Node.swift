@@ -224,15 +224,27 @@ public final class Node: Sendable {
 
     /// Adopts a new map. Objects of shards this node no longer serves are dropped.
     func apply(map: ShardMap) async {
-        let (lost, objects) = state.withLockedValue { state -> ([Int], [ObjectKey: Slot]) in
+        guard let lost = adopt(map), !lost.isEmpty else { return }
+        await deactivate(shards: lost, objects: state.withLockedValue { $0.objects })
+    }
+
+    /// Takes `map` as the one to serve by, unless it is older than the current one
+    /// (maps can be delivered out of order; going back would refuse shards this node
+    /// owns). Returns the shards no longer served here, nil if `map` was stale.
+    func adopt(_ map: ShardMap) -> Set<Int>? {
+        state.withLockedValue { state -> Set<Int>? in
+            guard map.revision >= state.map.revision else { return nil }
             let before = Set(state.map.shards(servedBy: address))
             state.map = map
             // A released shard stays blocked until the map shows it gone from here.
             state.releasing = state.releasing.filter { map.owner(of: $0) == address }
-            let after = Set(map.shards(servedBy: address))
-            return (Array(before.subtracting(after)), state.objects)
+            return before.subtracting(map.shards(servedBy: address))
         }
-        if !lost.isEmpty { await deactivate(shards: Set(lost), objects: objects) }
+    }
+
+    /// Drops the objects of shards this node no longer serves.
+    func deactivate(lostShards: Set<Int>) async {
+        await deactivate(shards: lostShards, objects: state.withLockedValue { $0.objects })
     }
 
     /// Stops serving `shards`: refuses new calls, waits for running ones, deactivates
