@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import VerseEtcd
@@ -115,7 +118,7 @@ final class EtcdCoordinator: Sendable {
         var record = Verse_MemberRecord()
         record.address = address
         record.kind = role.rawValue
-        record.startedUnixMicros = Int64(ContinuousClock.now.hashValue) // informational only
+        record.startedUnixMicros = Self.unixMicros()
         try await etcd.put(memberKey, record.serializedBytes(), lease: lease.id)
         logger.info("registered in etcd", metadata: ["key": "\(memberKey)", "lease-ttl": "\(lease.ttl)s"])
 
@@ -297,6 +300,15 @@ final class EtcdCoordinator: Sendable {
             }
         }
         throw CoordinationConflict()
+    }
+}
+
+extension EtcdCoordinator {
+    /// Wall-clock time for the member record (for people reading etcd, not for logic).
+    static func unixMicros() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 }
 
