@@ -1463,7 +1463,7 @@ const ProtobufCMessageDescriptor verse__status_request__descriptor =
   (ProtobufCMessageInit) verse__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[12] =
 {
   {
     "ready",
@@ -1585,6 +1585,30 @@ static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "pushes_dropped",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, pushes_dropped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "slow_clients_disconnected",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, slow_clients_disconnected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned verse__status_response__field_indices_by_name[] = {
   7,   /* field[7] = active_objects */
@@ -1594,14 +1618,16 @@ static const unsigned verse__status_response__field_indices_by_name[] = {
   2,   /* field[2] = live_gates */
   1,   /* field[1] = live_nodes */
   3,   /* field[3] = map_epoch */
+  10,   /* field[10] = pushes_dropped */
   0,   /* field[0] = ready */
   4,   /* field[4] = role */
   6,   /* field[6] = shards_served */
+  11,   /* field[11] = slow_clients_disconnected */
 };
 static const ProtobufCIntRange verse__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor verse__status_response__descriptor =
 {
@@ -1611,7 +1637,7 @@ const ProtobufCMessageDescriptor verse__status_response__descriptor =
   "Verse__StatusResponse",
   "verse",
   sizeof(Verse__StatusResponse),
-  10,
+  12,
   verse__status_response__field_descriptors,
   verse__status_response__field_indices_by_name,
   1,  verse__status_response__number_ranges,

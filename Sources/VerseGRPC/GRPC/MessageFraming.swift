@@ -24,10 +24,6 @@ struct MessageDeframer {
         buffer.writeBytes(bytes)
     }
 
-    mutating func append(_ bytes: ByteBuffer) {
-        buffer.writeImmutableBuffer(bytes)
-    }
-
     /// The next complete message, or nil when more bytes are needed. The size check
     /// runs as soon as the 5-byte prefix arrives, before the body is buffered.
     mutating func next() throws(Failure) -> ByteBuffer? {
@@ -76,15 +72,6 @@ enum MessageFramer {
         if size > 0 {
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { message.write(into: $0) }
         }
-        return buffer
-    }
-
-    /// Frames bytes that are already an encoded message.
-    static func frame(bytes: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 5 + bytes.readableBytes)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(bytes.readableBytes))
-        buffer.writeImmutableBuffer(bytes)
         return buffer
     }
 }

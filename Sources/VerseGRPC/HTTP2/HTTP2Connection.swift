@@ -46,10 +46,6 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         self.logger = logger
     }
 
-    var eventLoop: EventLoop? { context?.eventLoop }
-    var channel: Channel? { context?.channel }
-    var activeStreamCount: Int { streams.count }
-
     // MARK: channel handler
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -303,6 +303,10 @@ public struct Verse_StatusResponse: ProtoMessage {
     public var connectedClients: Int32 = 0
     /// field 10: `leader`
     public var leader: Bool = false
+    /// field 11: `pushes_dropped`
+    public var pushesDropped: Int64 = 0
+    /// field 12: `slow_clients_disconnected`
+    public var slowClientsDisconnected: Int64 = 0
 
     public init() {}
 
@@ -317,6 +321,8 @@ public struct Verse_StatusResponse: ProtoMessage {
         self.activeObjects = reader.int32(8)
         self.connectedClients = reader.int32(9)
         self.leader = reader.bool(10)
+        self.pushesDropped = reader.int64(11)
+        self.slowClientsDisconnected = reader.int64(12)
     }
 
     public func write(to writer: ProtoWriter) {
@@ -330,6 +336,8 @@ public struct Verse_StatusResponse: ProtoMessage {
         writer.int32(8, activeObjects)
         writer.int32(9, connectedClients)
         writer.bool(10, leader)
+        writer.int64(11, pushesDropped)
+        writer.int64(12, slowClientsDisconnected)
     }
 }
 

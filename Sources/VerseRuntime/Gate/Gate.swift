@@ -86,6 +86,10 @@ public final class Gate: Sendable {
 
     public var clientCount: Int { sessions.withLockedValue { $0.count } }
 
+    /// Clients cut off because they stopped reading their pushes.
+    public var slowClientsDisconnected: Int { slowClients.withLockedValue { $0 } }
+    private let slowClients = NIOLockedValueBox(0)
+
     private func makeClientID() -> String {
         let number = nextClientNumber.withLockedValue { $0 += 1; return $0 }
         // Unique across gate restarts on the same address (the instance part).
@@ -106,6 +110,7 @@ public final class Gate: Sendable {
             logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
             defer {
                 if context.call.wasCutOff {
+                    slowClients.withLockedValue { $0 += 1 }
                     logger.warning("disconnected a client that stopped reading its pushes",
                                    metadata: ["client": "\(session.id)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
                 }

@@ -75,8 +75,6 @@ public final class Node: Sendable {
         routerBox.withLockedValue { $0 = router }
     }
 
-    public var registeredTypes: [String] { types.keys.sorted() }
-
     /// Object type -> its method names.
     public var catalog: [String: Set<String>] { types.mapValues { Set($0.requestTypes.keys) } }
 

@@ -28,8 +28,6 @@ final class PushRouter: Sendable {
         sinks.withLockedValue { _ = $0.removeValue(forKey: gate) }
     }
 
-    var gates: [String] { sinks.withLockedValue { Array($0.keys) } }
-
     /// Pushes for clients whose gate is not connected (they are not retried).
     var droppedPushes: Int { dropped.withLockedValue { $0 } }
 

@@ -259,6 +259,8 @@ public final class ClusterProcess: Sendable {
             status.activeObjects = Int32(node?.activeObjectCount ?? 0)
             status.connectedClients = Int32(gate?.clientCount ?? 0)
             status.leader = coordinator?.isLeader ?? (role == .embedded)
+            status.pushesDropped = Int64(node?.pushes.droppedPushes ?? 0)
+            status.slowClientsDisconnected = Int64(gate?.slowClientsDisconnected ?? 0)
             return status
         }
         return service

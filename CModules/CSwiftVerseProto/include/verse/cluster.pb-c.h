@@ -238,10 +238,18 @@ struct  Verse__StatusResponse
   int32_t active_objects;
   int32_t connected_clients;
   protobuf_c_boolean leader;
+  /*
+   * Node: pushes for clients whose gate was not connected (not retried).
+   */
+  int64_t pushes_dropped;
+  /*
+   * Gate: clients disconnected because they stopped reading their pushes.
+   */
+  int64_t slow_clients_disconnected;
 };
 #define VERSE__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__status_response__descriptor) \
-    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
 
 
 /*
