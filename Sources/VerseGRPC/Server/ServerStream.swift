@@ -56,7 +56,7 @@ final class ServerStream: HTTP2StreamHandler {
     /// Runs the handler as a task (on the event loop when `executor` is set) and ends
     /// the call with whatever status it produced.
     private func launch(_ call: ServerCall, _ body: @escaping @Sendable () async throws -> Void) {
-        task = Task(executorPreference: executor) {
+        let run: @Sendable () async -> Void = {
             let status: GRPCStatus
             do {
                 try await body()
@@ -69,6 +69,13 @@ final class ServerStream: HTTP2StreamHandler {
                 status = GRPCStatus(.unknown, "\(error)")
             }
             call.finish(status)
+        }
+        if let executor {
+            // Handlers meant for the event loop start right here, on it: a handler that
+            // never suspends completes within this read, with no job scheduled at all.
+            task = Task.immediate(executorPreference: executor, operation: run)
+        } else {
+            task = Task(operation: run)
         }
     }
 
