@@ -13,16 +13,12 @@ struct ChatServer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-server",
         abstract: "SwiftVerse chat node: ChatRoomMgr and ChatRoom objects.",
-        discussion: "make run starts `chat-server --embedded --listen 127.0.0.1:48000`.")
+        discussion: "Listens on 127.0.0.1:48000 with --embedded, 127.0.0.1:47001 as a cluster node, unless --listen says otherwise.")
 
     @Flag(help: "Run node and gate in one process with no etcd; clients connect to --listen.")
     var embedded = false
 
-    @Option(help: "Address to listen on (env SWIFTVERSE_LISTEN; default 127.0.0.1:48000 embedded, 127.0.0.1:47001 as a node).")
-    var listen: String?
-
-    @Option(help: "Address others reach this process at (env SWIFTVERSE_ADVERTISE; default: --listen).")
-    var advertise: String?
+    @OptionGroup var addresses: AddressOptions
 
     @Option(name: .customLong("history"), help: "Messages each room keeps (env SWIFTVERSE_CHAT_HISTORY).")
     var history = Int(ProcessInfo.processInfo.environment["SWIFTVERSE_CHAT_HISTORY"] ?? "") ?? 1000
@@ -43,9 +39,7 @@ struct ChatServer: ParsableCommand {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "chat-server")
         Chat.historyLimit = history
-        let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001"),
-                                  flag: "--listen")
-        let advertise = address(self.advertise, env: "SWIFTVERSE_ADVERTISE", default: listen.description)
+        let (listen, advertise) = try addresses.resolve(defaultListen: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,

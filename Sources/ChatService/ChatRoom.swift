@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import VerseGRPC
 import VerseProtobuf
 import VerseRuntime
@@ -80,7 +77,7 @@ public actor ChatRoom: VirtualObject {
         var message = Chat_ChatMessage()
         message.userName = user // from the verified identity, never from the request
         message.message = text
-        message.timestamp = Self.nowMicros()
+        message.timestamp = WallClock.unixMicros()
         append(message)
         var notification = Chat_Client_NewMessageNotification()
         notification.message = message
@@ -109,11 +106,5 @@ public actor ChatRoom: VirtualObject {
 
     public func onClientGone(_ clientID: String) async {
         members.removeValue(forKey: clientID)
-    }
-
-    static func nowMicros() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 }

@@ -10,15 +10,10 @@ import VerseServer
 struct VerseGate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
-        abstract: "Serve gate.GateService to clients, routing calls to the cluster's nodes.")
+        abstract: "Serve gate.GateService to clients, routing calls to the cluster's nodes.",
+        discussion: "Listens on 127.0.0.1:48000 unless --listen says otherwise.")
 
-    @Option(help: "Address to listen on for clients, host:port (env SWIFTVERSE_LISTEN; default 127.0.0.1:48000).")
-    var listen: String?
-
-    @Option(help: "Address clients reach this gate at; the prefix of its client ids (env SWIFTVERSE_ADVERTISE; default: --listen).")
-    var advertise: String?
-
-    var advertiseAddress: String? { address(advertise, env: "SWIFTVERSE_ADVERTISE", default: "").nonEmpty }
+    @OptionGroup var addresses: AddressOptions
 
     @Option(name: .customLong("allow"), help: "Type/Method clients may call (repeatable; Type/* for all of a type). None given: everything.")
     var allow: [String] = []
@@ -46,10 +41,10 @@ struct VerseGate: ParsableCommand {
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "gate")
-        let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: "127.0.0.1:48000"), flag: "--listen")
+        let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:48000")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),
                                   deletable: Set(allowCreate), publicCalls: Set(allowPublic))
-        let configuration = cluster.gate(advertise: advertiseAddress ?? listen.description,
+        let configuration = cluster.gate(advertise: advertise,
                                          authenticator: auth.authenticator, policy: policy)
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)

@@ -91,10 +91,23 @@ public struct GateAuthOptions: ParsableArguments, Sendable {
     }
 }
 
-/// A listen or advertise address from its flag, else its environment variable, else
-/// the default.
-public func address(_ flag: String?, env: String, default fallback: String) -> String {
-    flag ?? ProcessInfo.processInfo.environment[env] ?? fallback
+/// Where a process listens and the address others reach it at: flag, else environment
+/// variable, else default. Each executable states its own default listen address.
+public struct AddressOptions: ParsableArguments, Sendable {
+    @Option(help: "Address to listen on, host:port (env SWIFTVERSE_LISTEN; default: see the overview).")
+    public var listen: String?
+
+    @Option(help: "Address others reach this process at; a gate's client ids start with it (env SWIFTVERSE_ADVERTISE; default: --listen).")
+    public var advertise: String?
+
+    public init() {}
+
+    /// The validated listen address and the advertise address.
+    public func resolve(defaultListen: String) throws -> (listen: HostPort, advertise: String) {
+        let environment = ProcessInfo.processInfo.environment
+        let listen = try HostPort(self.listen ?? environment["SWIFTVERSE_LISTEN"] ?? defaultListen, flag: "--listen")
+        return (listen, advertise ?? environment["SWIFTVERSE_ADVERTISE"] ?? listen.description)
+    }
 }
 
 /// `host:port`, validated.
@@ -120,9 +133,4 @@ public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger) async
     let signal = await TerminationSignal.wait()
     logger.notice("\(signal): shutting down")
     await process.stop()
-}
-
-extension String {
-    /// nil for the empty string.
-    public var nonEmpty: String? { isEmpty ? nil : self }
 }

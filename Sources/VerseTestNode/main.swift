@@ -10,15 +10,10 @@ import VerseTestObjects
 struct VerseTestNode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verse-testnode",
-        abstract: "A SwiftVerse node with test object types, for the runtime's tests.")
+        abstract: "A SwiftVerse node with test object types, for the runtime's tests.",
+        discussion: "Listens on 127.0.0.1:47001 unless --listen says otherwise.")
 
-    @Option(help: "Address to listen on, host:port (env SWIFTVERSE_LISTEN; default 127.0.0.1:47001).")
-    var listen: String?
-
-    @Option(help: "Address others reach this process at (env SWIFTVERSE_ADVERTISE; default: --listen).")
-    var advertise: String?
-
-    var advertiseAddress: String? { address(advertise, env: "SWIFTVERSE_ADVERTISE", default: "").nonEmpty }
+    @OptionGroup var addresses: AddressOptions
 
     @Flag(help: "Run node and gate in one process with no etcd; --listen is then the gate's address.")
     var embedded = false
@@ -33,8 +28,7 @@ struct VerseTestNode: ParsableCommand {
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel)
         let logger = Logger(label: "verse-testnode")
-        let listen = try HostPort(address(self.listen, env: "SWIFTVERSE_LISTEN", default: "127.0.0.1:47001"), flag: "--listen")
-        let advertise = advertiseAddress ?? listen.description
+        let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,

@@ -21,14 +21,7 @@ def person(user, password="000000"):
     return child
 
 
-def expect(child, pattern, name):
-    try:
-        child.expect(pattern)
-        check(name, True)
-        return True
-    except (pexpect.TIMEOUT, pexpect.EOF):
-        check(name, False, f"did not see {pattern!r}; screen so far: {child.before[-400:]!r}")
-        return False
+expect = checks.screen
 
 
 def type_line(child, text):
@@ -57,7 +50,7 @@ time.sleep(0.3)
 type_line(bob, f"interrupting {stamp}")
 expect(alice, rf"bob: interrupting {stamp}", "the push shows while alice types")
 alice.send("ne\r")
-expect(bob, rf"alice: half a line", "alice's line arrives whole")
+expect(bob, r"alice: half a line", "alice's line arrives whole")
 
 carol = person("carol")
 expect(carol, r"connected", "carol connects")
@@ -66,7 +59,7 @@ expect(carol, r"joined Sports", "carol joins Sports")
 type_line(carol, f"sports only {stamp}")
 expect(carol, rf"carol: sports only {stamp}", "carol sees her Sports message")
 type_line(alice, "/messages")
-expect(alice, rf"alice: half a line", "/messages shows the room's history")
+expect(alice, r"alice: half a line", "/messages shows the room's history")
 try:
     alice.expect(rf"sports only {stamp}", timeout=1)
     check("a Sports message does not reach General", False)

@@ -13,7 +13,6 @@ from pyinterop_common import Checks, parse_flags  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"chat": None, "chat_server": None, "port": None})
 checks = Checks()
-check = checks.check
 
 
 def start_server():
@@ -32,29 +31,13 @@ try:
     alice.expect("joined Movies")
     server.terminate()
     server.wait()
-    try:
-        alice.expect(r"connection to 127\.0\.0\.1:\d+ lost .*reconnecting")
-        check("the client says the gate went away", True)
-    except pexpect.TIMEOUT:
-        check("the client says the gate went away", False, repr(alice.before[-300:]))
+    checks.screen(alice, r"connection to 127\.0\.0\.1:\d+ lost .*reconnecting", "the client says the gate went away")
     alice.send("are you there?\r")
-    try:
-        alice.expect(r"error: not connected")
-        check("sending while disconnected: one clear line", True)
-    except pexpect.TIMEOUT:
-        check("sending while disconnected: one clear line", False, repr(alice.before[-300:]))
+    checks.screen(alice, r"error: not connected", "sending while disconnected: one clear line")
     server = start_server()
-    try:
-        alice.expect(r"reconnected to 127\.0\.0\.1:\d+ as alice \(back in Movies\)")
-        check("the client reconnects and re-joins its room", True)
-    except pexpect.TIMEOUT:
-        check("the client reconnects and re-joins its room", False, repr(alice.before[-300:]))
+    checks.screen(alice, r"reconnected to 127\.0\.0\.1:\d+ as alice \(back in Movies\)", "the client reconnects and re-joins its room")
     alice.send("back again\r")
-    try:
-        alice.expect(r"alice: back again")
-        check("messages flow after reconnecting", True)
-    except pexpect.TIMEOUT:
-        check("messages flow after reconnecting", False, repr(alice.before[-300:]))
+    checks.screen(alice, r"alice: back again", "messages flow after reconnecting")
     alice.send("/quit\r")
     alice.expect(pexpect.EOF)
 finally:

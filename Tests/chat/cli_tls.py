@@ -11,27 +11,18 @@ from pyinterop_common import Checks, parse_flags  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"chat": None, "server_port": None, "ca_file": None})
 checks = Checks()
-check = checks.check
 
 
 server = f"localhost:{flags['server_port']}"
 alice = pexpect.spawn(flags["chat"], ["--server", server, "--user", "alice", "--tls", "--ca-file", flags["ca_file"]],
                       encoding="utf-8", timeout=10)
-try:
-    alice.expect("connected")
-    alice.send("/list\r")
-    alice.expect("rooms: General, Technology, Crypto, Sports, Movies")
-    check("chat over TLS with the CA file", True)
-except (pexpect.TIMEOUT, pexpect.EOF):
-    check("chat over TLS with the CA file", False, repr(alice.before[-300:]))
+checks.screen(alice, "connected", "connects over TLS with the CA file")
+alice.send("/list\r")
+checks.screen(alice, "rooms: General, Technology, Crypto, Sports, Movies", "chat over TLS with the CA file")
 alice.send("/quit\r")
 alice.expect(pexpect.EOF)
 
 untrusted = pexpect.spawn(flags["chat"], ["--server", server, "--user", "bob", "--tls"], encoding="utf-8", timeout=10)
-try:
-    untrusted.expect(r"error: cannot reach .*certificate verify failed")
-    check("an untrusted certificate: one clear line", True)
-except (pexpect.TIMEOUT, pexpect.EOF):
-    check("an untrusted certificate: one clear line", False, repr(untrusted.before[-300:]))
+checks.screen(untrusted, r"error: cannot reach .*certificate verify failed", "an untrusted certificate: one clear line")
 untrusted.expect(pexpect.EOF)
 checks.finish()

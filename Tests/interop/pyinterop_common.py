@@ -62,6 +62,16 @@ class Checks:
         print(f"{'PASS' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
         return condition
 
+    def screen(self, child, pattern, name):
+        """A pexpect child shows `pattern` (within its timeout): PASS, else FAIL with
+        the end of what the screen showed."""
+        import pexpect
+        try:
+            child.expect(pattern)
+            return self.check(name, True)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            return self.check(name, False, f"did not see {pattern!r}; screen so far: {str(child.before)[-400:]!r}")
+
     def finish(self):
         failed = self.results.count(False)
         print(f"{len(self.results) - failed} passed, {failed} failed")

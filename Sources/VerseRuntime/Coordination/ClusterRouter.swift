@@ -54,7 +54,7 @@ final class ClusterRouter: Sendable {
     private func route<T: Sendable>(id: String, timeout: Duration,
                                     _ attempt: @Sendable (String, Duration) async throws -> T) async throws -> T {
         let deadline = ContinuousClock.now + timeout
-        let shard = ShardID.of(id, count: view.map.shardCount)
+        let shard = ShardID.of(id, count: view.shardCount)
         var lastProblem = "no node serves shard \(shard)"
         while true {
             let version = view.version
@@ -62,7 +62,7 @@ final class ClusterRouter: Sendable {
             guard remaining > .zero else {
                 throw GRPCStatus(.unavailable, "\(lastProblem) (gave up after \(timeout))")
             }
-            if let owner = view.map.owner(of: shard) {
+            if let owner = view.owner(of: shard) {
                 do {
                     return try await attempt(owner, remaining)
                 } catch let moved as ShardNotServed {

@@ -13,9 +13,17 @@ public final class ClusterView: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Fixed for the life of the cluster.
+    public let shardCount: Int
 
     public init(shardCount: Int) {
+        self.shardCount = shardCount
         state = NIOLockedValueBox(State(map: ShardMap(shardCount: shardCount)))
+    }
+
+    /// The node serving `shard`, read without copying the map (per-call path).
+    public func owner(of shard: Int) -> String? {
+        state.withLockedValue { $0.map.owner(of: shard) }
     }
 
     public var map: ShardMap { state.withLockedValue { $0.map } }

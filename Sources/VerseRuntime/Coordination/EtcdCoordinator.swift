@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import VerseEtcd
@@ -118,7 +115,7 @@ final class EtcdCoordinator: Sendable {
         var record = Verse_MemberRecord()
         record.address = address
         record.kind = role.rawValue
-        record.startedUnixMicros = Self.unixMicros()
+        record.startedUnixMicros = WallClock.unixMicros()
         try await etcd.put(memberKey, record.serializedBytes(), lease: lease.id)
         logger.info("registered in etcd", metadata: ["key": "\(memberKey)", "lease-ttl": "\(lease.ttl)s"])
 
@@ -155,7 +152,7 @@ final class EtcdCoordinator: Sendable {
             if let member = member(from: key) {
                 if member.kind == "node" { nodes.insert(member.address) } else { gates.insert(member.address) }
             } else if key == mapKey, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
-                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.map.shardCount)
+                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.shardCount)
             }
         }
         publish(map: map, nodes: nodes, gates: gates)
@@ -175,7 +172,7 @@ final class EtcdCoordinator: Sendable {
                     if isNode { nodes.insert(member.address) } else { gates.insert(member.address) }
                 }
             } else if key == mapKey, event.type == .put, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
-                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.map.shardCount)
+                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.shardCount)
             }
         }
         publish(map: map, nodes: nodes, gates: gates)
@@ -208,7 +205,7 @@ final class EtcdCoordinator: Sendable {
         }
         if changed {
             if ready {
-                logger.notice("cluster ready: all \(view.map.shardCount) shards have a live owner",
+                logger.notice("cluster ready: all \(view.shardCount) shards have a live owner",
                               metadata: ["nodes": "\(view.liveNodes.sorted())"])
             } else {
                 // Also normal for a moment while shards change hands.
@@ -289,8 +286,8 @@ final class EtcdCoordinator: Sendable {
             let stored = try await etcd.get(mapKey)
             var map = try stored.map {
                 ShardMap(record: try Verse_ShardMapRecord(serializedBytes: $0.value), revision: $0.modRevision,
-                         shardCount: view.map.shardCount)
-            } ?? ShardMap(shardCount: view.map.shardCount)
+                         shardCount: view.shardCount)
+            } ?? ShardMap(shardCount: view.shardCount)
             let before = map
             change(&map)
             guard map.target != before.target || map.current != before.current else { return false }
@@ -300,15 +297,6 @@ final class EtcdCoordinator: Sendable {
             }
         }
         throw CoordinationConflict()
-    }
-}
-
-extension EtcdCoordinator {
-    /// Wall-clock time for the member record (for people reading etcd, not for logic).
-    static func unixMicros() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 }
 
