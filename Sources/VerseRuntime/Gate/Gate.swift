@@ -209,12 +209,18 @@ public final class Gate: Sendable {
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
             push.broadcast ? Array(sessions.values) : push.clientIds.compactMap { sessions[$0] }
         }
+        // Objects usually run on their clients' loop: then everything is written now,
+        // with no hop. Otherwise one task per loop (not per client).
+        if targets.allSatisfy({ $0.call.eventLoop.inEventLoop }) {
+            write(framed, to: targets)
+            return
+        }
         var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
         for session in targets { byLoop[ObjectIdentifier(session.call.eventLoop), default: []].append(session) }
         for group in byLoop.values {
             let loop = group[0].call.eventLoop
             if loop.inEventLoop {
-                write(framed, to: group) // already there (objects on event loops): no hop at all
+                write(framed, to: group)
             } else {
                 loop.execute { self.write(framed, to: group) }
             }
