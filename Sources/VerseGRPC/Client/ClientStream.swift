@@ -4,7 +4,9 @@ import NIOCore
 /// writes, deframes responses into the inbox, and settles the call's status from the
 /// trailers (or from a reset, a lost connection, the deadline, or a local cancel).
 final class ClientStream: HTTP2StreamHandler {
-    private weak var connection: HTTP2Connection?
+    /// Strong, as in ServerStream: no side table on the connection; the connection drops
+    /// its streams when they or it close, which breaks the cycle.
+    private var connection: HTTP2Connection?
     private(set) var id: Int32 = 0
     private var deframer: MessageDeframer
     let inbox: MessageInbox

@@ -78,6 +78,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// base64 is dropped rather than handed to the application as garbage.
     init(headers: [HTTP2Header]) {
         for header in headers where !Metadata.isReserved(header.name) {
+            if entries.isEmpty { entries.reserveCapacity(headers.count) } // one allocation, not a growth series
             if header.name.hasSuffix("-bin") {
                 if let bytes = Base64.decode(header.value) {
                     entries.append((header.name, .binary(bytes)))

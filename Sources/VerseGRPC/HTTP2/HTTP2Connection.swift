@@ -37,8 +37,12 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var keepaliveTimer: RepeatedTask?
     /// Header names and values recur on every request of a connection: reuse them.
     private var headerStrings = HeaderStringCache()
-    /// The stream whose header block is being received.
-    private var headerTarget: HTTP2Stream?
+    /// The header block being received. HTTP/2 sends a block's frames back to back
+    /// (RFC 9113 6.10), so one block is in progress per connection: reusing its storage
+    /// spares every request the array's growth.
+    private var headerBlock: [HTTP2Header] = []
+    private var headerBlockSize = 0
+    private var headerBlockTooLarge = false
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
@@ -150,6 +154,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: output
 
+    private var spareOutput: ByteBuffer?
+    private static let spareOutputLimit = 16 << 10
+
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {
         guard let session, let context, sentPreface || context.channel.isActive else { return }
@@ -163,11 +170,23 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             guard count > 0, let chunk else { break }
-            if output == nil { output = context.channel.allocator.buffer(capacity: count) }
+            if output == nil {
+                // The last flush's buffer is free again once the socket took it (the usual
+                // case): reuse it instead of allocating per flush.
+                if var spare = spareOutput {
+                    spareOutput = nil
+                    spare.clear()
+                    output = spare
+                } else {
+                    output = context.channel.allocator.buffer(capacity: count)
+                }
+            }
             output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
         }
         if let output {
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            // Keep small buffers only: an idle connection should not hold a large one.
+            if output.capacity <= Self.spareOutputLimit { spareOutput = output }
         }
         if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
             close()
@@ -313,43 +332,31 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func onBeginHeaders(streamID: Int32, category: UInt32) -> Int32 {
         if role == .server && category == NGHTTP2_HCAT_REQUEST.rawValue {
-            let stream = HTTP2Stream(id: streamID)
-            streams[streamID] = stream
+            streams[streamID] = HTTP2Stream(id: streamID)
         }
-        if let stream = streams[streamID] {
-            stream.headerBlock.removeAll(keepingCapacity: true)
-            stream.headerBlockSize = 0
-            stream.headerBlockTooLarge = false
-        }
+        headerBlock.removeAll(keepingCapacity: true)
+        headerBlockSize = 0
+        headerBlockTooLarge = false
         return 0
     }
 
-    func onHeader(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        // Header fields of one block arrive in a row: look the stream up once per block.
-        let stream: HTTP2Stream
-        if let last = headerTarget, last.id == streamID {
-            stream = last
-        } else {
-            guard let found = streams[streamID] else { return 0 }
-            headerTarget = found
-            stream = found
-        }
-        stream.headerBlockSize += HTTP2Stream.headerSize(nameLength: name.count, valueLength: value.count)
-        if stream.headerBlockSize > Int(settings.maxHeaderListSize) {
+    func onHeader(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
+        headerBlockSize += HTTP2Stream.headerSize(nameLength: name.count, valueLength: value.count)
+        if headerBlockSize > Int(settings.maxHeaderListSize) {
             // Stop storing; the block is answered as a whole once it is complete.
-            stream.headerBlockTooLarge = true
-            stream.headerBlock.removeAll()
+            headerBlockTooLarge = true
+            headerBlock.removeAll(keepingCapacity: true)
             return 0
         }
-        stream.headerBlock.append(HTTP2Header(headerStrings.string(name), headerStrings.string(value)))
+        headerBlock.append(HTTP2Header(headerStrings.string(name), headerStrings.string(value)))
         return 0
     }
 
     func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
-        headerTarget = nil
+        // Handlers read the block during the call and keep copies of what they need, so
+        // the storage stays unshared and is reused by the next block.
+        defer { headerBlock.removeAll(keepingCapacity: true) }
         guard let stream = streams[streamID] else { return 0 }
-        let headers = stream.headerBlock
-        stream.headerBlock = []
         if endStream { stream.remoteEnded = true }
         stream.headerBlocksReceived += 1
         if role == .server && stream.headerBlocksReceived == 1 {
@@ -358,12 +365,12 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 return 0
             }
             stream.handler = delegate?.connection(
-                self, openedStream: streamID, headers: headers, endStream: endStream,
-                oversizedHeaders: stream.headerBlockTooLarge ? stream.headerBlockSize : nil)
-        } else if stream.headerBlockTooLarge {
+                self, openedStream: streamID, headers: headerBlock, endStream: endStream,
+                oversizedHeaders: headerBlockTooLarge ? headerBlockSize : nil)
+        } else if headerBlockTooLarge {
             resetStream(stream: streamID, code: .protocolError)
         } else {
-            stream.handler?.streamReceivedHeaders(headers, endStream: endStream)
+            stream.handler?.streamReceivedHeaders(headerBlock, endStream: endStream)
         }
         return 0
     }

@@ -3,16 +3,12 @@ import Glibc
 #endif
 import NIOCore
 
-/// Per-stream state the connection keeps: the header block being assembled and the
-/// outbound queue that nghttp2's data provider drains as flow control allows.
+/// Per-stream state the connection keeps: the outbound queue that nghttp2's data
+/// provider drains as flow control allows, and where the stream is in its life.
 final class HTTP2Stream {
     let id: Int32
     var handler: HTTP2StreamHandler?
 
-    // Inbound: header fields of the block in progress.
-    var headerBlock: [HTTP2Header] = []
-    var headerBlockSize = 0
-    var headerBlockTooLarge = false
     var headerBlocksReceived = 0
 
     // Outbound: bytes waiting for the peer's window, then optional trailers.
@@ -43,30 +39,27 @@ final class HTTP2Stream {
 }
 
 /// Strings for header bytes seen recently on a connection. Every request repeats most
-/// of its header names and values (path, content-type, user-agent); finding the
-/// String already made costs a length check and a memcmp instead of an allocation.
+/// of its header names and values (path, content-type, user-agent): finding the String
+/// already made costs one slot probe and a memcmp instead of UTF-8 validation and,
+/// for strings over 15 bytes, an allocation.
 struct HeaderStringCache {
-    private var entries: [(bytes: [UInt8], string: String)] = []
-    private var next = 0
-    private static let capacity = 32
+    /// Direct-mapped: a slot per hash of length and three sampled bytes. A collision
+    /// only costs a miss; values that change per request (timeouts) just replace theirs.
+    private var slots: [(bytes: [UInt8], string: String)?] = Array(repeating: nil, count: HeaderStringCache.slotCount)
+    private static let slotCount = 128
+    private static let longest = 256
 
     mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
-        // Short strings are stored inline by Swift: no allocation to save.
-        if bytes.count <= 15 { return String(decoding: bytes, as: UTF8.self) }
-        for entry in entries where entry.bytes.count == bytes.count {
-            let same = entry.bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
-            if same { return entry.string }
+        let count = bytes.count
+        guard count > 0, count <= Self.longest else { return String(decoding: bytes, as: UTF8.self) }
+        let hash = count &* 31 &+ Int(bytes[0]) &* 7 &+ Int(bytes[count / 2]) &* 3 &+ Int(bytes[count - 1])
+        let slot = hash & (Self.slotCount - 1)
+        if let entry = slots[slot], entry.bytes.count == count,
+           entry.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, count) == 0 }) {
+            return entry.string
         }
         let string = String(decoding: bytes, as: UTF8.self)
-        if bytes.count <= 256 {
-            let entry = (Array(bytes), string)
-            if entries.count < Self.capacity {
-                entries.append(entry)
-            } else {
-                entries[next] = entry
-                next = (next + 1) % Self.capacity
-            }
-        }
+        slots[slot] = (Array(bytes), string)
         return string
     }
 }

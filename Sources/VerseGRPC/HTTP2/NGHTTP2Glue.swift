@@ -89,10 +89,10 @@ enum NGHTTP2Glue {
     private static func copy(_ string: String, into bytes: UnsafeMutableBufferPointer<UInt8>, at offset: inout Int)
         -> (base: UnsafeMutablePointer<UInt8>, count: Int) {
         let base = bytes.baseAddress! + offset
-        var count = 0
-        for byte in string.utf8 {
-            base[count] = byte
-            count += 1
+        var string = string // withUTF8 needs a var; native strings are not copied
+        let count = string.withUTF8 { utf8 -> Int in
+            if let source = utf8.baseAddress { base.update(from: source, count: utf8.count) }
+            return utf8.count
         }
         offset += count
         return (base, count)
@@ -111,7 +111,6 @@ enum NGHTTP2Glue {
     private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
         return connection(userData).onHeader(
-            streamID: frame.pointee.hd.stream_id,
             name: UnsafeRawBufferPointer(start: name, count: nameLength),
             value: UnsafeRawBufferPointer(start: value, count: valueLength))
     }

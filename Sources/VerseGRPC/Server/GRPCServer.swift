@@ -134,12 +134,15 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         }
         var method: String?, path: String?, contentType: String?, encoding: String?, timeout: String?
         for header in headers {
-            switch header.name {
-            case ":method": method = header.value
-            case ":path": path = header.value
-            case "content-type": contentType = header.value
-            case "grpc-encoding": encoding = header.value
-            case "grpc-timeout": timeout = header.value
+            // Every header of every call passes here: dispatch on first byte and length
+            // so most names are rejected without a string comparison.
+            let name = header.name.utf8
+            switch (name.first, name.count) {
+            case (UInt8(ascii: ":"), 7) where header.name == ":method": method = header.value
+            case (UInt8(ascii: ":"), 5) where header.name == ":path": path = header.value
+            case (UInt8(ascii: "c"), 12) where header.name == "content-type": contentType = header.value
+            case (UInt8(ascii: "g"), 13) where header.name == "grpc-encoding": encoding = header.value
+            case (UInt8(ascii: "g"), 12) where header.name == "grpc-timeout": timeout = header.value
             default: break
             }
         }
@@ -177,8 +180,11 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         let eventLoop = channel.eventLoop
         let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: server.configuration.maxReceiveMessageSize)
         let boundConnection = self.connection
-        let inbox = MessageInbox(reportThreshold: Int(connection.settings.streamWindowSize) / 4) { consumed in
-            eventLoop.execute { boundConnection.value.consume(stream: streamID, consumed) }
+        var inbox: MessageInbox?
+        if case .requestStream = handler {
+            inbox = MessageInbox(reportThreshold: Int(connection.settings.streamWindowSize) / 4) { consumed in
+                eventLoop.execute { boundConnection.value.consume(stream: streamID, consumed) }
+            }
         }
         let call = ServerCall(
             path: path!, requestMetadata: Metadata(headers: headers),

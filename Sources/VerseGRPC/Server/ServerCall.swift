@@ -20,7 +20,9 @@ public final class ServerCall: Sendable {
     /// share it (the gate binds client sessions to their connection with it).
     public let connectionID: ObjectIdentifier
     let allocator: ByteBufferAllocator
-    let inbox: MessageInbox
+    /// Request messages for methods that read a stream of them; single-request methods
+    /// get their message directly and need none.
+    let inbox: MessageInbox?
     private let stream: NIOLoopBound<ServerStream>
     /// What the handler adds and how the call ended; one lock for all of it.
     private struct Mutable {
@@ -31,7 +33,7 @@ public final class ServerCall: Sendable {
     private let mutable = NIOLockedValueBox(Mutable())
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
-         connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox,
+         connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox?,
          stream: ServerStream) {
         self.connectionID = connectionID
         self.path = path
@@ -60,7 +62,7 @@ public final class ServerCall: Sendable {
     /// The next request message's bytes, nil after the client half-closed. Throws the
     /// call's status if it failed (cancelled, deadline, bad framing).
     public func nextRequest() async throws -> ByteBuffer? {
-        try await inbox.next()
+        try await inbox?.next()
     }
 
     /// Sends an already framed message. Suspends while the stream's outbound queue is

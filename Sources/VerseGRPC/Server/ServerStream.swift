@@ -6,7 +6,10 @@ import NIOCore
 /// States: the response head is not sent / sent; the call is open / finished. A
 /// finish before any message goes out is a Trailers-Only response (one HEADERS frame).
 final class ServerStream: HTTP2StreamHandler {
-    private weak var connection: HTTP2Connection?
+    /// Strong: a weak reference would give the connection a side table and slow every
+    /// retain of it (nghttp2 callbacks retain it constantly). The connection drops its
+    /// streams when they or it close, which breaks the cycle; `streamClosed` lets go too.
+    private var connection: HTTP2Connection?
     let id: Int32
     private var deframer: MessageDeframer
     /// Set in `start`; dropped when the stream closes, which breaks the
@@ -18,7 +21,7 @@ final class ServerStream: HTTP2StreamHandler {
     private var finished = false
     private var writeWaiters: [EventLoopPromise<Void>] = []
     /// Single-request methods: the handler waits here until the request side is complete.
-    private var pendingHandler: (@Sendable (ByteBuffer, ServerCall) async throws -> Void)?
+    private var pendingHandler: GRPCService.Handler?
     private var singleRequest: ByteBuffer?
     private var executor: EventLoopTaskExecutor?
 
@@ -46,20 +49,24 @@ final class ServerStream: HTTP2StreamHandler {
             }
         }
         switch handler {
-        case .requestStream(let body):
-            launch(call) { try await body(call) }
-        case .singleRequest(let body):
-            pendingHandler = body
+        case .requestStream:
+            launch(call, handler, request: nil)
+        case .singleRequest:
+            pendingHandler = handler
         }
     }
 
     /// Runs the handler as a task (on the event loop when `executor` is set) and ends
-    /// the call with whatever status it produced.
-    private func launch(_ call: ServerCall, _ body: @escaping @Sendable () async throws -> Void) {
+    /// the call with whatever status it produced. One closure holds everything the task
+    /// needs: every allocation here is paid per call.
+    private func launch(_ call: ServerCall, _ handler: GRPCService.Handler, request: ByteBuffer?) {
         let run: @Sendable () async -> Void = {
             let status: GRPCStatus
             do {
-                try await body()
+                switch handler {
+                case .singleRequest(let body): try await body(request ?? ByteBuffer(), call)
+                case .requestStream(let body): try await body(call)
+                }
                 status = .ok
             } catch let error as GRPCStatus {
                 status = error
@@ -139,7 +146,7 @@ final class ServerStream: HTTP2StreamHandler {
         failWriters()
         connection.resetStream(stream: id, code: .enhanceYourCalm)
         call?.markCutOff()
-        call?.inbox.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"))
+        call?.inbox?.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"))
         task?.cancel()
     }
 
@@ -182,7 +189,7 @@ final class ServerStream: HTTP2StreamHandler {
             connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailing,
                                            statusFields, endStream: true)
         }
-        call.inbox.finish(status.isOK ? .ok : status)
+        call.inbox?.finish(status.isOK ? .ok : status)
     }
 
     private func deadlineExceeded() {
@@ -213,7 +220,7 @@ final class ServerStream: HTTP2StreamHandler {
         do {
             while let message = try deframer.next() {
                 if pendingHandler == nil {
-                    call.inbox.push(message)
+                    call.inbox?.push(message)
                 } else if singleRequest == nil {
                     singleRequest = message
                     // Nobody reads an inbox here: give the window back at once.
@@ -232,17 +239,17 @@ final class ServerStream: HTTP2StreamHandler {
         guard !finished, let call else { return }
         if deframer.pendingBytes > 0 {
             fail(GRPCStatus(.internal, "the request ended in the middle of a message (\(deframer.pendingBytes) bytes of a partial message)"))
-        } else if let body = pendingHandler {
+        } else if let handler = pendingHandler {
             pendingHandler = nil
             guard let request = singleRequest else {
                 fail(GRPCStatus(.internal, "the client half-closed without sending a request message"))
                 return
             }
             singleRequest = nil
-            call.inbox.finish(.ok)
-            launch(call) { try await body(request, call) }
+            call.inbox?.finish(.ok)
+            launch(call, handler, request: request)
         } else {
-            call.inbox.finish(.ok)
+            call.inbox?.finish(.ok)
         }
     }
 
@@ -251,7 +258,7 @@ final class ServerStream: HTTP2StreamHandler {
         if !finished {
             finished = true
             let status = GRPCStatus(.cancelled, reason == .connectionLost ? "the client went away" : "the client cancelled the call")
-            call?.inbox.finish(status)
+            call?.inbox?.finish(status)
             failWriters()
             task?.cancel()
         }
@@ -259,6 +266,7 @@ final class ServerStream: HTTP2StreamHandler {
         task = nil
         pendingHandler = nil
         singleRequest = nil
+        connection = nil
     }
 
     func streamWritable() {
