@@ -47,7 +47,13 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: hotPathSettings),
+        ], swiftSettings: hotPathSettings,
+        // mimalloc replaces glibc malloc in every process that links this module (tests
+        // included). Each call allocates a few dozen small objects that are freed in
+        // batches (a read's worth of calls at once), which overflows glibc's per-thread
+        // cache into its slow path: mimalloc cuts malloc+free from about 5,000 to 1,500
+        // instructions per unary call (callgrind).
+        linkerSettings: [.linkedLibrary("mimalloc")]),
         // etcd v3 client (KV, Lease, Watch) on VerseGRPC.
         .target(name: "VerseEtcd", dependencies: [
             "VerseGRPC", "VerseProtobuf",

@@ -23,6 +23,17 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     private(set) var session: OpaquePointer?
     private(set) var streams: [Int32: HTTP2Stream] = [:]
+    /// The stream looked up last. One call's events come in runs (its HEADERS and DATA,
+    /// the handler's writes, then its frames going out), so most lookups hit this and
+    /// skip hashing.
+    private var lastStream: HTTP2Stream?
+
+    private func stream(_ id: Int32) -> HTTP2Stream? {
+        if let last = lastStream, last.id == id { return last }
+        let found = streams[id]
+        if found != nil { lastStream = found }
+        return found
+    }
     private var context: ChannelHandlerContext?
     private var inReadBatch = false
     private var flushScheduled = false
@@ -136,6 +147,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         keepaliveTimer = nil
         let open = streams
         streams.removeAll()
+        lastStream = nil
         for stream in open.values.sorted(by: { $0.id < $1.id }) {
             stream.closed = true
             stream.handler?.streamClosed(.connectionLost)
@@ -234,7 +246,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// (Trailers-Only) response; otherwise data and trailers follow.
     func sendResponseHeaders(stream id: Int32, headers: [HTTP2Header], _ more: [HTTP2Header] = [],
                              _ evenMore: [HTTP2Header] = [], endStream: Bool) {
-        guard let session, let stream = streams[id], !stream.closed else { return }
+        guard let session, let stream = stream(id), !stream.closed else { return }
         var provider = NGHTTP2Glue.dataProvider
         let rv = NGHTTP2Glue.withNameValues(headers, more, evenMore) { nva, count in
             endStream
@@ -253,7 +265,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// the caller should wait for `streamWritable` before writing more.
     @discardableResult
     func sendData(stream id: Int32, _ buffer: ByteBuffer) -> Bool {
-        guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return true }
+        guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return true }
         if stream.outbound.readableBytes == 0 {
             stream.outbound = buffer // share the caller's storage instead of copying
         } else {
@@ -271,7 +283,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// Ends the outbound side after queued data: with trailers (server) or a bare
     /// END_STREAM (client half-close).
     func finishStream(stream id: Int32, trailers: [HTTP2Header]?, _ moreTrailers: [HTTP2Header] = []) {
-        guard let stream = streams[id], !stream.closed, !stream.outboundFinished else { return }
+        guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return }
         stream.outboundFinished = true
         stream.trailers = trailers
         stream.moreTrailers = moreTrailers
@@ -280,7 +292,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func resetStream(stream id: Int32, code: HTTP2ErrorCode) {
-        guard let session, let stream = streams[id], !stream.closed else { return }
+        guard let session, let stream = stream(id), !stream.closed else { return }
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
         flushSoon()
     }
@@ -293,7 +305,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func outboundBytes(stream id: Int32) -> Int {
-        streams[id]?.outbound.readableBytes ?? 0
+        stream(id)?.outbound.readableBytes ?? 0
     }
 
     private func resumeIfDeferred(_ stream: HTTP2Stream) {
@@ -356,7 +368,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         // Handlers read the block during the call and keep copies of what they need, so
         // the storage stays unshared and is reused by the next block.
         defer { headerBlock.removeAll(keepingCapacity: true) }
-        guard let stream = streams[streamID] else { return 0 }
+        guard let stream = stream(streamID) else { return 0 }
         if endStream { stream.remoteEnded = true }
         stream.headerBlocksReceived += 1
         if role == .server && stream.headerBlocksReceived == 1 {
@@ -376,7 +388,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func onDataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
-        guard let stream = streams[streamID], let handler = stream.handler else {
+        guard let stream = stream(streamID), let handler = stream.handler else {
             // Nobody will read it: give the window back at once.
             if let session { _ = nghttp2_session_consume(session, streamID, data.count) }
             return 0
@@ -386,13 +398,14 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func onDataEndStream(streamID: Int32) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         stream.remoteEnded = true
         stream.handler?.streamReceivedEndOfData()
     }
 
     func onStreamClose(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        if lastStream === stream { lastStream = nil }
         stream.closed = true
         stream.handler?.streamClosed(errorCode == 0 ? .normal : .reset(errorCode))
         stream.handler = nil
@@ -411,13 +424,13 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// The server finished its side (trailers or END_STREAM sent). If the client has
     /// not finished, RST_STREAM(NO_ERROR) tells it to stop sending (RFC 9113 8.1).
     func onEndStreamSent(streamID: Int32) {
-        guard role == .server, let session, let stream = streams[streamID], !stream.remoteEnded else { return }
+        guard role == .server, let session, let stream = stream(streamID), !stream.remoteEnded else { return }
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.noError.rawValue)
     }
 
     /// Data provider: copies up to `length` queued bytes; defers when none are queued.
     func readData(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
-        guard let session, let stream = streams[streamID] else {
+        guard let session, let stream = stream(streamID) else {
             return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
         let count = min(stream.outbound.readableBytes, buffer.count)

@@ -109,6 +109,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     private let connection: NIOLoopBound<HTTP2Connection>
     let channel: Channel
     private let executor: EventLoopTaskExecutor?
+    private var lastRoute: (path: String, handler: GRPCService.Handler)?
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
         self.server = server
@@ -167,7 +168,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             timeoutNanos = nanos
         }
         let handler: GRPCService.Handler
-        switch server.routerForConnections.lookup(path ?? "") {
+        switch route(path ?? "") {
         case .found(let found): handler = found
         case .unknownService(let name):
             return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown service \(name)"))
@@ -194,6 +195,16 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }
         return stream
+    }
+
+    /// The router's answer for `path`. A connection tends to call one method over and
+    /// over, and its path String comes from the connection's header cache: the check
+    /// against the last route is usually a pointer comparison, not a hash.
+    private func route(_ path: String) -> GRPCRouter.Lookup {
+        if let last = lastRoute, last.path == path { return .found(last.handler) }
+        let result = server.routerForConnections.lookup(path)
+        if case .found(let handler) = result { lastRoute = (path, handler) }
+        return result
     }
 
     /// Trailers-Only answer for a stream that never reaches a handler.

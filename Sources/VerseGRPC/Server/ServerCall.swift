@@ -1,5 +1,5 @@
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import VerseProtobuf
 
 /// One incoming call as its handler task sees it. Every operation hops to the
@@ -30,7 +30,8 @@ public final class ServerCall: Sendable {
         var trailing = Metadata()
         var cutOff = false
     }
-    private let mutable = NIOLockedValueBox(Mutable())
+    /// Inline (a Mutex is stored in the object): no separate allocation per call.
+    private let mutable = Mutex(Mutable())
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
          connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox?,
@@ -48,16 +49,16 @@ public final class ServerCall: Sendable {
 
     /// Metadata for the response headers; only effective before the first message.
     public func addInitialMetadata(_ metadata: Metadata) {
-        mutable.withLockedValue { $0.initial.append(contentsOf: metadata) }
+        mutable.withLock { $0.initial.append(contentsOf: metadata) }
     }
 
     /// Metadata sent in the trailers with the status.
     public func addTrailingMetadata(_ metadata: Metadata) {
-        mutable.withLockedValue { $0.trailing.append(contentsOf: metadata) }
+        mutable.withLock { $0.trailing.append(contentsOf: metadata) }
     }
 
-    var initialMetadata: Metadata { mutable.withLockedValue { $0.initial } }
-    var trailingMetadata: Metadata { mutable.withLockedValue { $0.trailing } }
+    var initialMetadata: Metadata { mutable.withLock { $0.initial } }
+    var trailingMetadata: Metadata { mutable.withLock { $0.trailing } }
 
     /// The next request message's bytes, nil after the client half-closed. Throws the
     /// call's status if it failed (cancelled, deadline, bad framing).
@@ -93,9 +94,9 @@ public final class ServerCall: Sendable {
     }
 
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).
-    public var wasCutOff: Bool { mutable.withLockedValue { $0.cutOff } }
+    public var wasCutOff: Bool { mutable.withLock { $0.cutOff } }
 
-    func markCutOff() { mutable.withLockedValue { $0.cutOff = true } }
+    func markCutOff() { mutable.withLock { $0.cutOff = true } }
 
     /// Sends the response headers now, before any message (a long-lived stream's
     /// peer then knows the call was accepted).
