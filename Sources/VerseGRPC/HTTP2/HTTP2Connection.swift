@@ -167,7 +167,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: output
 
     private var spareOutput: ByteBuffer?
-    private static let spareOutputLimit = 16 << 10
+    private static let spareOutputLimit = 4 << 10
 
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {

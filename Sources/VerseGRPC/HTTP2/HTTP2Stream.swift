@@ -45,8 +45,9 @@ final class HTTP2Stream {
 struct HeaderStringCache {
     /// Direct-mapped: a slot per hash of length and three sampled bytes. A collision
     /// only costs a miss; values that change per request (timeouts) just replace theirs.
-    private var slots: [(bytes: [UInt8], string: String)?] = Array(repeating: nil, count: HeaderStringCache.slotCount)
-    private static let slotCount = 128
+    /// Allocated on first use and small: every connection has one, idle ones too.
+    private var slots: [(bytes: [UInt8], string: String)?] = []
+    private static let slotCount = 32
     private static let longest = 256
 
     mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
@@ -54,6 +55,7 @@ struct HeaderStringCache {
         guard count > 0, count <= Self.longest else { return String(decoding: bytes, as: UTF8.self) }
         let hash = count &* 31 &+ Int(bytes[0]) &* 7 &+ Int(bytes[count / 2]) &* 3 &+ Int(bytes[count - 1])
         let slot = hash & (Self.slotCount - 1)
+        if slots.isEmpty { slots = Array(repeating: nil, count: Self.slotCount) }
         if let entry = slots[slot], entry.bytes.count == count,
            entry.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, count) == 0 }) {
             return entry.string
