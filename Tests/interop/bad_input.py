@@ -57,15 +57,15 @@ def goaway_code(received):
     return None
 
 
-def grpc_call(path, body=b"", headers=(), end_stream=True, wait=3.0):
+def grpc_call(path, body=b"", headers=(), end_stream=True, wait=3.0, method="POST", content_type="application/grpc"):
     """One call with the h2 package: returns a dict of response headers, trailers,
     data length and whether the stream was reset."""
     sock = socket.create_connection(("127.0.0.1", PORT), timeout=wait)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
     sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
-                            ("content-type", "application/grpc"), ("te", "trailers"), *headers],
+    conn.send_headers(sid, [(":method", method), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+                            ("content-type", content_type), ("te", "trailers"), *headers],
                       end_stream=end_stream and not body)
     if body:
         conn.send_data(sid, body, end_stream=end_stream)
@@ -164,6 +164,15 @@ check("malformed grpc-timeout -> INTERNAL", status_of(r)[0] == "13", f"status={s
 r = grpc_call("/grpc.testing.TestService/FullDuplexCall", headers=[("grpc-timeout", "100m")], end_stream=False)
 check("server enforces grpc-timeout -> DEADLINE_EXCEEDED", status_of(r)[0] == "4" and r["elapsed"] < 2.0,
       f"status={status_of(r)} after {r['elapsed']:.3f}s")
+
+r = grpc_call(unary, frame(b""), method="PUT")
+check("non-POST method -> HTTP 405", r["headers"].get(":status") == "405", f"headers={r['headers']}")
+
+r = grpc_call(unary, frame(b""), content_type="text/plain")
+check("non-gRPC content-type -> HTTP 415", r["headers"].get(":status") == "415", f"headers={r['headers']}")
+
+r = grpc_call(unary, frame(b""), content_type="application/grpc+proto")
+check("application/grpc+proto is gRPC", status_of(r)[0] == "0", f"status={status_of(r)}")
 
 r = grpc_call(unary, frame(b""), headers=[("x-huge", "x" * 20000)])
 check("oversized header list -> RESOURCE_EXHAUSTED", status_of(r)[0] == "8", f"status={status_of(r)}")

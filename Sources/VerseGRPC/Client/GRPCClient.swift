@@ -220,7 +220,7 @@ final class ClientConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     func markUnusable() { usable.withLockedValue { $0 = false } }
 
-    func connection(_ connection: HTTP2Connection, openedStream streamID: Int32, headers: [HTTP2Header],
+    func connection(_ connection: HTTP2Connection, openedStream streamID: Int32, headers: HTTP2HeaderBlock,
                     endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler? { nil }
 
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {

@@ -3,7 +3,12 @@
 public enum GRPCTimeout {
     /// Parses a header value to nanoseconds; nil when it is not a valid timeout.
     public static func parse(_ value: String) -> Int64? {
-        let bytes = Array(value.utf8)
+        var value = value
+        return value.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Parses the value's bytes as received (the server does, without making a String).
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> Int64? {
         guard bytes.count >= 2, bytes.count <= 9, let unit = bytes.last else { return nil }
         var amount: Int64 = 0
         for digit in bytes.dropLast() {

@@ -59,33 +59,40 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// Headers that belong to the protocol, never to the application. Runs for every
     /// header of every call: dispatch on the first byte and the length before comparing.
     static func isReserved(_ name: String) -> Bool {
-        let utf8 = name.utf8
-        guard let first = utf8.first else { return false }
+        var name = name
+        return name.withUTF8 { isReserved(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func isReserved(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard let first = name.first else { return false }
         if first == UInt8(ascii: ":") { return true }
-        switch (first, utf8.count) {
-        case (UInt8(ascii: "t"), 2): return name == "te"
-        case (UInt8(ascii: "c"), 10): return name == "connection"
-        case (UInt8(ascii: "c"), 12): return name == "content-type"
-        case (UInt8(ascii: "g"), 11): return name == "grpc-status"
-        case (UInt8(ascii: "g"), 12): return name == "grpc-timeout" || name == "grpc-message"
-        case (UInt8(ascii: "g"), 13): return name == "grpc-encoding"
-        case (UInt8(ascii: "g"), 20): return name == "grpc-accept-encoding"
+        switch (first, name.count) {
+        case (UInt8(ascii: "t"), 2): return name.equals("te")
+        case (UInt8(ascii: "c"), 10): return name.equals("connection")
+        case (UInt8(ascii: "c"), 12): return name.equals("content-type")
+        case (UInt8(ascii: "g"), 11): return name.equals("grpc-status")
+        case (UInt8(ascii: "g"), 12): return name.equals("grpc-timeout") || name.equals("grpc-message")
+        case (UInt8(ascii: "g"), 13): return name.equals("grpc-encoding")
+        case (UInt8(ascii: "g"), 20): return name.equals("grpc-accept-encoding")
         default: return false
         }
     }
 
-    /// The custom metadata among received headers. A `-bin` value that is not valid
-    /// base64 is dropped rather than handed to the application as garbage.
+    /// Adds a received field that is not reserved (the caller checked). A `-bin` value
+    /// that is not valid base64 is dropped rather than handed to the application as garbage.
+    mutating func addReceived(name: String, value: String) {
+        if name.utf8.count > 4 && name.hasSuffix("-bin") {
+            if let bytes = Base64.decode(value) { entries.append((name, .binary(bytes))) }
+        } else {
+            entries.append((name, .text(value)))
+        }
+    }
+
+    /// The custom metadata among received headers.
     init(headers: [HTTP2Header]) {
         for header in headers where !Metadata.isReserved(header.name) {
             if entries.isEmpty { entries.reserveCapacity(headers.count) } // one allocation, not a growth series
-            if header.name.hasSuffix("-bin") {
-                if let bytes = Base64.decode(header.value) {
-                    entries.append((header.name, .binary(bytes)))
-                }
-            } else {
-                entries.append((header.name, .text(header.value)))
-            }
+            addReceived(name: header.name, value: header.value)
         }
     }
 

@@ -51,7 +51,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// The header block being received. HTTP/2 sends a block's frames back to back
     /// (RFC 9113 6.10), so one block is in progress per connection: reusing its storage
     /// spares every request the array's growth.
-    private var headerBlock: [HTTP2Header] = []
+    private let headerBlock = HTTP2HeaderBlock()
     private var headerBlockSize = 0
     private var headerBlockTooLarge = false
 
@@ -170,6 +170,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private static let spareOutputLimit = 4 << 10
 
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
+    /// A String for header bytes, from the connection's cache of recent ones.
+    func headerString(_ bytes: UnsafeRawBufferPointer) -> String {
+        headerStrings.string(bytes)
+    }
+
     func flushNow() {
         guard let session, let context, sentPreface || context.channel.isActive else { return }
         var output: ByteBuffer?
@@ -346,7 +351,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         if role == .server && category == NGHTTP2_HCAT_REQUEST.rawValue {
             streams[streamID] = HTTP2Stream(id: streamID)
         }
-        headerBlock.removeAll(keepingCapacity: true)
+        headerBlock.removeAll()
         headerBlockSize = 0
         headerBlockTooLarge = false
         return 0
@@ -357,17 +362,16 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         if headerBlockSize > Int(settings.maxHeaderListSize) {
             // Stop storing; the block is answered as a whole once it is complete.
             headerBlockTooLarge = true
-            headerBlock.removeAll(keepingCapacity: true)
+            headerBlock.removeAll()
             return 0
         }
-        headerBlock.append(HTTP2Header(headerStrings.string(name), headerStrings.string(value)))
+        headerBlock.append(name: name, value: value)
         return 0
     }
 
     func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
-        // Handlers read the block during the call and keep copies of what they need, so
-        // the storage stays unshared and is reused by the next block.
-        defer { headerBlock.removeAll(keepingCapacity: true) }
+        // Readers take what they need during the call; the storage is reused by the next block.
+        defer { headerBlock.removeAll() }
         guard let stream = stream(streamID) else { return 0 }
         if endStream { stream.remoteEnded = true }
         stream.headerBlocksReceived += 1
@@ -382,7 +386,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         } else if headerBlockTooLarge {
             resetStream(stream: streamID, code: .protocolError)
         } else {
-            stream.handler?.streamReceivedHeaders(headerBlock, endStream: endStream)
+            stream.handler?.streamReceivedHeaders(headerBlock.headers(&headerStrings), endStream: endStream)
         }
         return 0
     }

@@ -87,8 +87,9 @@ protocol HTTP2ConnectionDelegate: AnyObject {
     /// Server role: the peer opened a stream. `oversizedHeaders` is the header list
     /// size when it exceeded the limit (the fields were then not kept). Returns the
     /// stream's handler, or nil when the delegate already answered the stream.
+    /// `headers` is only valid during the call.
     func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
-                    headers: [HTTP2Header], endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler?
+                    headers: HTTP2HeaderBlock, endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler?
     /// The peer sent GOAWAY: streams above `lastStreamID` were not processed.
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32)
     /// The channel closed; every stream has been told already.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -128,42 +131,54 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
-                    headers: [HTTP2Header], endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler? {
+                    headers: HTTP2HeaderBlock, endStream: Bool, oversizedHeaders: Int?) -> HTTP2StreamHandler? {
         if let size = oversizedHeaders {
             return answer(connection, streamID, GRPCStatus(.resourceExhausted,
                 "request header list of \(size) bytes exceeds the limit of \(connection.settings.maxHeaderListSize) bytes"))
         }
-        var method: String?, path: String?, contentType: String?, encoding: String?, timeout: String?
-        for header in headers {
-            // Every header of every call passes here: dispatch on first byte and length
-            // so most names are rejected without a string comparison.
-            let name = header.name.utf8
+        // The request head is read as bytes: only the path and custom metadata become
+        // Strings. Every header of every call passes here, so names are told apart by
+        // first byte and length before any comparison.
+        var isPost = false, grpcContentType = false, sawContentType = false
+        var path: String?, encoding: String?, timeout: (nanos: Int64?, text: String)?
+        var metadata = Metadata()
+        headers.forEach { name, value in
             switch (name.first, name.count) {
-            case (UInt8(ascii: ":"), 7) where header.name == ":method": method = header.value
-            case (UInt8(ascii: ":"), 5) where header.name == ":path": path = header.value
-            case (UInt8(ascii: "c"), 12) where header.name == "content-type": contentType = header.value
-            case (UInt8(ascii: "g"), 13) where header.name == "grpc-encoding": encoding = header.value
-            case (UInt8(ascii: "g"), 12) where header.name == "grpc-timeout": timeout = header.value
-            default: break
+            case (UInt8(ascii: ":"), 7) where name.equals(":method"):
+                isPost = value.equals("POST")
+            case (UInt8(ascii: ":"), 5) where name.equals(":path"):
+                path = routePath(value)
+            case (UInt8(ascii: "c"), 12) where name.equals("content-type"):
+                sawContentType = true
+                grpcContentType = value.equals("application/grpc") || value.hasPrefix("application/grpc+")
+                    || value.hasPrefix("application/grpc;")
+            case (UInt8(ascii: "g"), 13) where name.equals("grpc-encoding"):
+                if !value.equals("identity") { encoding = String(decoding: value, as: UTF8.self) }
+            case (UInt8(ascii: "g"), 12) where name.equals("grpc-timeout"):
+                timeout = (GRPCTimeout.parse(value), String(decoding: value, as: UTF8.self))
+            default:
+                if !Metadata.isReserved(name) {
+                    metadata.addReceived(name: connection.headerString(name), value: connection.headerString(value))
+                }
             }
         }
-        guard method == "POST" else {
+        guard isPost else {
             connection.sendResponseHeaders(stream: streamID, headers: [HTTP2Header(":status", "405"), HTTP2Header("allow", "POST")], endStream: true)
             return nil
         }
-        guard let contentType, contentType == "application/grpc" || contentType.hasPrefix("application/grpc+") || contentType.hasPrefix("application/grpc;") else {
+        guard sawContentType, grpcContentType else {
             // gRPC spec: a non-gRPC content-type gets HTTP 415, not a gRPC status.
             connection.sendResponseHeaders(stream: streamID, headers: [HTTP2Header(":status", "415"), HTTP2Header("content-type", "text/plain")], endStream: true)
             return nil
         }
-        if let encoding, encoding != "identity" {
+        if let encoding {
             return answer(connection, streamID, GRPCStatus(.unimplemented, "grpc-encoding \"\(encoding)\" is not supported (supported: identity)"),
                           extra: [HTTP2Header("grpc-accept-encoding", "identity")])
         }
         var timeoutNanos: Int64?
         if let timeout {
-            guard let nanos = GRPCTimeout.parse(timeout) else {
-                return answer(connection, streamID, GRPCStatus(.internal, "malformed grpc-timeout \"\(timeout)\""))
+            guard let nanos = timeout.nanos else {
+                return answer(connection, streamID, GRPCStatus(.internal, "malformed grpc-timeout \"\(timeout.text)\""))
             }
             timeoutNanos = nanos
         }
@@ -188,7 +203,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             }
         }
         let call = ServerCall(
-            path: path!, requestMetadata: Metadata(headers: headers),
+            path: path!, requestMetadata: metadata,
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
             remoteAddress: channel.remoteAddress, connectionID: ObjectIdentifier(self),
             eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
@@ -197,9 +212,18 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         return stream
     }
 
-    /// The router's answer for `path`. A connection tends to call one method over and
-    /// over, and its path String comes from the connection's header cache: the check
-    /// against the last route is usually a pointer comparison, not a hash.
+    /// The request path as a String. A connection tends to call one method over and
+    /// over: when the bytes match the last route's path, that String is reused.
+    private func routePath(_ bytes: UnsafeRawBufferPointer) -> String {
+        if var last = lastRoute?.path {
+            let same = last.withUTF8 { $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if same { return last }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The router's answer for `path`, remembering the last route found (the check
+    /// against it is a pointer comparison when `routePath` reused its String).
     private func route(_ path: String) -> GRPCRouter.Lookup {
         if let last = lastRoute, last.path == path { return .found(last.handler) }
         let result = server.routerForConnections.lookup(path)
