@@ -60,7 +60,7 @@ final class ServerStream: HTTP2StreamHandler {
     /// the call with whatever status it produced. One closure holds everything the task
     /// needs: every allocation here is paid per call.
     private func launch(_ call: ServerCall, _ handler: GRPCService.Handler, request: ByteBuffer?) {
-        let run: @Sendable () async -> Void = {
+        let run: @Sendable @concurrent () async -> Void = {
             let status: GRPCStatus
             do {
                 switch handler {
