@@ -85,11 +85,15 @@ if wait_for "$work/cluster.log" "chat service ready" && wait_for "$work/cluster.
 fi
 kill -TERM -- -"$cluster_pid" 2>/dev/null; stop_pid $cluster_pid
 
-start_embedded
-echo
-echo "idle: $idle_clients registered clients (100 per connection), server RSS:"
-$pin_bench "$bin/chat-bench" --target "127.0.0.1:$port" --clients $idle_clients --connections $((idle_clients / 100)) \
-  --senders 0 --idle --duration 3 --server-pid $server_pid 2>/dev/null
-stop_pid $server_pid
+# Idle memory twice: clients sharing connections (100 each), and one connection per
+# client, where every connection's own state (nghttp2 session, buffers) counts too.
+for per_connection in 100 1; do
+  start_embedded
+  echo
+  echo "idle: $idle_clients registered clients ($per_connection per connection), server RSS:"
+  $pin_bench "$bin/chat-bench" --target "127.0.0.1:$port" --clients $idle_clients \
+    --connections $((idle_clients / per_connection)) --senders 0 --idle --duration 3 --server-pid $server_pid 2>/dev/null
+  stop_pid $server_pid
+done
 echo
 echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); the cluster row spans 4 processes, so it has none."
