@@ -53,6 +53,10 @@ public final class GRPCServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // NIO keeps each connection's receive buffer between reads. Starting small
+            // keeps idle connections cheap (a chat gate holds thousands); the allocator
+            // grows it within a few reads when a connection gets busy.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configure(channel, tls: tlsContext)
