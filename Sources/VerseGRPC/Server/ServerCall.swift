@@ -29,6 +29,8 @@ public final class ServerCall: Sendable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
+        var ended = false
+        var endWaiter: CheckedContinuation<Void, Never>?
     }
     /// Inline (a Mutex is stored in the object): no separate allocation per call.
     private let mutable = Mutex(Mutable())
@@ -91,6 +93,37 @@ public final class ServerCall: Sendable {
 
     public func send<M: ProtoMessage>(_ message: M) async throws {
         try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
+    }
+
+    /// Suspends until the call ends: the peer cancels or goes away, the deadline passes,
+    /// the peer is cut off, or the call is finished. For handlers of long-lived streams
+    /// whose messages are written from elsewhere (`writeOnEventLoop`): waiting here holds
+    /// no timer and no more task memory than the handler already has. Throws
+    /// CancellationError when it returns because the handler's task was cancelled.
+    public func waitUntilEnded() async throws {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let endedAlready = mutable.withLock { state -> Bool in
+                    if state.ended { return true }
+                    state.endWaiter = continuation
+                    return false
+                }
+                if endedAlready { continuation.resume() }
+            }
+        } onCancel: {
+            markEnded()
+        }
+        try Task.checkCancellation()
+    }
+
+    /// The call is over: wakes `waitUntilEnded`.
+    func markEnded() {
+        let waiter = mutable.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.ended = true
+            defer { state.endWaiter = nil }
+            return state.endWaiter
+        }
+        waiter?.resume()
     }
 
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).

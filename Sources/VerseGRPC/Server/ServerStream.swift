@@ -146,6 +146,7 @@ final class ServerStream: HTTP2StreamHandler {
         failWriters()
         connection.resetStream(stream: id, code: .enhanceYourCalm)
         call?.markCutOff()
+        call?.markEnded()
         call?.inbox?.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"))
         task?.cancel()
     }
@@ -179,6 +180,7 @@ final class ServerStream: HTTP2StreamHandler {
         finished = true
         deadlineTimer?.cancel()
         failWriters()
+        call?.markEnded()
         guard let connection, let call else { return }
         let statusFields = Self.statusHeaders(status), trailing = call.trailingMetadata.headers
         if headersSent {
@@ -262,6 +264,7 @@ final class ServerStream: HTTP2StreamHandler {
             failWriters()
             task?.cancel()
         }
+        call?.markEnded()
         call = nil
         task = nil
         pendingHandler = nil

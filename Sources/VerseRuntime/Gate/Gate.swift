@@ -30,7 +30,30 @@ public final class Gate: Sendable {
 
     public let configuration: Configuration
     let router: ClusterRouter
-    private let sessions = NIOLockedValueBox<[String: ClientSession]>([:])
+    private let sessions = NIOLockedValueBox(SessionTable())
+
+    /// Registered clients by id, and by connection: Create and Delete name no client,
+    /// so the connection's earliest registered client acts (found without a scan).
+    private struct SessionTable {
+        var byID: [String: ClientSession] = [:]
+        var byConnection: [ObjectIdentifier: [String]] = [:]
+
+        mutating func insert(_ session: ClientSession) {
+            byID[session.id] = session
+            byConnection[session.call.connectionID, default: []].append(session.id)
+        }
+
+        mutating func remove(_ clientID: String) {
+            guard let session = byID.removeValue(forKey: clientID) else { return }
+            let connection = session.call.connectionID
+            byConnection[connection]?.removeAll { $0 == clientID }
+            if byConnection[connection]?.isEmpty == true { byConnection[connection] = nil }
+        }
+
+        func first(on connection: ObjectIdentifier) -> ClientSession? {
+            byConnection[connection]?.first.flatMap { byID[$0] }
+        }
+    }
     private let nextClientNumber = NIOLockedValueBox<UInt64>(0)
     private let instance = UInt32.random(in: 0...UInt32.max)
     private let logger: Logger
@@ -84,7 +107,7 @@ public final class Gate: Sendable {
         }
     }
 
-    public var clientCount: Int { sessions.withLockedValue { $0.count } }
+    public var clientCount: Int { sessions.withLockedValue { $0.byID.count } }
 
     /// Clients cut off because they stopped reading their pushes.
     public var slowClientsDisconnected: Int { slowClients.withLockedValue { $0 } }
@@ -106,7 +129,7 @@ public final class Gate: Sendable {
             var registered = Gate_RegisterResponse()
             registered.clientId = session.id
             try await writer.send(ProtoAny(packing: registered))
-            sessions.withLockedValue { $0[session.id] = session }
+            sessions.withLockedValue { $0.insert(session) }
             logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
             defer {
                 if context.call.wasCutOff {
@@ -116,7 +139,7 @@ public final class Gate: Sendable {
                 }
                 clientLeft(session.id)
             }
-            while true { try await Task.sleep(for: .seconds(3600)) } // pushes flow until the client goes away
+            try await context.call.waitUntilEnded() // pushes flow (writeOnEventLoop) until the client goes away
         }
         service.unary("CallObject") { [self] (request: Gate_CallObjectRequest, context) -> Gate_CallObjectResponse in
             let session = try self.session(clientID: request.clientId, context)
@@ -159,7 +182,7 @@ public final class Gate: Sendable {
     /// another session).
     private func session(clientID: String, _ context: ServerContext) throws -> ClientSession? {
         guard !clientID.isEmpty else { return nil }
-        guard let session = sessions.withLockedValue({ $0[clientID] }) else {
+        guard let session = sessions.withLockedValue({ $0.byID[clientID] }) else {
             throw GRPCStatus(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
         }
         guard session.call.connectionID == context.call.connectionID else {
@@ -171,7 +194,7 @@ public final class Gate: Sendable {
     /// Create and Delete carry no client id: the connection's registered client, if any.
     private func connectionSession(_ context: ServerContext) throws -> ClientSession? {
         let connection = context.call.connectionID
-        let session = sessions.withLockedValue { $0.values.first { $0.call.connectionID == connection } }
+        let session = sessions.withLockedValue { $0.first(on: connection) }
         if session == nil && configuration.policy.requiresSession {
             throw GRPCStatus(.unauthenticated, "register first: this connection has no authenticated client")
         }
@@ -193,7 +216,7 @@ public final class Gate: Sendable {
     }
 
     private func clientLeft(_ clientID: String) {
-        sessions.withLockedValue { _ = $0.removeValue(forKey: clientID) }
+        sessions.withLockedValue { $0.remove(clientID) }
         logger.debug("client left", metadata: ["client": "\(clientID)"])
         let report = goneReporter
         Task { await report([clientID]) }
@@ -207,7 +230,7 @@ public final class Gate: Sendable {
         guard let message = push.message else { return }
         let framed = GRPCMessageFraming.frame(message)
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
-            push.broadcast ? Array(sessions.values) : push.clientIds.compactMap { sessions[$0] }
+            push.broadcast ? Array(sessions.byID.values) : push.clientIds.compactMap { sessions.byID[$0] }
         }
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).

@@ -56,7 +56,7 @@ enum NodeService {
                 logger.info("gate \(request.gate) unsubscribed")
             }
             await context.call.sendInitialMetadata() // the gate learns the subscription is live
-            while true { try await Task.sleep(for: .seconds(3600)) } // until the gate goes away (cancellation)
+            try await context.call.waitUntilEnded() // pushes flow (writeOnEventLoop) until the gate goes away
         }
         return service
     }
