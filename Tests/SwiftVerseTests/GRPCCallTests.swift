@@ -15,6 +15,8 @@ struct GRPCCallTests {
         let cancelledHandlers = NIOLockedValueBox(0)
         let sent = NIOLockedValueBox(0)
         let finishedSends = NIOLockedValueBox(false)
+        /// How each `Watch` handler's wait ended: "returned" or "cancelled".
+        let watchEndings = NIOLockedValueBox<[String]>([])
     }
 
     static func service(_ seen: Observations) -> GRPCService {
@@ -38,6 +40,17 @@ struct GRPCCallTests {
                 seen.sent.withLockedValue { $0 += 1 }
             }
             seen.finishedSends.withLockedValue { $0 = true }
+        }
+        // A long-lived stream written from elsewhere: one message, then it waits for its call to end.
+        service.serverStreaming("Watch") { (_: Empty, writer: ResponseWriter<Payload>, context) in
+            try await writer.send(Payload())
+            do {
+                try await context.call.waitUntilEnded()
+                seen.watchEndings.withLockedValue { $0.append("returned") }
+            } catch is CancellationError {
+                seen.watchEndings.withLockedValue { $0.append("cancelled") }
+                throw CancellationError()
+            }
         }
         service.unary("Fail") { (_: Empty, _) -> Empty in
             throw GRPCStatus(.failedPrecondition, "refusing: état ☺")
@@ -104,6 +117,28 @@ struct GRPCCallTests {
             #expect(seen.cancelledHandlers.withLockedValue { $0 } == 1)
             // The connection keeps serving after the reset stream.
             let _: Payload = try await client.unary("/test.Probe/Echo", request: Payload())
+        }
+    }
+
+    @Test func aHandlerWaitingForItsCallToEndWakesWhenThePeerCancelsOrTheDeadlinePasses() async throws {
+        let seen = Observations()
+        try await Self.withServer(seen) { _, client in
+            let call = try await client.makeCall(path: "/test.Probe/Watch")
+            try await call.send(Empty())
+            call.finishSending()
+            #expect(try await call.nextResponse() != nil)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(seen.watchEndings.withLockedValue { $0 }.isEmpty, "the wait ended before the call did")
+            call.cancel()
+            try await Self.waitUntil { seen.watchEndings.withLockedValue { $0.count } == 1 }
+            #expect(seen.watchEndings.withLockedValue { $0 } == ["cancelled"])
+
+            let timed = try await client.makeCall(path: "/test.Probe/Watch", timeout: .milliseconds(300))
+            try await timed.send(Empty())
+            timed.finishSending()
+            #expect(await timed.status().code == .deadlineExceeded)
+            try await Self.waitUntil { seen.watchEndings.withLockedValue { $0.count } == 2 }
+            #expect(seen.watchEndings.withLockedValue { $0 } == ["cancelled", "cancelled"])
         }
     }
 
