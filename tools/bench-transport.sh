@@ -22,6 +22,8 @@ grpc_h2load=(-d "$work/empty.req" -H 'content-type: application/grpc' -H 'te: tr
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
+# A port the kernel just handed out is free (fixed ports can sit in TIME_WAIT after an interrupted run).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 "${2:-100}"); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # run_h2load NAME PID URL ARGS... -> prints a result row
@@ -37,7 +39,7 @@ run_h2load() {
     'BEGIN { printf "%-44s %12.0f %14.2f\n", n, r, t / hz * 1e6 / N }'
 }
 
-port_swift=50591; port_nghttpd=50592
+port_swift=$(free_port); port_nghttpd=$(free_port)
 $pin_server "$bin/interop-server" --port $port_swift --log_level warning & pids+=($!); pid_swift=$!
 $pin_server nghttpd --no-tls -d "$work/root" $port_nghttpd >/dev/null 2>&1 & pids+=($!); pid_nghttpd=$!
 wait_port $port_swift; wait_port $port_nghttpd
@@ -85,13 +87,14 @@ measure_cg() { # measure_cg NAME REQUESTS PORT URL SERVER-CMD... -> total instru
 # valgrind 3.19 cannot read the DWARF 5 that Swift emits; symbols suffice for counting.
 cp "$bin/interop-server" "$work/interop-server"; strip --strip-debug "$work/interop-server"
 for name in nghttpd swift; do
+  cg_port=$(free_port)
   if [ $name = swift ]; then
-    cmd=("$work/interop-server" --port 50593 --log_level warning); url="http://127.0.0.1:50593/grpc.testing.TestService/UnaryCall"
+    cmd=("$work/interop-server" --port "$cg_port" --log_level warning); url="http://127.0.0.1:$cg_port/grpc.testing.TestService/UnaryCall"
   else
-    cmd=(nghttpd --no-tls -d "$work/root" 50593); url="http://127.0.0.1:50593/small"
+    cmd=(nghttpd --no-tls -d "$work/root" "$cg_port"); url="http://127.0.0.1:$cg_port/small"
   fi
-  low=$(measure_cg $name "$CG_N" 50593 "$url" "${cmd[@]}")
-  high=$(measure_cg $name $((CG_N * 2)) 50593 "$url" "${cmd[@]}")
+  low=$(measure_cg $name "$CG_N" "$cg_port" "$url" "${cmd[@]}")
+  high=$(measure_cg $name $((CG_N * 2)) "$cg_port" "$url" "${cmd[@]}")
   per=$(( (high - low) / CG_N ))
   echo "$name: $per instructions per request"
   echo "$per" > "$work/cg.$name"

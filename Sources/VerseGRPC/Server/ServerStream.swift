@@ -261,10 +261,10 @@ final class ServerStream: HTTP2StreamHandler {
             finished = true
             let status = GRPCStatus(.cancelled, reason == .connectionLost ? "the client went away" : "the client cancelled the call")
             call?.inbox?.finish(status)
+            call?.markEnded() // finish and cutOff mark it themselves
             failWriters()
             task?.cancel()
         }
-        call?.markEnded()
         call = nil
         task = nil
         pendingHandler = nil
