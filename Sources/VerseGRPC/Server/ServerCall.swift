@@ -29,9 +29,13 @@ public final class ServerCall: Sendable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
-        var ended = false
         var endWaiter: CheckedContinuation<Void, Never>?
     }
+    /// Every call ends, few calls wait for it: `markEnded` takes the lock only when
+    /// `waitUntilEnded` has been called (both flags sequentially consistent, so neither
+    /// side can miss the other).
+    private let ended = Atomic<Bool>(false)
+    private let endAwaited = Atomic<Bool>(false)
     /// Inline (a Mutex is stored in the object): no separate allocation per call.
     private let mutable = Mutex(Mutable())
 
@@ -101,10 +105,11 @@ public final class ServerCall: Sendable {
     /// no timer and no more task memory than the handler already has. Throws
     /// CancellationError when it returns because the handler's task was cancelled.
     public func waitUntilEnded() async throws {
+        endAwaited.store(true, ordering: .sequentiallyConsistent)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let endedAlready = mutable.withLock { state -> Bool in
-                    if state.ended { return true }
+                    if ended.load(ordering: .sequentiallyConsistent) { return true }
                     state.endWaiter = continuation
                     return false
                 }
@@ -118,8 +123,9 @@ public final class ServerCall: Sendable {
 
     /// The call is over: wakes `waitUntilEnded`.
     func markEnded() {
+        ended.store(true, ordering: .sequentiallyConsistent)
+        guard endAwaited.load(ordering: .sequentiallyConsistent) else { return }
         let waiter = mutable.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.ended = true
             defer { state.endWaiter = nil }
             return state.endWaiter
         }
