@@ -42,7 +42,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// The first text value for `key`.
     public subscript(_ key: String) -> String? {
-        for entry in entries where entry.key == key {
+        for entry in entries where Self.same(entry.key, key) {
             if case .text(let value) = entry.value { return value }
         }
         return nil
@@ -50,10 +50,16 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// The first binary value for `key` (a `-bin` key).
     public func binary(_ key: String) -> [UInt8]? {
-        for entry in entries where entry.key == key {
+        for entry in entries where Self.same(entry.key, key) {
             if case .binary(let value) = entry.value { return value }
         }
         return nil
+    }
+
+    /// Key equality with the length compared first: lookups run per call, and most keys
+    /// they pass differ in length (String's == would compare them in full).
+    private static func same(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a == b
     }
 
     /// Headers that belong to the protocol, never to the application. Runs for every
