@@ -62,8 +62,10 @@ struct MessageDeframer {
     }
 }
 
+@usableFromInline
 enum MessageFramer {
     /// Frames an encoded message: prefix and body written straight into one buffer.
+    @usableFromInline
     static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator) -> ByteBuffer {
         let size = message.count
         var buffer = allocator.buffer(capacity: 5 + size)

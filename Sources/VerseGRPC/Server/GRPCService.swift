@@ -32,6 +32,7 @@ public struct GRPCService: Sendable {
         handlers[method] = handler
     }
 
+    @inlinable
     public mutating func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
@@ -42,6 +43,7 @@ public struct GRPCService: Sendable {
         })
     }
 
+    @inlinable
     public mutating func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
@@ -52,6 +54,7 @@ public struct GRPCService: Sendable {
         })
     }
 
+    @inlinable
     public mutating func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ServerContext) async throws -> Response
@@ -62,6 +65,7 @@ public struct GRPCService: Sendable {
         })
     }
 
+    @inlinable
     public mutating func bidirectionalStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void

@@ -19,7 +19,7 @@ public final class ServerCall: Sendable {
     /// Identifies the HTTP/2 connection the call arrived on: calls on one connection
     /// share it (the gate binds client sessions to their connection with it).
     public let connectionID: ObjectIdentifier
-    let allocator: ByteBufferAllocator
+    @usableFromInline let allocator: ByteBufferAllocator
     /// Request messages for methods that read a stream of them; single-request methods
     /// get their message directly and need none.
     let inbox: MessageInbox?
@@ -95,6 +95,10 @@ public final class ServerCall: Sendable {
         }
     }
 
+    // Inlinable (as the typed handler helpers in GRPCService): the message type is
+    // known in the calling module, so encoding is specialized there instead of going
+    // through generic witness calls on every message.
+    @inlinable
     public func send<M: ProtoMessage>(_ message: M) async throws {
         try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
     }
@@ -198,6 +202,8 @@ public final class ServerCall: Sendable {
 public struct ServerContext: Sendable {
     public let call: ServerCall
 
+    @usableFromInline init(call: ServerCall) { self.call = call }
+
     public var requestMetadata: Metadata { call.requestMetadata }
     public var deadline: NIODeadline? { call.deadline }
     public var peer: String { call.peer }
@@ -212,6 +218,8 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
     public typealias Element = Message
     let call: ServerCall
 
+    @usableFromInline init(call: ServerCall) { self.call = call }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         let call: ServerCall
         public mutating func next() async throws -> Message? {
@@ -225,8 +233,11 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
 
 /// Outgoing response messages.
 public struct ResponseWriter<Message: ProtoMessage>: Sendable {
-    let call: ServerCall
+    @usableFromInline let call: ServerCall
 
+    @usableFromInline init(call: ServerCall) { self.call = call }
+
+    @inlinable
     public func send(_ message: Message) async throws {
         try await call.send(message)
     }
@@ -234,6 +245,7 @@ public struct ResponseWriter<Message: ProtoMessage>: Sendable {
 
 /// Decodes a received message; a malformed one ends the call with INTERNAL, as other
 /// gRPC implementations do for unparsable messages.
+@inlinable
 func decodeMessage<M: ProtoMessage>(_ type: M.Type, from bytes: ByteBuffer, role: String) throws -> M {
     do {
         return try bytes.withUnsafeReadableBytes { try M(serializedBytes: $0) }
