@@ -17,6 +17,13 @@ public struct ProtoDescriptor: @unchecked Sendable {
     /// The field with this number. Generated code only asks for numbers the .proto
     /// declares, so a miss means the generated Swift and C disagree: a build bug.
     func field(_ number: Int32) -> UnsafePointer<ProtobufCFieldDescriptor> {
+        // protoc-c lists fields in number order, and most messages number them 1, 2, 3...:
+        // then field N sits at index N-1, with no search. Anything else takes the search.
+        let index = Int(number) - 1
+        if index >= 0, index < Int(pointer.pointee.n_fields), let fields = pointer.pointee.fields,
+           fields[index].id == UInt32(number) {
+            return fields + index
+        }
         guard let field = protobuf_c_message_descriptor_get_field(pointer, UInt32(number)) else {
             preconditionFailure("\(fullName) has no field \(number): regenerate with `make proto`")
         }
