@@ -198,7 +198,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                     output = context.channel.allocator.buffer(capacity: count)
                 }
             }
-            output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
+            // A plain memcpy: ByteBuffer.writeBytes takes a slower generic path for raw pointers.
+            output!.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+                target.baseAddress!.copyMemory(from: chunk, byteCount: count)
+                return count
+            }
         }
         if let output {
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
