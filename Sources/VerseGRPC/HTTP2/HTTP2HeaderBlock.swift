@@ -7,8 +7,8 @@ import Glibc
 /// make Strings only for what they keep: a gRPC request head is mostly fields the
 /// server checks and drops (`:method`, `:scheme`, `te`, `content-type`).
 ///
-/// A class with its own byte storage: appending to an Array of bytes costs several
-/// times a memcpy, and this runs for every header of every call.
+/// A class with its own C storage for bytes and field offsets: appending to Arrays
+/// costs several times a memcpy, and this runs for every header of every call.
 final class HTTP2HeaderBlock {
     private struct Field {
         var nameStart: Int32
@@ -20,15 +20,18 @@ final class HTTP2HeaderBlock {
     private var storage: UnsafeMutableRawPointer?
     private var used = 0
     private var capacity = 0
-    private var fields: [Field] = []
+    private var fields: UnsafeMutablePointer<Field>?
+    private(set) var count = 0
+    private var fieldCapacity = 0
 
-    deinit { free(storage) }
-
-    var count: Int { fields.count }
+    deinit {
+        free(storage)
+        free(fields)
+    }
 
     func removeAll() {
         used = 0
-        fields.removeAll(keepingCapacity: true)
+        count = 0
     }
 
     func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
@@ -38,12 +41,18 @@ final class HTTP2HeaderBlock {
             storage = realloc(storage, capacity)
             precondition(storage != nil, "out of memory for a header block")
         }
+        if count == fieldCapacity {
+            fieldCapacity = max(fieldCapacity * 2, 16)
+            fields = realloc(fields, fieldCapacity * MemoryLayout<Field>.stride)?.assumingMemoryBound(to: Field.self)
+            precondition(fields != nil, "out of memory for a header block")
+        }
         let nameStart = used
         copy(name)
         let valueStart = used
         copy(value)
-        fields.append(Field(nameStart: Int32(nameStart), nameCount: Int32(name.count),
-                            valueStart: Int32(valueStart), valueCount: Int32(value.count)))
+        fields![count] = Field(nameStart: Int32(nameStart), nameCount: Int32(name.count),
+                               valueStart: Int32(valueStart), valueCount: Int32(value.count))
+        count += 1
     }
 
     private func copy(_ bytes: UnsafeRawBufferPointer) {
@@ -56,8 +65,9 @@ final class HTTP2HeaderBlock {
     /// Calls `body` with each field's name and value, in order. The buffers are only
     /// valid during the call.
     func forEach(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
-        guard let storage else { return }
-        for field in fields {
+        guard let storage, let fields else { return }
+        for index in 0..<count {
+            let field = fields[index]
             try body(UnsafeRawBufferPointer(start: storage + Int(field.nameStart), count: Int(field.nameCount)),
                      UnsafeRawBufferPointer(start: storage + Int(field.valueStart), count: Int(field.valueCount)))
         }
