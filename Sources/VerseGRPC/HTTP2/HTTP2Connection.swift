@@ -169,12 +169,12 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var spareOutput: ByteBuffer?
     private static let spareOutputLimit = 4 << 10
 
-    /// Writes everything nghttp2 has queued, in one buffer and one flush.
     /// A String for header bytes, from the connection's cache of recent ones.
     func headerString(_ bytes: UnsafeRawBufferPointer) -> String {
         headerStrings.string(bytes)
     }
 
+    /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {
         guard let session, let context, sentPreface || context.channel.isActive else { return }
         var output: ByteBuffer?
