@@ -30,12 +30,15 @@ public final class ServerCall: Sendable {
         var trailing = Metadata()
         var cutOff = false
         var endWaiter: CheckedContinuation<Void, Never>?
+        var endAction: (@Sendable (ServerCall) -> Void)?
     }
-    /// Every call ends, few calls wait for it: `markEnded` takes the lock only when
-    /// `waitUntilEnded` has been called (both flags sequentially consistent, so neither
-    /// side can miss the other).
+    /// Every call ends, few calls watch for it: `markEnded` takes the lock only when
+    /// `waitUntilEnded` or `keepOpen` has been called (both flags sequentially
+    /// consistent, so neither side can miss the other).
     private let ended = Atomic<Bool>(false)
     private let endAwaited = Atomic<Bool>(false)
+    /// The handler handed the call over (`keepOpen`): its return does not end the call.
+    private let keptOpen = Atomic<Bool>(false)
     /// Inline (a Mutex is stored in the object): no separate allocation per call.
     private let mutable = Mutex(Mutable())
 
@@ -125,15 +128,39 @@ public final class ServerCall: Sendable {
         try Task.checkCancellation()
     }
 
-    /// The call is over: wakes `waitUntilEnded`.
+    /// Keeps the call open after the handler returns: for a long-lived stream that code
+    /// on the event loop writes to (`writeOnEventLoop`) and ends (`finishOnEventLoop`),
+    /// or that ends when the peer goes away. `onEnd` runs once when the call ends, on
+    /// whatever thread ends it, and gets the call (so it need not capture it). Unlike
+    /// `waitUntilEnded`, no task stays parked for the life of the stream: an idle stream
+    /// costs only its state.
+    public func keepOpen(onEnd: @escaping @Sendable (ServerCall) -> Void) {
+        keptOpen.store(true, ordering: .sequentiallyConsistent)
+        endAwaited.store(true, ordering: .sequentiallyConsistent)
+        let endedAlready = mutable.withLock { state -> Bool in
+            if ended.load(ordering: .sequentiallyConsistent) { return true }
+            state.endAction = onEnd
+            return false
+        }
+        if endedAlready { onEnd(self) }
+    }
+
+    /// The handler returned normally: ends the call unless it was kept open.
+    var endsWhenHandlerReturns: Bool { !keptOpen.load(ordering: .sequentiallyConsistent) }
+
+    /// The call is over: wakes `waitUntilEnded` and runs the `keepOpen` action.
     func markEnded() {
         ended.store(true, ordering: .sequentiallyConsistent)
         guard endAwaited.load(ordering: .sequentiallyConsistent) else { return }
-        let waiter = mutable.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state.endWaiter = nil }
-            return state.endWaiter
+        let (waiter, action) = mutable.withLock { state -> (CheckedContinuation<Void, Never>?, (@Sendable (ServerCall) -> Void)?) in
+            defer {
+                state.endWaiter = nil
+                state.endAction = nil
+            }
+            return (state.endWaiter, state.endAction)
         }
         waiter?.resume()
+        action?(self)
     }
 
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).

@@ -67,6 +67,7 @@ final class ServerStream: HTTP2StreamHandler {
                 case .singleRequest(let body): try await body(request ?? ByteBuffer(), call)
                 case .requestStream(let body): try await body(call)
                 }
+                guard call.endsWhenHandlerReturns else { return } // handed over (keepOpen)
                 status = .ok
             } catch let error as GRPCStatus {
                 status = error

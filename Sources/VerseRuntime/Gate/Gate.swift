@@ -131,15 +131,16 @@ public final class Gate: Sendable {
             try await writer.send(ProtoAny(packing: registered))
             sessions.withLockedValue { $0.insert(session) }
             logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
-            defer {
-                if context.call.wasCutOff {
+            // Pushes flow from the event loop (writeOnEventLoop) until the client goes away;
+            // no task waits meanwhile, so an idle client costs only its session and stream.
+            context.call.keepOpen { [self] call in
+                if call.wasCutOff {
                     slowClients.withLockedValue { $0 += 1 }
                     logger.warning("disconnected a client that stopped reading its pushes",
                                    metadata: ["client": "\(session.id)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
                 }
                 clientLeft(session.id)
             }
-            try await context.call.waitUntilEnded() // pushes flow (writeOnEventLoop) until the client goes away
         }
         service.unary("CallObject") { [self] (request: Gate_CallObjectRequest, context) -> Gate_CallObjectResponse in
             let session = try self.session(clientID: request.clientId, context)

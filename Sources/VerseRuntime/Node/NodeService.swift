@@ -51,12 +51,12 @@ enum NodeService {
             let sink = RemoteGateSink(call: context.call)
             node.pushes.attach(gate: request.gate, sink: sink)
             logger.info("gate \(request.gate) subscribed to pushes")
-            defer {
+            await context.call.sendInitialMetadata() // the gate learns the subscription is live
+            // Pushes flow (writeOnEventLoop) until the gate goes away.
+            context.call.keepOpen { [node, logger] _ in
                 node.pushes.detach(gate: request.gate)
                 logger.info("gate \(request.gate) unsubscribed")
             }
-            await context.call.sendInitialMetadata() // the gate learns the subscription is live
-            try await context.call.waitUntilEnded() // pushes flow (writeOnEventLoop) until the gate goes away
         }
         return service
     }
