@@ -17,6 +17,9 @@ struct GRPCCallTests {
         let finishedSends = NIOLockedValueBox(false)
         /// How each `Watch` handler's wait ended: "returned" or "cancelled".
         let watchEndings = NIOLockedValueBox<[String]>([])
+        /// `Handoff` calls: the last one handed over, and how many have ended.
+        let handedOver = NIOLockedValueBox<ServerCall?>(nil)
+        let handoffEnds = NIOLockedValueBox(0)
     }
 
     static func service(_ seen: Observations) -> GRPCService {
@@ -51,6 +54,13 @@ struct GRPCCallTests {
                 seen.watchEndings.withLockedValue { $0.append("cancelled") }
                 throw CancellationError()
             }
+        }
+        // Hands its stream over and returns: the call stays open until the peer leaves
+        // or event-loop code finishes it.
+        service.serverStreaming("Handoff") { (_: Empty, writer: ResponseWriter<Payload>, context) in
+            try await writer.send(Payload())
+            seen.handedOver.withLockedValue { $0 = context.call }
+            context.call.keepOpen { _ in seen.handoffEnds.withLockedValue { $0 += 1 } }
         }
         service.unary("Fail") { (_: Empty, _) -> Empty in
             throw GRPCStatus(.failedPrecondition, "refusing: état ☺")
@@ -139,6 +149,41 @@ struct GRPCCallTests {
             #expect(await timed.status().code == .deadlineExceeded)
             try await Self.waitUntil { seen.watchEndings.withLockedValue { $0.count } == 2 }
             #expect(seen.watchEndings.withLockedValue { $0 } == ["cancelled", "cancelled"])
+        }
+    }
+
+    @Test func aStreamHandedOverStaysOpenForEventLoopWritesAndReportsItsEnd() async throws {
+        let seen = Observations()
+        try await Self.withServer(seen) { _, client in
+            // Kept open after the handler returned; event-loop code writes, then finishes it.
+            let call = try await client.makeCall(path: "/test.Probe/Handoff")
+            try await call.send(Empty())
+            call.finishSending()
+            #expect(try await call.nextResponse() != nil)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(seen.handoffEnds.withLockedValue { $0 } == 0, "the call ended when its handler returned")
+            let serverCall = try #require(seen.handedOver.withLockedValue { $0 })
+            var payload = Payload()
+            payload.body = Array("later".utf8)
+            let framed = GRPCMessageFraming.frame(payload)
+            serverCall.eventLoop.execute {
+                _ = serverCall.writeOnEventLoop(framed: framed, limit: .init(bytes: 1 << 20))
+                serverCall.finishOnEventLoop(.ok)
+            }
+            let later = try #require(try await call.nextResponse())
+            #expect(try Payload(serializedBytes: Array(later.readableBytesView)) == payload)
+            #expect(await call.status().code == .ok)
+            try await Self.waitUntil { seen.handoffEnds.withLockedValue { $0 } == 1 }
+            #expect(seen.handoffEnds.withLockedValue { $0 } == 1)
+
+            // The peer leaving ends a handed-over call too.
+            let left = try await client.makeCall(path: "/test.Probe/Handoff")
+            try await left.send(Empty())
+            left.finishSending()
+            #expect(try await left.nextResponse() != nil)
+            left.cancel()
+            try await Self.waitUntil { seen.handoffEnds.withLockedValue { $0 } == 2 }
+            #expect(seen.handoffEnds.withLockedValue { $0 } == 2)
         }
     }
 
