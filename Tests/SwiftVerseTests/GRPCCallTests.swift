@@ -86,6 +86,14 @@ struct GRPCCallTests {
         await server.shutdown(grace: .milliseconds(100))
     }
 
+    /// Starts a server-streaming call with an empty request, sent and half-closed.
+    static func startStream(_ client: GRPCClient, _ path: String, timeout: Duration? = nil) async throws -> ClientCall {
+        let call = try await client.makeCall(path: path, timeout: timeout)
+        try await call.send(Empty())
+        call.finishSending()
+        return call
+    }
+
     static func waitUntil(_ condition: () -> Bool) async throws {
         for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
@@ -133,9 +141,7 @@ struct GRPCCallTests {
     @Test func aHandlerWaitingForItsCallToEndWakesWhenThePeerCancelsOrTheDeadlinePasses() async throws {
         let seen = Observations()
         try await Self.withServer(seen) { _, client in
-            let call = try await client.makeCall(path: "/test.Probe/Watch")
-            try await call.send(Empty())
-            call.finishSending()
+            let call = try await Self.startStream(client, "/test.Probe/Watch")
             #expect(try await call.nextResponse() != nil)
             try await Task.sleep(for: .milliseconds(100))
             #expect(seen.watchEndings.withLockedValue { $0 }.isEmpty, "the wait ended before the call did")
@@ -143,9 +149,7 @@ struct GRPCCallTests {
             try await Self.waitUntil { seen.watchEndings.withLockedValue { $0.count } == 1 }
             #expect(seen.watchEndings.withLockedValue { $0 } == ["cancelled"])
 
-            let timed = try await client.makeCall(path: "/test.Probe/Watch", timeout: .milliseconds(300))
-            try await timed.send(Empty())
-            timed.finishSending()
+            let timed = try await Self.startStream(client, "/test.Probe/Watch", timeout: .milliseconds(300))
             #expect(await timed.status().code == .deadlineExceeded)
             try await Self.waitUntil { seen.watchEndings.withLockedValue { $0.count } == 2 }
             #expect(seen.watchEndings.withLockedValue { $0 } == ["cancelled", "cancelled"])
@@ -156,9 +160,7 @@ struct GRPCCallTests {
         let seen = Observations()
         try await Self.withServer(seen) { _, client in
             // Kept open after the handler returned; event-loop code writes, then finishes it.
-            let call = try await client.makeCall(path: "/test.Probe/Handoff")
-            try await call.send(Empty())
-            call.finishSending()
+            let call = try await Self.startStream(client, "/test.Probe/Handoff")
             #expect(try await call.nextResponse() != nil)
             try await Task.sleep(for: .milliseconds(100))
             #expect(seen.handoffEnds.withLockedValue { $0 } == 0, "the call ended when its handler returned")
@@ -177,9 +179,7 @@ struct GRPCCallTests {
             #expect(seen.handoffEnds.withLockedValue { $0 } == 1)
 
             // The peer leaving ends a handed-over call too.
-            let left = try await client.makeCall(path: "/test.Probe/Handoff")
-            try await left.send(Empty())
-            left.finishSending()
+            let left = try await Self.startStream(client, "/test.Probe/Handoff")
             #expect(try await left.nextResponse() != nil)
             left.cancel()
             try await Self.waitUntil { seen.handoffEnds.withLockedValue { $0 } == 2 }
