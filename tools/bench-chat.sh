@@ -14,7 +14,8 @@ trap cleanup EXIT
 pin_server="taskset -c 0"; pin_bench="taskset -c 1"
 [ "$(nproc)" -ge 2 ] || { pin_server=""; pin_bench=""; }
 if [ "${QUICK:-0}" = 1 ]; then duration=3 warmup=1 idle_clients=1000; else duration=15 warmup=3 idle_clients=10000; fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=tools/ports.sh
+source "$(dirname "$0")/ports.sh"
 wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; tail "$1" >&2; return 1; }
 
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
@@ -22,7 +23,7 @@ start_embedded() {
   port=$(free_port)
   $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --log-level warning "$@" >"$work/server.log" 2>&1 &
   server_pid=$!; pids+=($server_pid)
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port" || true
   sleep 0.5
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }

@@ -22,9 +22,8 @@ grpc_h2load=(-d "$work/empty.req" -H 'content-type: application/grpc' -H 'te: tr
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# A port the kernel just handed out is free (fixed ports can sit in TIME_WAIT after an interrupted run).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 "${2:-100}"); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# shellcheck source=tools/ports.sh
+source "$(dirname "$0")/ports.sh"
 
 # run_h2load NAME PID URL ARGS... -> prints a result row
 run_h2load() {

@@ -3,6 +3,8 @@
 # on 127.0.0.1:48000 (or $GATE_PORT). Logs are prefixed by process; Ctrl-C stops all.
 #   tools/cluster.sh BIN_DIR
 set -uo pipefail
+# shellcheck source=tools/ports.sh
+source "$(dirname "$0")/ports.sh"
 bin=${1:?usage: cluster.sh BIN_DIR}
 gate_port=${GATE_PORT:-48000}
 etcd_port=${ETCD_PORT:-23790}
@@ -28,7 +30,7 @@ prefixed etcd etcd --name swiftverse --data-dir "$work/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-cluster "swiftverse=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$etcd_port") 2>/dev/null && break; sleep 0.1; done
+wait_port "$etcd_port" 50 || true
 for i in "${!node_ports[@]}"; do
   prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}"
 done

@@ -28,12 +28,6 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// skip hashing.
     private var lastStream: HTTP2Stream?
 
-    private func stream(_ id: Int32) -> HTTP2Stream? {
-        if let last = lastStream, last.id == id { return last }
-        let found = streams[id]
-        if found != nil { lastStream = found }
-        return found
-    }
     private var context: ChannelHandlerContext?
     private var inReadBatch = false
     private var flushScheduled = false
@@ -234,6 +228,14 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: streams: requests and responses
+
+    /// The stream with this id, through `lastStream`.
+    private func stream(_ id: Int32) -> HTTP2Stream? {
+        if let last = lastStream, last.id == id { return last }
+        let found = streams[id]
+        if found != nil { lastStream = found }
+        return found
+    }
 
     /// Client: starts a request. Returns the stream id, or nil if the session refused.
     func startRequest(headers: [HTTP2Header], handler: HTTP2StreamHandler) -> Int32? {

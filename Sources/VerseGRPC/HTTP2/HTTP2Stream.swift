@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 
 /// Per-stream state the connection keeps: the outbound queue that nghttp2's data
@@ -56,8 +53,7 @@ struct HeaderStringCache {
         let hash = count &* 31 &+ Int(bytes[0]) &* 7 &+ Int(bytes[count / 2]) &* 3 &+ Int(bytes[count - 1])
         let slot = hash & (Self.slotCount - 1)
         if slots.isEmpty { slots = Array(repeating: nil, count: Self.slotCount) }
-        if let entry = slots[slot], entry.bytes.count == count,
-           entry.bytes.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, count) == 0 }) {
+        if let entry = slots[slot], entry.bytes.withUnsafeBytes({ $0.sameBytes(as: bytes) }) {
             return entry.string
         }
         let string = String(decoding: bytes, as: UTF8.self)

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -144,14 +141,14 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         // Strings. Every header of every call passes here, so names are told apart by
         // first byte and length before any comparison.
         var isPost = false, grpcContentType = false, sawContentType = false
-        var path: String?, encoding: String?, timeout: (nanos: Int64?, text: String)?
+        var route: (path: String, lookup: GRPCRouter.Lookup)?, encoding: String?, timeout: (nanos: Int64?, text: String)?
         var metadata = Metadata()
         headers.forEach { name, value in
             switch (name.first, name.count) {
             case (UInt8(ascii: ":"), 7) where name.equals(":method"):
                 isPost = value.equals("POST")
             case (UInt8(ascii: ":"), 5) where name.equals(":path"):
-                path = routePath(value)
+                route = self.route(value)
             case (UInt8(ascii: "c"), 12) where name.equals("content-type"):
                 sawContentType = true
                 grpcContentType = value.equals("application/grpc") || value.hasPrefix("application/grpc+")
@@ -187,7 +184,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             timeoutNanos = nanos
         }
         let handler: GRPCService.Handler
-        switch route(path ?? "") {
+        let path = route?.path ?? ""
+        switch route?.lookup ?? server.routerForConnections.lookup(path) {
         case .found(let found): handler = found
         case .unknownService(let name):
             return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown service \(name)"))
@@ -207,7 +205,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             }
         }
         let call = ServerCall(
-            path: path!, requestMetadata: metadata,
+            path: path, requestMetadata: metadata,
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
             remoteAddress: channel.remoteAddress, connectionID: ObjectIdentifier(self),
             eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
@@ -216,23 +214,20 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         return stream
     }
 
-    /// The request path as a String. A connection tends to call one method over and
-    /// over: when the bytes match the last route's path, that String is reused.
-    private func routePath(_ bytes: UnsafeRawBufferPointer) -> String {
-        if var last = lastRoute?.path {
-            let same = last.withUTF8 { $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
-            if same { return last }
+    /// The request path and the router's answer for it. A connection tends to call one
+    /// method over and over: when the path's bytes match the last route found, its
+    /// String and handler are reused (no String made, no hash).
+    private func route(_ pathBytes: UnsafeRawBufferPointer) -> (path: String, lookup: GRPCRouter.Lookup) {
+        if let last = lastRoute {
+            var lastPath = last.path
+            if lastPath.withUTF8({ UnsafeRawBufferPointer($0).sameBytes(as: pathBytes) }) {
+                return (last.path, .found(last.handler))
+            }
         }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// The router's answer for `path`, remembering the last route found (the check
-    /// against it is a pointer comparison when `routePath` reused its String).
-    private func route(_ path: String) -> GRPCRouter.Lookup {
-        if let last = lastRoute, last.path == path { return .found(last.handler) }
-        let result = server.routerForConnections.lookup(path)
-        if case .found(let handler) = result { lastRoute = (path, handler) }
-        return result
+        let path = String(decoding: pathBytes, as: UTF8.self)
+        let lookup = server.routerForConnections.lookup(path)
+        if case .found(let handler) = lookup { lastRoute = (path, handler) }
+        return (path, lookup)
     }
 
     /// Trailers-Only answer for a stream that never reaches a handler.

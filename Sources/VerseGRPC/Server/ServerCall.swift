@@ -29,12 +29,12 @@ public final class ServerCall: Sendable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
-        var endWaiter: CheckedContinuation<Void, Never>?
-        var endAction: (@Sendable (ServerCall) -> Void)?
+        /// What runs when the call ends (`keepOpen`'s action, `waitUntilEnded`'s wake-up).
+        var endActions: [@Sendable (ServerCall) -> Void] = []
     }
     /// Every call ends, few calls watch for it: `markEnded` takes the lock only when
-    /// `waitUntilEnded` or `keepOpen` has been called (both flags sequentially
-    /// consistent, so neither side can miss the other).
+    /// something was registered with `whenEnded` (both flags sequentially consistent,
+    /// so neither side can miss the other).
     private let ended = Atomic<Bool>(false)
     private let endAwaited = Atomic<Bool>(false)
     /// The handler handed the call over (`keepOpen`): its return does not end the call.
@@ -108,19 +108,13 @@ public final class ServerCall: Sendable {
 
     /// Suspends until the call ends: the peer cancels or goes away, the deadline passes,
     /// the peer is cut off, or the call is finished. For handlers of long-lived streams
-    /// whose messages are written from elsewhere (`writeOnEventLoop`): waiting here holds
-    /// no timer and no more task memory than the handler already has. Throws
-    /// CancellationError when it returns because the handler's task was cancelled.
+    /// whose messages are written from elsewhere (`writeOnEventLoop`) that want to keep
+    /// their task; `keepOpen` needs none. Throws CancellationError when it returns
+    /// because the handler's task was cancelled.
     public func waitUntilEnded() async throws {
-        endAwaited.store(true, ordering: .sequentiallyConsistent)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let endedAlready = mutable.withLock { state -> Bool in
-                    if ended.load(ordering: .sequentiallyConsistent) { return true }
-                    state.endWaiter = continuation
-                    return false
-                }
-                if endedAlready { continuation.resume() }
+                whenEnded { _ in continuation.resume() }
             }
         } onCancel: {
             markEnded()
@@ -136,31 +130,32 @@ public final class ServerCall: Sendable {
     /// costs only its state.
     public func keepOpen(onEnd: @escaping @Sendable (ServerCall) -> Void) {
         keptOpen.store(true, ordering: .sequentiallyConsistent)
-        endAwaited.store(true, ordering: .sequentiallyConsistent)
-        let endedAlready = mutable.withLock { state -> Bool in
-            if ended.load(ordering: .sequentiallyConsistent) { return true }
-            state.endAction = onEnd
-            return false
-        }
-        if endedAlready { onEnd(self) }
+        whenEnded(onEnd)
     }
 
     /// The handler returned normally: ends the call unless it was kept open.
     var endsWhenHandlerReturns: Bool { !keptOpen.load(ordering: .sequentiallyConsistent) }
 
-    /// The call is over: wakes `waitUntilEnded` and runs the `keepOpen` action.
+    /// Runs `action` once the call has ended: now if it already has.
+    private func whenEnded(_ action: @escaping @Sendable (ServerCall) -> Void) {
+        endAwaited.store(true, ordering: .sequentiallyConsistent)
+        let endedAlready = mutable.withLock { state -> Bool in
+            if ended.load(ordering: .sequentiallyConsistent) { return true }
+            state.endActions.append(action)
+            return false
+        }
+        if endedAlready { action(self) }
+    }
+
+    /// The call is over: runs what `whenEnded` registered.
     func markEnded() {
         ended.store(true, ordering: .sequentiallyConsistent)
         guard endAwaited.load(ordering: .sequentiallyConsistent) else { return }
-        let (waiter, action) = mutable.withLock { state -> (CheckedContinuation<Void, Never>?, (@Sendable (ServerCall) -> Void)?) in
-            defer {
-                state.endWaiter = nil
-                state.endAction = nil
-            }
-            return (state.endWaiter, state.endAction)
+        let actions = mutable.withLock { state -> [@Sendable (ServerCall) -> Void] in
+            defer { state.endActions = [] }
+            return state.endActions
         }
-        waiter?.resume()
-        action?(self)
+        for action in actions { action(self) }
     }
 
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).
