@@ -120,4 +120,34 @@ struct GRPCWireTests {
         #expect(GRPCStatus.fromResetCode(HTTP2ErrorCode.cancel.rawValue).code == .cancelled)
         #expect(GRPCStatus.fromResetCode(HTTP2ErrorCode.refusedStream.rawValue).code == .unavailable)
     }
+
+    /// The connection's stream table against a Dictionary, through random opens and
+    /// closes in the patterns connections produce (ids growing by 2, many open at once,
+    /// closes out of order) and growth past its initial size.
+    @Test func theStreamTableFindsExactlyTheOpenStreams() {
+        var table = StreamTable()
+        var model: [Int32: HTTP2Stream] = [:]
+        var generator = SystemRandomNumberGenerator()
+        var nextID: Int32 = 1
+        for round in 0..<20_000 {
+            let open = round % 5_000 < 2_500 ? 300 : 4 // grow to hundreds open, then drain to a few
+            if model.count < open && Bool.random(using: &generator) || model.isEmpty {
+                let stream = HTTP2Stream(id: nextID)
+                nextID += 2
+                table.insert(stream)
+                model[stream.id] = stream
+            } else {
+                let victim = model.keys.randomElement(using: &generator)!
+                #expect(table.remove(victim) === model.removeValue(forKey: victim))
+                #expect(table.remove(victim) == nil)
+            }
+            #expect(table.count == model.count)
+            let probe = Int32.random(in: max(1, nextID - 700)...nextID, using: &generator)
+            #expect(table[probe] === model[probe])
+        }
+        for (id, stream) in model { #expect(table[id] === stream) }
+        let drained = table.removeAll()
+        #expect(drained.map(\.id) == model.keys.sorted())
+        #expect(table.isEmpty && table[1] == nil)
+    }
 }

@@ -22,7 +22,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     weak var delegate: HTTP2ConnectionDelegate?
 
     private(set) var session: OpaquePointer?
-    private(set) var streams: [Int32: HTTP2Stream] = [:]
+    private var streams = StreamTable()
     /// The stream looked up last. One call's events come in runs (its HEADERS and DATA,
     /// the handler's writes, then its frames going out), so most lookups hit this and
     /// skip hashing.
@@ -70,6 +70,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         // The session's callbacks point at self: delete it before self can be freed.
+        headerBlock.removeAll() // a block cut off mid-way still holds the session's buffers
         if let session { nghttp2_session_del(session) }
         session = nil
         self.context = nil
@@ -139,10 +140,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         isClosed = true
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
-        let open = streams
-        streams.removeAll()
+        let open = streams.removeAll()
         lastStream = nil
-        for stream in open.values.sorted(by: { $0.id < $1.id }) {
+        for stream in open {
             stream.closed = true
             stream.handler?.streamClosed(.connectionLost)
         }
@@ -248,7 +248,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         let stream = HTTP2Stream(id: id)
         stream.handler = handler
         stream.hasDataProvider = true
-        streams[id] = stream
+        streams.insert(stream)
         flushSoon()
         return id
     }
@@ -258,14 +258,27 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     func sendResponseHeaders(stream id: Int32, headers: [HTTP2Header], _ more: [HTTP2Header] = [],
                              _ evenMore: [HTTP2Header] = [], endStream: Bool) {
         guard let session, let stream = stream(id), !stream.closed else { return }
-        var provider = NGHTTP2Glue.dataProvider
-        let rv = NGHTTP2Glue.withNameValues(headers, more, evenMore) { nva, count in
-            endStream
-                ? nghttp2_submit_response(session, id, nva, count, nil)
-                : nghttp2_submit_response(session, id, nva, count, &provider)
+        NGHTTP2Glue.withNameValues(headers, more, evenMore) { nva, count in
+            submitResponse(session, stream, nva, count, endStream: endStream)
         }
+    }
+
+    /// Server: sends a response head encoded once (see PreparedHeaders).
+    func sendResponseHeaders(stream id: Int32, prepared: PreparedHeaders, endStream: Bool) {
+        guard let session, let stream = stream(id), !stream.closed else { return }
+        prepared.withNameValues { nva, count in
+            submitResponse(session, stream, nva, count, endStream: endStream)
+        }
+    }
+
+    private func submitResponse(_ session: OpaquePointer, _ stream: HTTP2Stream, _ nva: UnsafeMutablePointer<nghttp2_nv>,
+                                _ count: Int, endStream: Bool) {
+        var provider = NGHTTP2Glue.dataProvider
+        let rv = endStream
+            ? nghttp2_submit_response(session, stream.id, nva, count, nil)
+            : nghttp2_submit_response(session, stream.id, nva, count, &provider)
         if rv != 0 {
-            logger.debug("submit_response failed on stream \(id): \(String(cString: nghttp2_strerror(rv)))")
+            logger.debug("submit_response failed on stream \(stream.id): \(String(cString: nghttp2_strerror(rv)))")
         }
         stream.hasDataProvider = !endStream
         if endStream { stream.outboundFinished = true }
@@ -295,9 +308,20 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// END_STREAM (client half-close).
     func finishStream(stream id: Int32, trailers: [HTTP2Header]?, _ moreTrailers: [HTTP2Header] = []) {
         guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return }
-        stream.outboundFinished = true
         stream.trailers = trailers
         stream.moreTrailers = moreTrailers
+        finishOutbound(stream)
+    }
+
+    /// Server: ends the outbound side after queued data with trailers encoded once.
+    func finishStream(stream id: Int32, preparedTrailers: PreparedHeaders) {
+        guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return }
+        stream.preparedTrailers = preparedTrailers
+        finishOutbound(stream)
+    }
+
+    private func finishOutbound(_ stream: HTTP2Stream) {
+        stream.outboundFinished = true
         resumeIfDeferred(stream)
         flushSoon()
     }
@@ -355,7 +379,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func onBeginHeaders(streamID: Int32, category: UInt32) -> Int32 {
         if role == .server && category == NGHTTP2_HCAT_REQUEST.rawValue {
-            streams[streamID] = HTTP2Stream(id: streamID)
+            streams.insert(HTTP2Stream(id: streamID))
         }
         headerBlock.removeAll()
         headerBlockSize = 0
@@ -363,8 +387,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         return 0
     }
 
-    func onHeader(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Int32 {
-        headerBlockSize += HTTP2Stream.headerSize(nameLength: name.count, valueLength: value.count)
+    /// One field of the header block being received (`name` and `value` are nghttp2 rcbufs).
+    func onHeader(name: OpaquePointer, nameLength: Int, value: OpaquePointer, valueLength: Int) -> Int32 {
+        headerBlockSize += HTTP2Stream.headerSize(nameLength: nameLength, valueLength: valueLength)
         if headerBlockSize > Int(settings.maxHeaderListSize) {
             // Stop storing; the block is answered as a whole once it is complete.
             headerBlockTooLarge = true
@@ -414,7 +439,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func onStreamClose(streamID: Int32, errorCode: UInt32) {
-        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        guard let stream = streams.remove(streamID) else { return }
         if lastStream === stream { lastStream = nil }
         stream.closed = true
         stream.handler?.streamClosed(errorCode == 0 ? .normal : .reset(errorCode))
@@ -454,7 +479,10 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         }
         if stream.outbound.readableBytes == 0 && stream.outboundFinished {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            if let trailers = stream.trailers {
+            if let prepared = stream.preparedTrailers {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                _ = prepared.withNameValues { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
+            } else if let trailers = stream.trailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
                 _ = NGHTTP2Glue.withNameValues(trailers, stream.moreTrailers) { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
             }

@@ -1,76 +1,66 @@
+import CNghttp2
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A received header block as nghttp2 decoded it: every field's bytes in one buffer
-/// that the connection reuses for the next block. Readers look at fields as bytes and
+/// A received header block as nghttp2 decoded it. Readers look at fields as bytes and
 /// make Strings only for what they keep: a gRPC request head is mostly fields the
 /// server checks and drops (`:method`, `:scheme`, `te`, `content-type`).
 ///
-/// A class with its own C storage for bytes and field offsets: appending to Arrays
-/// costs several times a memcpy, and this runs for every header of every call.
+/// Fields are nghttp2's own reference-counted buffers (rcbufs), held until the block is
+/// read: no copy of any name or value. Names from HPACK's static table are static
+/// rcbufs, for which the reference counting does nothing. This runs for every header
+/// of every call.
 final class HTTP2HeaderBlock {
     private struct Field {
-        var nameStart: Int32
-        var nameCount: Int32
-        var valueStart: Int32
-        var valueCount: Int32
+        var name: OpaquePointer
+        var value: OpaquePointer
     }
 
-    private var storage: UnsafeMutableRawPointer?
-    private var used = 0
-    private var capacity = 0
     private var fields: UnsafeMutablePointer<Field>?
     private(set) var count = 0
-    private var fieldCapacity = 0
+    private var capacity = 0
 
     deinit {
-        free(storage)
+        removeAll()
         free(fields)
     }
 
+    /// Releases the fields. An rcbuf carries its own allocator, so this is safe after
+    /// the session that made it is gone.
     func removeAll() {
-        used = 0
+        for index in 0..<count {
+            nghttp2_rcbuf_decref(fields![index].name)
+            nghttp2_rcbuf_decref(fields![index].value)
+        }
         count = 0
     }
 
-    func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        let needed = used + name.count + value.count
-        if needed > capacity {
-            capacity = max(needed, capacity * 2, 256)
-            storage = realloc(storage, capacity)
-            precondition(storage != nil, "out of memory for a header block")
-        }
-        if count == fieldCapacity {
-            fieldCapacity = max(fieldCapacity * 2, 16)
-            fields = realloc(fields, fieldCapacity * MemoryLayout<Field>.stride)?.assumingMemoryBound(to: Field.self)
+    /// Keeps `name` and `value` (nghttp2 rcbufs) until `removeAll`.
+    func append(name: OpaquePointer, value: OpaquePointer) {
+        if count == capacity {
+            capacity = max(capacity * 2, 16)
+            fields = realloc(fields, capacity * MemoryLayout<Field>.stride)?.assumingMemoryBound(to: Field.self)
             precondition(fields != nil, "out of memory for a header block")
         }
-        let nameStart = used
-        copy(name)
-        let valueStart = used
-        copy(value)
-        fields![count] = Field(nameStart: Int32(nameStart), nameCount: Int32(name.count),
-                               valueStart: Int32(valueStart), valueCount: Int32(value.count))
+        nghttp2_rcbuf_incref(name)
+        nghttp2_rcbuf_incref(value)
+        fields![count] = Field(name: name, value: value)
         count += 1
-    }
-
-    private func copy(_ bytes: UnsafeRawBufferPointer) {
-        if let base = bytes.baseAddress, bytes.count > 0 {
-            (storage! + used).copyMemory(from: base, byteCount: bytes.count)
-        }
-        used += bytes.count
     }
 
     /// Calls `body` with each field's name and value, in order. The buffers are only
     /// valid during the call.
     func forEach(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
-        guard let storage, let fields else { return }
         for index in 0..<count {
-            let field = fields[index]
-            try body(UnsafeRawBufferPointer(start: storage + Int(field.nameStart), count: Int(field.nameCount)),
-                     UnsafeRawBufferPointer(start: storage + Int(field.valueStart), count: Int(field.valueCount)))
+            let field = fields![index]
+            try body(Self.bytes(field.name), Self.bytes(field.value))
         }
+    }
+
+    private static func bytes(_ rcbuf: OpaquePointer) -> UnsafeRawBufferPointer {
+        let vector = nghttp2_rcbuf_get_buf(rcbuf)
+        return UnsafeRawBufferPointer(start: vector.base, count: vector.len)
     }
 
     /// The block as Strings, made through `strings` (recurring names and values are

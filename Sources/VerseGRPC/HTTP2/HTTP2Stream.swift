@@ -16,6 +16,8 @@ final class HTTP2Stream {
     /// Trailers to send once `outbound` drains (gRPC's status lives here).
     var trailers: [HTTP2Header]?
     var moreTrailers: [HTTP2Header] = []
+    /// Trailers encoded once (takes the place of `trailers` when set).
+    var preparedTrailers: PreparedHeaders?
     /// The data provider returned NGHTTP2_ERR_DEFERRED and waits for resume_data.
     var deferred = false
     /// A data provider is attached (response/request HEADERS were submitted with one).

@@ -10,7 +10,7 @@ enum NGHTTP2Glue {
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { return nil }
         defer { nghttp2_session_callbacks_del(callbacks) }
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
-        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_header_callback2(callbacks, onHeader)
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameRecv)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunkRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
@@ -98,21 +98,25 @@ enum NGHTTP2Glue {
         return (base, count)
     }
 
-    private static func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2Connection {
-        Unmanaged<HTTP2Connection>.fromOpaque(userData!).takeUnretainedValue()
+    /// Runs `body` with the connection behind `userData`, without retaining it: the
+    /// connection outlives its session, and callbacks run a dozen times per call (a
+    /// retain/release pair each otherwise).
+    private static func withConnection<R>(_ userData: UnsafeMutableRawPointer?, _ body: (HTTP2Connection) -> R) -> R {
+        Unmanaged<HTTP2Connection>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
     }
 
     private static let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
         guard let frame else { return 0 }
         guard frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
-        return connection(userData).onBeginHeaders(streamID: frame.pointee.hd.stream_id, category: frame.pointee.headers.cat.rawValue)
+        return withConnection(userData) { $0.onBeginHeaders(streamID: frame.pointee.hd.stream_id, category: frame.pointee.headers.cat.rawValue) }
     }
 
-    private static let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
-        guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
-        return connection(userData).onHeader(
-            name: UnsafeRawBufferPointer(start: name, count: nameLength),
-            value: UnsafeRawBufferPointer(start: value, count: valueLength))
+    private static let onHeader: nghttp2_on_header_callback2 = { _, frame, name, value, _, userData in
+        guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), let name, let value else { return 0 }
+        return withConnection(userData) {
+            $0.onHeader(name: name, nameLength: nghttp2_rcbuf_get_buf(name).len,
+                        value: value, valueLength: nghttp2_rcbuf_get_buf(value).len)
+        }
     }
 
     private static let onFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, userData in
@@ -121,15 +125,15 @@ enum NGHTTP2Glue {
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(header.type) {
         case NGHTTP2_HEADERS.rawValue:
-            return connection(userData).onHeadersComplete(streamID: header.stream_id, endStream: endStream)
+            return withConnection(userData) { $0.onHeadersComplete(streamID: header.stream_id, endStream: endStream) }
         case NGHTTP2_DATA.rawValue:
-            if endStream { connection(userData).onDataEndStream(streamID: header.stream_id) }
+            if endStream { withConnection(userData) { $0.onDataEndStream(streamID: header.stream_id) } }
         case NGHTTP2_GOAWAY.rawValue:
-            connection(userData).onGoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code)
+            withConnection(userData) { $0.onGoAway(lastStreamID: frame.pointee.goaway.last_stream_id, errorCode: frame.pointee.goaway.error_code) }
         case NGHTTP2_PING.rawValue:
             if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
                 let opaque = withUnsafeBytes(of: frame.pointee.ping.opaque_data) { $0.loadUnaligned(as: UInt64.self) }
-                connection(userData).onPingAck(UInt64(bigEndian: opaque))
+                withConnection(userData) { $0.onPingAck(UInt64(bigEndian: opaque)) }
             }
         default:
             break
@@ -138,11 +142,11 @@ enum NGHTTP2Glue {
     }
 
     private static let onDataChunkRecv: nghttp2_on_data_chunk_recv_callback = { _, _, streamID, data, length, userData in
-        connection(userData).onDataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length))
+        withConnection(userData) { $0.onDataChunk(streamID: streamID, data: UnsafeRawBufferPointer(start: data, count: length)) }
     }
 
     private static let onStreamClose: nghttp2_on_stream_close_callback = { _, streamID, errorCode, userData in
-        connection(userData).onStreamClose(streamID: streamID, errorCode: errorCode)
+        withConnection(userData) { $0.onStreamClose(streamID: streamID, errorCode: errorCode) }
         return 0
     }
 
@@ -152,13 +156,13 @@ enum NGHTTP2Glue {
         let type = UInt32(header.type)
         if (type == NGHTTP2_HEADERS.rawValue || type == NGHTTP2_DATA.rawValue)
             && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
-            connection(userData).onEndStreamSent(streamID: header.stream_id)
+            withConnection(userData) { $0.onEndStreamSent(streamID: header.stream_id) }
         }
         return 0
     }
 
     private static let readData: nghttp2_data_source_read_callback = { _, streamID, buffer, length, flags, _, userData in
         guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
-        return connection(userData).readData(streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
+        return withConnection(userData) { $0.readData(streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags) }
     }
 }

@@ -57,34 +57,36 @@ final class ServerStream: HTTP2StreamHandler {
     }
 
     /// Runs the handler as a task (on the event loop when `executor` is set) and ends
-    /// the call with whatever status it produced. One closure holds everything the task
-    /// needs: every allocation here is paid per call.
+    /// the call with whatever status it produced.
     private func launch(_ call: ServerCall, _ handler: GRPCService.Handler, request: ByteBuffer?) {
-        let run: @Sendable @concurrent () async -> Void = {
-            let status: GRPCStatus
-            do {
-                switch handler {
-                case .singleRequest(let body): try await body(request ?? ByteBuffer(), call)
-                case .requestStream(let body): try await body(call)
-                }
-                guard call.endsWhenHandlerReturns else { return } // handed over (keepOpen)
-                status = .ok
-            } catch let error as GRPCStatus {
-                status = error
-            } catch is CancellationError {
-                status = GRPCStatus(.cancelled, "the call was cancelled")
-            } catch {
-                status = GRPCStatus(.unknown, "\(error)")
-            }
-            call.finish(status)
-        }
         if let executor {
             // Handlers meant for the event loop start right here, on it: a handler that
             // never suspends completes within this read, with no job scheduled at all.
-            task = Task.immediate(executorPreference: executor, operation: run)
+            task = Task.immediate(executorPreference: executor) { @Sendable [call, handler, request] in await Self.run(call, handler, request) }
         } else {
-            task = Task(operation: run)
+            task = Task { @Sendable [call, handler, request] in await Self.run(call, handler, request) }
         }
+    }
+
+    /// The handler task's body. Nonisolated and nonsending (this module's default): it
+    /// runs wherever its task runs, with no executor switch on the way in or out.
+    private static func run(_ call: ServerCall, _ handler: GRPCService.Handler, _ request: ByteBuffer?) async {
+        let status: GRPCStatus
+        do {
+            switch handler {
+            case .singleRequest(let body): try await body(request ?? ByteBuffer(), call)
+            case .requestStream(let body): try await body(call)
+            }
+            guard call.endsWhenHandlerReturns else { return } // handed over (keepOpen)
+            status = .ok
+        } catch let error as GRPCStatus {
+            status = error
+        } catch is CancellationError {
+            status = GRPCStatus(.cancelled, "the call was cancelled")
+        } catch {
+            status = GRPCStatus(.unknown, "\(error)")
+        }
+        call.finish(status)
     }
 
     // MARK: outbound (event loop)
@@ -160,15 +162,22 @@ final class ServerStream: HTTP2StreamHandler {
     private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
         guard !headersSent else { return }
         headersSent = true
-        connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers, endStream: false)
+        let metadata = call.initialMetadata
+        if metadata.isEmpty {
+            connection.sendResponseHeaders(stream: id, prepared: Self.preparedResponseHead, endStream: false)
+        } else {
+            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, metadata.headers, endStream: false)
+        }
     }
 
-    static let responseHead = [HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc")]
-
-    private static let okStatus = [HTTP2Header("grpc-status", "0")]
+    static let responseHead = preparedResponseHead.headers
+    /// Most calls send no custom metadata and end with a bare OK: those fields are
+    /// encoded once for all calls.
+    private static let preparedResponseHead = PreparedHeaders([HTTP2Header(":status", "200"), HTTP2Header("content-type", "application/grpc")])
+    private static let preparedOKStatus = PreparedHeaders([HTTP2Header("grpc-status", "0")])
 
     static func statusHeaders(_ status: GRPCStatus) -> [HTTP2Header] {
-        if status.isOK && status.message.isEmpty { return okStatus }
+        if status.isOK && status.message.isEmpty { return preparedOKStatus.headers }
         var headers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
             headers.append(HTTP2Header("grpc-message", GRPCStatus.percentEncode(status.message)))
@@ -183,14 +192,16 @@ final class ServerStream: HTTP2StreamHandler {
         failWriters()
         call?.markEnded()
         guard let connection, let call else { return }
-        let statusFields = Self.statusHeaders(status), trailing = call.trailingMetadata.headers
-        if headersSent {
-            connection.finishStream(stream: id, trailers: statusFields, trailing)
+        let trailingMetadata = call.trailingMetadata
+        if headersSent && trailingMetadata.isEmpty && status.isOK && status.message.isEmpty {
+            connection.finishStream(stream: id, preparedTrailers: Self.preparedOKStatus)
+        } else if headersSent {
+            connection.finishStream(stream: id, trailers: Self.statusHeaders(status), trailingMetadata.headers)
         } else {
             // Trailers-Only: head, metadata and status in one HEADERS frame.
             headersSent = true
-            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailing,
-                                           statusFields, endStream: true)
+            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailingMetadata.headers,
+                                           Self.statusHeaders(status), endStream: true)
         }
         call.inbox?.finish(status.isOK ? .ok : status)
     }
