@@ -75,9 +75,11 @@ public struct EncodedProto {
     public var count: Int { protobuf_c_message_get_packed_size(cMessage) }
 
     /// Encodes into `buffer`, which must hold at least `count` bytes; returns bytes written.
+    /// A caller that already asked for `count` passes it as `knownCount` (measuring
+    /// walks the whole message).
     @discardableResult
-    public func write(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let size = count
+    public func write(into buffer: UnsafeMutableRawBufferPointer, knownCount: Int? = nil) -> Int {
+        let size = knownCount ?? count
         precondition(buffer.count >= size, "buffer too small for encoded message")
         guard size > 0, let base = buffer.baseAddress else { return 0 }
         return withExtendedLifetime(writer.arena) {
@@ -88,7 +90,7 @@ public struct EncodedProto {
     public func bytes() -> [UInt8] {
         let size = count
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            initialized = write(into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = write(into: UnsafeMutableRawBufferPointer(buffer), knownCount: size)
         }
     }
 }

@@ -69,10 +69,11 @@ enum MessageFramer {
     static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator) -> ByteBuffer {
         let size = message.count
         var buffer = allocator.buffer(capacity: 5 + size)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(size))
-        if size > 0 {
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { message.write(into: $0) }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 5 + size) { out in
+            out[0] = 0 // not compressed
+            out.storeBytes(of: UInt32(size).bigEndian, toByteOffset: 1, as: UInt32.self)
+            if size > 0 { message.write(into: UnsafeMutableRawBufferPointer(rebasing: out[5...]), knownCount: size) }
+            return 5 + size
         }
         return buffer
     }

@@ -86,19 +86,26 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// Adds a received field that is not reserved (the caller checked). A `-bin` value
     /// that is not valid base64 is dropped rather than handed to the application as garbage.
-    mutating func addReceived(name: String, value: String) {
-        if name.utf8.count > 4 && name.hasSuffix("-bin") {
+    /// `isBinary`: the key ends in `-bin` (callers holding the key's bytes check it there).
+    /// `expectedCount` sizes the storage on the first entry: one allocation, not a growth series.
+    mutating func addReceived(name: String, value: String, isBinary: Bool, expectedCount: Int) {
+        if entries.isEmpty { entries.reserveCapacity(expectedCount) }
+        if isBinary {
             if let bytes = Base64.decode(value) { entries.append((name, .binary(bytes))) }
         } else {
             entries.append((name, .text(value)))
         }
     }
 
+    static func isBinaryKey(_ name: UnsafeRawBufferPointer) -> Bool {
+        name.count > 4 && UnsafeRawBufferPointer(rebasing: name[(name.count - 4)...]).equals("-bin")
+    }
+
     /// The custom metadata among received headers.
     init(headers: [HTTP2Header]) {
         for header in headers where !Metadata.isReserved(header.name) {
-            if entries.isEmpty { entries.reserveCapacity(headers.count) } // one allocation, not a growth series
-            addReceived(name: header.name, value: header.value)
+            let isBinary = header.name.utf8.count > 4 && header.name.hasSuffix("-bin")
+            addReceived(name: header.name, value: header.value, isBinary: isBinary, expectedCount: headers.count)
         }
     }
 

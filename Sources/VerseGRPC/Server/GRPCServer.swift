@@ -109,17 +109,26 @@ public final class GRPCServer: Sendable {
 final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     // @unchecked: every mutable field is touched only on `channel.eventLoop`; the
     // server's connection table only calls the loop-hopping methods below.
-    private unowned let server: GRPCServer
+    private let router: GRPCRouter
+    private let maxReceiveMessageSize: Int
     private let connection: NIOLoopBound<HTTP2Connection>
     let channel: Channel
+    // What every call needs from the channel, read once: each channel getter is a
+    // protocol witness call with retains.
+    private let eventLoop: EventLoop
+    private let allocator: ByteBufferAllocator
+    private lazy var remoteAddress: SocketAddress? = channel.remoteAddress
     private let executor: EventLoopTaskExecutor?
-    private var lastRoute: (path: String, handler: GRPCService.Handler)?
+    private var lastRoute: FoundRoute?
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
-        self.server = server
+        self.router = server.routerForConnections
+        self.maxReceiveMessageSize = server.configuration.maxReceiveMessageSize
         self.executor = server.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
         self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)
         self.channel = channel
+        self.eventLoop = channel.eventLoop
+        self.allocator = channel.allocator
     }
 
     func startDraining() {
@@ -141,14 +150,14 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         // Strings. Every header of every call passes here, so names are told apart by
         // first byte and length before any comparison.
         var isPost = false, grpcContentType = false, sawContentType = false
-        var route: (path: String, lookup: GRPCRouter.Lookup)?, encoding: String?, timeout: (nanos: Int64?, text: String)?
+        var pathBytes: UnsafeRawBufferPointer?, encoding: String?, timeout: (nanos: Int64?, text: String)?
         var metadata = Metadata()
         headers.forEach { name, value in
             switch (name.first, name.count) {
             case (UInt8(ascii: ":"), 7) where name.equals(":method"):
                 isPost = value.equals("POST")
             case (UInt8(ascii: ":"), 5) where name.equals(":path"):
-                route = self.route(value)
+                pathBytes = value
             case (UInt8(ascii: "c"), 12) where name.equals("content-type"):
                 sawContentType = true
                 grpcContentType = value.equals("application/grpc") || value.hasPrefix("application/grpc+")
@@ -159,7 +168,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
                 timeout = (GRPCTimeout.parse(value), String(decoding: value, as: UTF8.self))
             default:
                 if !Metadata.isReserved(name) {
-                    metadata.addReceived(name: connection.headerString(name), value: connection.headerString(value))
+                    metadata.addReceived(name: connection.headerString(name), value: connection.headerString(value),
+                                         isBinary: Metadata.isBinaryKey(name), expectedCount: headers.count)
                 }
             }
         }
@@ -183,20 +193,15 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             }
             timeoutNanos = nanos
         }
-        let handler: GRPCService.Handler
-        let path = route?.path ?? ""
-        switch route?.lookup ?? server.routerForConnections.lookup(path) {
-        case .found(let found): handler = found
-        case .unknownService(let name):
-            return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown service \(name)"))
-        case .unknownMethod(let name, let service):
-            return answer(connection, streamID, GRPCStatus(.unimplemented, "unknown method \(name) for service \(service)"))
-        case .malformedPath(let bad):
-            return answer(connection, streamID, GRPCStatus(.unimplemented, "malformed method path \"\(bad)\""))
+        let route: FoundRoute
+        switch self.route(pathBytes ?? UnsafeRawBufferPointer(start: nil, count: 0)) {
+        case .success(let found): route = found
+        case .failure(let status): return answer(connection, streamID, status)
         }
+        let handler = route.handler
 
-        let eventLoop = channel.eventLoop
-        let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: server.configuration.maxReceiveMessageSize)
+        let eventLoop = self.eventLoop
+        let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: maxReceiveMessageSize)
         let boundConnection = self.connection
         var inbox: MessageInbox?
         if case .requestStream = handler {
@@ -205,29 +210,33 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             }
         }
         let call = ServerCall(
-            path: path, requestMetadata: metadata,
+            path: route.path, requestMetadata: metadata,
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
-            remoteAddress: channel.remoteAddress, connectionID: ObjectIdentifier(self),
-            eventLoop: eventLoop, allocator: channel.allocator, inbox: inbox, stream: stream)
+            remoteAddress: remoteAddress, connectionID: ObjectIdentifier(self),
+            eventLoop: eventLoop, allocator: allocator, inbox: inbox, stream: stream)
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }
         return stream
     }
 
-    /// The request path and the router's answer for it. A connection tends to call one
-    /// method over and over: when the path's bytes match the last route found, its
-    /// String and handler are reused (no String made, no hash).
-    private func route(_ pathBytes: UnsafeRawBufferPointer) -> (path: String, lookup: GRPCRouter.Lookup) {
-        if let last = lastRoute {
-            var lastPath = last.path
-            if lastPath.withUTF8({ UnsafeRawBufferPointer($0).sameBytes(as: pathBytes) }) {
-                return (last.path, .found(last.handler))
-            }
-        }
+    /// The handler for a request path. A connection tends to call one method over and
+    /// over: when the path's bytes match the last route found, it is reused (no String
+    /// made, no hash).
+    private func route(_ pathBytes: UnsafeRawBufferPointer) -> Result<FoundRoute, GRPCStatus> {
+        if let last = lastRoute, last.matches(pathBytes) { return .success(last) }
         let path = String(decoding: pathBytes, as: UTF8.self)
-        let lookup = server.routerForConnections.lookup(path)
-        if case .found(let handler) = lookup { lastRoute = (path, handler) }
-        return (path, lookup)
+        switch router.lookup(path) {
+        case .found(let handler):
+            let found = FoundRoute(path: path, handler: handler)
+            lastRoute = found
+            return .success(found)
+        case .unknownService(let name):
+            return .failure(GRPCStatus(.unimplemented, "unknown service \(name)"))
+        case .unknownMethod(let name, let service):
+            return .failure(GRPCStatus(.unimplemented, "unknown method \(name) for service \(service)"))
+        case .malformedPath(let bad):
+            return .failure(GRPCStatus(.unimplemented, "malformed method path \"\(bad)\""))
+        }
     }
 
     /// Trailers-Only answer for a stream that never reaches a handler.
@@ -240,4 +249,22 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {}
 
     func connectionClosed(_ connection: HTTP2Connection) {}
+}
+
+/// A path the router knows, with its handler: what a connection reuses for the next
+/// request to the same method.
+private final class FoundRoute {
+    let path: String
+    private let pathBytes: [UInt8]
+    let handler: GRPCService.Handler
+
+    init(path: String, handler: GRPCService.Handler) {
+        self.path = path
+        self.pathBytes = Array(path.utf8)
+        self.handler = handler
+    }
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        pathBytes.withUnsafeBytes { $0.sameBytes(as: bytes) }
+    }
 }

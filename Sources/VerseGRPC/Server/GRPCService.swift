@@ -39,7 +39,7 @@ public struct GRPCService: Sendable {
         raw(method, .singleRequest { bytes, call in
             let request = try decodeMessage(Request.self, from: bytes, role: "request")
             let response = try await handler(request, ServerContext(call: call))
-            try await call.send(response)
+            try await sendFinal(response, call)
         })
     }
 
@@ -61,7 +61,7 @@ public struct GRPCService: Sendable {
     ) {
         raw(method, .requestStream { call in
             let response = try await handler(RequestStream(call: call), ServerContext(call: call))
-            try await call.send(response)
+            try await sendFinal(response, call)
         })
     }
 
@@ -74,6 +74,14 @@ public struct GRPCService: Sendable {
             try await handler(RequestStream(call: call), ResponseWriter(call: call), ServerContext(call: call))
         })
     }
+}
+
+/// A handler's only response message: queued right away on the event loop, sent with
+/// back-pressure elsewhere.
+@inlinable @inline(__always)
+func sendFinal<Response: ProtoMessage>(_ response: Response, _ call: ServerCall) async throws {
+    let framed = MessageFramer.frame(response.encoded(), allocator: call.allocator)
+    if try !call.queueFinalMessage(framed) { try await call.send(framed: framed) }
 }
 
 /// Finds the handler for a request path.

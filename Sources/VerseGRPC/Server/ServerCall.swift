@@ -98,6 +98,18 @@ public final class ServerCall: Sendable {
         }
     }
 
+    /// Queues a handler's final message (a unary or client-streaming response) when
+    /// called on the event loop, without waiting for the peer to drain it: only the
+    /// trailers follow, and they queue behind it anyway. Returns false elsewhere (the
+    /// caller then uses `send(framed:)`). Synchronous, so the typed helpers' common path
+    /// has no await (each costs an async frame and an executor check).
+    @usableFromInline
+    func queueFinalMessage(_ message: ByteBuffer) throws -> Bool {
+        guard eventLoop.inEventLoop else { return false }
+        if case .failed(let status) = stream.value.write(message, on: eventLoop) { throw status }
+        return true
+    }
+
     // Inlinable (as the typed handler helpers in GRPCService): the message type is
     // known in the calling module, so encoding is specialized there instead of going
     // through generic witness calls on every message.
