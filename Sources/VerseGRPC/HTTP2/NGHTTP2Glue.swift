@@ -22,6 +22,7 @@ enum NGHTTP2Glue {
         // Window updates follow what the application consumed, not what arrived:
         // that is how a slow reader pushes back on its sender.
         nghttp2_option_set_no_auto_window_update(option, 1)
+        nghttp2_option_set_no_closed_streams(option, 1)
 
         var session: OpaquePointer?
         let rv = server
@@ -36,6 +37,9 @@ enum NGHTTP2Glue {
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(settings.streamWindowSize)),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: settings.maxFrameSize),
+            // gRPC has no use for RFC 7540 stream priorities (RFC 9218, section 2.1):
+            // nghttp2 then keeps no priority tree and schedules streams more simply.
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES.rawValue), value: 1),
         ]
         if !server {
             entries.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
