@@ -170,9 +170,14 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {
-        guard let session, let context, sentPreface || context.channel.isActive else { return }
+        guard let session, let context else { return }
+        let channel = context.channel
+        guard sentPreface || channel.isActive else { return }
         var output: ByteBuffer?
-        while context.channel.isWritable {
+        // A socket that cannot take more leaves frames in nghttp2 until it can
+        // (channelWritabilityChanged flushes again). Asked once: the loop only fills `output`.
+        let writable = channel.isWritable
+        while writable {
             var chunk: UnsafePointer<UInt8>?
             let count = nghttp2_session_mem_send(session, &chunk)
             if count < 0 {
@@ -189,7 +194,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                     spare.clear()
                     output = spare
                 } else {
-                    output = context.channel.allocator.buffer(capacity: count)
+                    output = channel.allocator.buffer(capacity: count)
                 }
             }
             // A plain memcpy: ByteBuffer.writeBytes takes a slower generic path for raw pointers.
