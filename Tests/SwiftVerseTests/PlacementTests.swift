@@ -72,6 +72,22 @@ struct PlacementTests {
         #expect(map.owner(of: 3) == "a")
         #expect(map.shards(servedBy: "a").count == 8)
     }
+
+    /// The state the flaky etcd-outage test lacked: a second node is live and every
+    /// shard has a live owner (ready), but half the shards are still due to move.
+    @Test func settledMeansNoShardIsMovingOrDueToMove() {
+        let one = Self.settled(ShardAssigner.assign(ShardMap(shardCount: 8), liveNodes: ["a"], maxMovesInFlight: 8))
+        #expect(one.isSettled(live: ["a"]))
+        #expect(one.isReady(live: ["a", "b"]) && !one.isSettled(live: ["a", "b"])) // b joined, nothing moved yet
+        let moving = ShardAssigner.assign(one, liveNodes: ["a", "b"], maxMovesInFlight: 8)
+        #expect(!moving.isSettled(live: ["a", "b"])) // targets changed, not yet claimed
+        var released = moving
+        for shard in 0..<8 where released.target[shard] != released.current[shard] { released.current[shard] = ShardMap.none }
+        #expect(!released.isReady(live: ["a", "b"]) && !released.isSettled(live: ["a", "b"])) // in transit
+        let balanced = Self.settled(moving)
+        #expect(balanced.isSettled(live: ["a", "b"]))
+        #expect(!balanced.isSettled(live: ["a", "b", "c"]))
+    }
 }
 
 @Suite("node map adoption")

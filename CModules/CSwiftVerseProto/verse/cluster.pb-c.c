@@ -1463,7 +1463,7 @@ const ProtobufCMessageDescriptor verse__status_request__descriptor =
   (ProtobufCMessageInit) verse__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[12] =
+static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[13] =
 {
   {
     "ready",
@@ -1609,6 +1609,18 @@ static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "settled",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, settled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned verse__status_response__field_indices_by_name[] = {
   7,   /* field[7] = active_objects */
@@ -1621,13 +1633,14 @@ static const unsigned verse__status_response__field_indices_by_name[] = {
   10,   /* field[10] = pushes_dropped */
   0,   /* field[0] = ready */
   4,   /* field[4] = role */
+  12,   /* field[12] = settled */
   6,   /* field[6] = shards_served */
   11,   /* field[11] = slow_clients_disconnected */
 };
 static const ProtobufCIntRange verse__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor verse__status_response__descriptor =
 {
@@ -1637,7 +1650,7 @@ const ProtobufCMessageDescriptor verse__status_response__descriptor =
   "Verse__StatusResponse",
   "verse",
   sizeof(Verse__StatusResponse),
-  12,
+  13,
   verse__status_response__field_descriptors,
   verse__status_response__field_indices_by_name,
   1,  verse__status_response__number_ranges,

@@ -307,6 +307,8 @@ public struct Verse_StatusResponse: ProtoMessage {
     public var pushesDropped: Int64 = 0
     /// field 12: `slow_clients_disconnected`
     public var slowClientsDisconnected: Int64 = 0
+    /// field 13: `settled`
+    public var settled: Bool = false
 
     public init() {}
 
@@ -323,6 +325,7 @@ public struct Verse_StatusResponse: ProtoMessage {
         self.leader = reader.bool(10)
         self.pushesDropped = reader.int64(11)
         self.slowClientsDisconnected = reader.int64(12)
+        self.settled = reader.bool(13)
     }
 
     public func write(to writer: ProtoWriter) {
@@ -338,6 +341,7 @@ public struct Verse_StatusResponse: ProtoMessage {
         writer.bool(10, leader)
         writer.int64(11, pushesDropped)
         writer.int64(12, slowClientsDisconnected)
+        writer.bool(13, settled)
     }
 }
 

@@ -34,6 +34,9 @@ public final class ClusterView: Sendable {
     /// Every shard has a live, serving owner.
     public var isReady: Bool { state.withLockedValue { $0.map.isReady(live: $0.liveNodes) } }
 
+    /// Ready, with no shard moving or due to move (see ShardMap.isSettled).
+    public var isSettled: Bool { state.withLockedValue { $0.map.isSettled(live: $0.liveNodes) } }
+
     func update(map: ShardMap? = nil, liveNodes: Set<String>? = nil, liveGates: Set<String>? = nil) {
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             if let map { state.map = map }

@@ -66,6 +66,16 @@ public struct ShardMap: Sendable, Equatable {
         (0..<shardCount).allSatisfy { shard in owner(of: shard).map(live.contains) ?? false }
     }
 
+    /// Ready, and nothing is moving or due to move: every shard is served by its target,
+    /// and the live nodes' loads differ by at most one shard (where ShardAssigner stops).
+    public func isSettled(live: Set<String>) -> Bool {
+        guard isReady(live: live), target == current else { return false }
+        var load = Dictionary(uniqueKeysWithValues: nodes.filter(live.contains).map { ($0, 0) })
+        for shard in 0..<shardCount { if let owner = owner(of: shard) { load[owner, default: 0] += 1 } }
+        guard let most = load.values.max(), let least = load.values.min() else { return false }
+        return most - least <= 1 && load.count == live.count
+    }
+
     /// Shards `address` currently serves.
     public func shards(servedBy address: String) -> [Int] {
         guard let index = nodes.firstIndex(of: address) else { return [] }

@@ -250,6 +250,7 @@ public final class ClusterProcess: Sendable {
         service.unary("Status") { (_: Verse_StatusRequest, _) -> Verse_StatusResponse in
             var status = Verse_StatusResponse()
             status.ready = view.isReady
+            status.settled = view.isSettled
             status.liveNodes = view.liveNodes.sorted()
             status.liveGates = view.liveGates.sorted()
             status.mapEpoch = view.map.epoch

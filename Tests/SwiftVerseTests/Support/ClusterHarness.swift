@@ -89,14 +89,17 @@ final class ClusterHarness: @unchecked Sendable {
         return try await client.unary("/verse.Admin/Status", request: Verse_StatusRequest(), timeout: .seconds(2))
     }
 
-    /// Waits until the process on `port` reports the cluster ready with `nodes` live nodes.
+    /// Waits until the process on `port` reports the cluster settled with `nodes` live
+    /// nodes: every shard served by its target and nothing left to move. Ready alone is
+    /// not enough: just after a node joins every shard still has an owner, while half of
+    /// them are about to move (and a move cannot finish while etcd is away).
     func waitReady(port: Int, nodes expected: Int, timeout: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + timeout
         var last = "no answer"
         while ContinuousClock.now < deadline {
             if let status = try? await status(port: port) {
-                last = "ready=\(status.ready) nodes=\(status.liveNodes)"
-                if status.ready && status.liveNodes.count == expected { return }
+                last = "ready=\(status.ready) settled=\(status.settled) nodes=\(status.liveNodes)"
+                if status.settled && status.liveNodes.count == expected { return }
             }
             try await Task.sleep(for: .milliseconds(100))
         }

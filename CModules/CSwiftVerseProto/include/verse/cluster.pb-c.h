@@ -246,10 +246,16 @@ struct  Verse__StatusResponse
    * Gate: clients disconnected because they stopped reading their pushes.
    */
   int64_t slow_clients_disconnected;
+  /*
+   * Ready, and no shard is moving or due to move: every shard is served by its target
+   * node and the live nodes' loads are balanced. A safe point for maintenance that
+   * stops moves from completing, such as taking the coordination store down.
+   */
+  protobuf_c_boolean settled;
 };
 #define VERSE__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__status_response__descriptor) \
-    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
+    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
