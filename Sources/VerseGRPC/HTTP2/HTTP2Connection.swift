@@ -294,7 +294,22 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// the caller should wait for `streamWritable` before writing more.
     @discardableResult
     func sendData(stream id: Int32, _ buffer: ByteBuffer) -> Bool {
-        guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return true }
+        guard let stream = queueData(buffer, on: id) else { return true }
+        if stream.outbound.readableBytes >= settings.outboundHighWatermark {
+            stream.writerBlocked = true
+            return false
+        }
+        return true
+    }
+
+    /// Fan-out: queues DATA payload whatever the watermark and returns the bytes now
+    /// waiting on the stream (the caller polices slow peers), or nil if it is gone.
+    func sendDataReportingBacklog(stream id: Int32, _ buffer: ByteBuffer) -> Int? {
+        queueData(buffer, on: id)?.outbound.readableBytes
+    }
+
+    private func queueData(_ buffer: ByteBuffer, on id: Int32) -> HTTP2Stream? {
+        guard let stream = stream(id), !stream.closed, !stream.outboundFinished else { return nil }
         if stream.outbound.readableBytes == 0 {
             stream.outbound = buffer // share the caller's storage instead of copying
         } else {
@@ -302,11 +317,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         }
         resumeIfDeferred(stream)
         flushSoon()
-        if stream.outbound.readableBytes >= settings.outboundHighWatermark {
-            stream.writerBlocked = true
-            return false
-        }
-        return true
+        return stream
     }
 
     /// Ends the outbound side after queued data: with trailers (server) or a bare

@@ -116,8 +116,7 @@ final class ServerStream: HTTP2StreamHandler {
     func writeImmediately(_ message: ByteBuffer, limit: ServerCall.BacklogLimit) -> ServerCall.ImmediateWrite {
         guard !finished, let connection, let call else { return .callEnded }
         sendHeadersIfNeeded(connection, call)
-        connection.sendData(stream: id, message)
-        let backlog = connection.outboundBytes(stream: id)
+        let backlog = connection.sendDataReportingBacklog(stream: id, message) ?? 0
         if backlog > limit.hardBytes {
             cutOff(backlog: backlog)
             return .peerTooSlow
