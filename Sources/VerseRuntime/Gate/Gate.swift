@@ -57,8 +57,8 @@ public final class Gate: Sendable {
     private let nextClientNumber = NIOLockedValueBox<UInt64>(0)
     private let instance = UInt32.random(in: 0...UInt32.max)
     private let logger: Logger
-    /// Where to report clients that went away (all nodes).
-    private let goneReporter: @Sendable ([String]) async -> Void
+    /// Reports clients that went away to the nodes.
+    private let departures: DepartureReporter
     /// The nodes' object types and methods, fetched once (the gate hosts none itself).
     private let fetchCatalog: @Sendable () async -> [String: Set<String>]?
     private let catalogCache = NIOLockedValueBox<[String: Set<String>]?>(nil)
@@ -69,7 +69,7 @@ public final class Gate: Sendable {
         self.configuration = configuration
         self.router = router
         self.logger = logger
-        self.goneReporter = reportGone
+        self.departures = DepartureReporter(report: reportGone)
         self.fetchCatalog = catalog
     }
 
@@ -219,8 +219,7 @@ public final class Gate: Sendable {
     private func clientLeft(_ clientID: String) {
         sessions.withLockedValue { $0.remove(clientID) }
         logger.debug("client left", metadata: ["client": "\(clientID)"])
-        let report = goneReporter
-        Task { await report([clientID]) }
+        departures.clientLeft(clientID)
     }
 
     // MARK: pushes
