@@ -59,9 +59,8 @@ public final class Gate: Sendable {
     private let logger: Logger
     /// Reports clients that went away to the nodes.
     private let departures: DepartureReporter
-    /// The nodes' object types and methods, fetched once (the gate hosts none itself).
-    private let fetchCatalog: @Sendable () async -> [String: Set<String>]?
-    private let catalogCache = NIOLockedValueBox<[String: Set<String>]?>(nil)
+    /// The nodes' object types and methods (the gate hosts none itself).
+    private let catalog: ObjectCatalog
 
     init(configuration: Configuration, router: ClusterRouter, logger: Logger,
          reportGone: @escaping @Sendable ([String]) async -> Void,
@@ -70,23 +69,17 @@ public final class Gate: Sendable {
         self.router = router
         self.logger = logger
         self.departures = DepartureReporter(report: reportGone)
-        self.fetchCatalog = catalog
-    }
-
-    private func catalog() async -> [String: Set<String>]? {
-        if let cached = catalogCache.withLockedValue({ $0 }) { return cached }
-        let fetched = await fetchCatalog()
-        if let fetched { catalogCache.withLockedValue { $0 = fetched } }
-        return fetched
+        self.catalog = ObjectCatalog(fetch: catalog)
     }
 
     /// Answers in the order a client can act on: unknown type (NOT_FOUND), unknown
     /// method (UNIMPLEMENTED), not allowed (PERMISSION_DENIED), no client where one is
     /// needed (UNAUTHENTICATED).
     private func authorize(type: String, method: String, session: ClientSession?) async throws {
-        if let catalog = await catalog() {
-            guard let methods = catalog[type] else { throw GRPCStatus(.notFound, "unknown object type \"\(type)\"") }
-            guard methods.contains(method) else { throw GRPCStatus(.unimplemented, "\(type) has no method \(method)") }
+        switch await catalog.check(type: type, method: method) {
+        case .known, .unavailable: break
+        case .unknownType: throw GRPCStatus(.notFound, "unknown object type \"\(type)\"")
+        case .unknownMethod: throw GRPCStatus(.unimplemented, "\(type) has no method \(method)")
         }
         guard configuration.policy.allowsCall(type: type, method: method) else {
             throw GRPCStatus(.permissionDenied, "clients may not call \(type).\(method)")
