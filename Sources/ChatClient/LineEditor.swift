@@ -120,9 +120,9 @@ final class LineEditor: @unchecked Sendable {
 
     private func insert(_ character: Character) {
         lock.withLock {
-            if cursor == buffer.count {
-                // Typing at the end (the usual case, and pastes): echo, don't redraw,
-                // so a long paste costs linear output rather than quadratic.
+            if cursor == buffer.count && prompt.count + buffer.count + 1 < columns {
+                // Typing at the end of a line that fits (the usual case, and pastes):
+                // echo, don't redraw, so a paste costs linear output, not quadratic.
                 buffer.append(character)
                 cursor += 1
                 write(String(character))
@@ -151,9 +151,23 @@ final class LineEditor: @unchecked Sendable {
         }
     }
 
+    /// The prompt and as much of the input as fits on one row, scrolled sideways to keep
+    /// the cursor in view. A line wider than the terminal must not wrap: `\r` and
+    /// clear-line reach only the last row, so each redraw would leave a copy behind.
+    /// (Every character is taken as one column; wide CJK and emoji scroll early.)
     private func redrawLocked() {
-        let tail = buffer.count - cursor
-        write("\r\u{1b}[2K" + prompt + String(buffer) + (tail > 0 ? "\u{1b}[\(tail)D" : ""))
+        let room = max(1, columns - prompt.count - 1)
+        let start = max(0, cursor - room)
+        let end = min(buffer.count, start + room)
+        let tail = end - cursor
+        write("\r\u{1b}[2K" + prompt + String(buffer[start..<end]) + (tail > 0 ? "\u{1b}[\(tail)D" : ""))
+    }
+
+    /// The terminal's width, asked at each use so a resized window is followed.
+    private var columns: Int {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     private func readByte() -> UInt8? {

@@ -14,10 +14,10 @@ checks = Checks()
 check = checks.check
 
 
-def person(user, password="000000"):
+def person(user, password="000000", columns=160):
     child = pexpect.spawn(flags["chat"], ["--server", f"127.0.0.1:{flags['server_port']}", "--user", user,
                                           "--password", password], encoding="utf-8", timeout=10,
-                          dimensions=(40, 160))
+                          dimensions=(40, columns))
     return child
 
 
@@ -51,6 +51,25 @@ type_line(bob, f"interrupting {stamp}")
 expect(alice, rf"bob: interrupting {stamp}", "the push shows while alice types")
 alice.send("ne\r")
 expect(bob, r"alice: half a line", "alice's line arrives whole")
+
+# A line wider than the terminal scrolls sideways: a push arriving mid-line redraws one
+# row (prompt + the end of the line), not a wrapped copy of the whole line.
+dave = person("dave", columns=40)
+expect(dave, r"connected", "dave connects in a 40-column terminal")
+type_line(dave, "/join general")
+expect(dave, r"joined General", "dave joins General")
+wide = "w" * 30 + "0123456789" * 5 + "END"
+dave.send(wide)
+time.sleep(0.3)
+type_line(bob, f"wide {stamp}")
+expect(dave, rf"bob: wide {stamp}", "the push shows while dave types a wide line")
+if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", "the input line is redrawn after the push"):
+    shown = dave.match.group(1)
+    check("the redrawn line fits one row and ends at the cursor",
+          len("[General]> ") + len(shown) < 40 and 0 < len(shown) and wide.endswith(shown), f"redrawn: {shown!r}")
+dave.send("\r")
+expect(bob, rf"dave: {wide}", "dave's wide line arrives whole")
+dave.terminate(force=True)
 
 carol = person("carol")
 expect(carol, r"connected", "carol connects")
