@@ -11,6 +11,8 @@ etcd_port=${ETCD_PORT:-23790}
 node_ports=(${NODE_PORTS:-47011 47012})
 work=$(mktemp -d)
 pids=()
+# Nodes take NodeService calls only with this; every process of the cluster gets it.
+export SWIFTVERSE_CLUSTER_SECRET=${SWIFTVERSE_CLUSTER_SECRET:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
 stop() {
   trap - INT TERM EXIT
   echo "stopping the cluster..."

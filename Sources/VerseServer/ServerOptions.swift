@@ -29,6 +29,12 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public var tlsCertificate: String? { tlsCertificateFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CERT"] }
     public var tlsKey: String? { tlsKeyFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_KEY"] }
 
+    @Option(name: .customLong("cluster-secret"),
+            help: "Shared by a cluster's nodes and gates: nodes take NodeService calls only with it (env SWIFTVERSE_CLUSTER_SECRET).")
+    public var clusterSecretFlag: String?
+
+    public var clusterSecret: String? { clusterSecretFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_CLUSTER_SECRET"] }
+
     @Option(name: .customLong("max-queued-push-bytes"),
             help: "Gates: a client that leaves more than this many push bytes unread is disconnected.")
     public var maxQueuedPushBytes = 4 << 20
@@ -50,6 +56,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         var settings = ClusterSettings(coordination: embedded ? .embedded : .etcd(endpoint: etcd, prefix: etcdPrefix))
         settings.shardCount = shards
         settings.leaseTTL = leaseTTL
+        settings.clusterSecret = ClusterSecret(clusterSecret)
         return settings
     }
 

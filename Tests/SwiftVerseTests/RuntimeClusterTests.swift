@@ -123,6 +123,34 @@ struct RuntimeClusterTests {
         cluster.stopAll()
     }
 
+    /// A node's NodeService takes calls only with the cluster secret (its objects would
+    /// otherwise be open to anyone who can reach the port, as any user); Admin stays open.
+    @Test func nodesRefuseNodeServiceCallsWithoutTheClusterSecret() async throws {
+        let cluster = try ClusterHarness()
+        let node = try cluster.startNode()
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 1)
+        let direct = try GRPCClient(host: "127.0.0.1", port: node)
+        for metadata in [Metadata(), Metadata([("x-verse-cluster-secret", "guess")])] {
+            await #expect(throws: GRPCStatus(.unauthenticated,
+                                             "x-verse-cluster-secret missing or wrong: this node takes calls only from its cluster")) {
+                let _: Verse_DescribeResponse = try await direct.unary("/verse.NodeService/Describe", request: Verse_DescribeRequest(),
+                                                                       metadata: metadata, timeout: .seconds(5))
+            }
+        }
+        let described: Verse_DescribeResponse = try await direct.unary(
+            "/verse.NodeService/Describe", request: Verse_DescribeRequest(),
+            metadata: Metadata([("x-verse-cluster-secret", cluster.secret)]), timeout: .seconds(5))
+        #expect(described.types.map(\.name).contains("Counter"))
+        #expect(try await cluster.status(port: node).ready) // Admin needs no secret
+        // The gate, which has the secret, still reaches the node's objects.
+        let client = try await GateTestClient.connect(port: gate)
+        let _: Verse_Test_CounterResponse = try await client.call("Counter", "secret-ok", "Add", Self.add(1))
+        await client.close()
+        await direct.close()
+        cluster.stopAll()
+    }
+
     @Test func theClusterKeepsServingWhileEtcdIsDownAndRecoversAfter() async throws {
         let cluster = try ClusterHarness()
         try cluster.startNode()

@@ -27,6 +27,27 @@ public struct GRPCService: Sendable {
 
     public var methodNames: [String] { handlers.keys.sorted() }
 
+    /// The same service with `check` run before each of its handlers: a status it throws
+    /// ends the call before the handler starts (service-wide authentication).
+    public func guarded(by check: @escaping @Sendable (ServerCall) throws -> Void) -> GRPCService {
+        var guarded = self
+        guarded.handlers = handlers.mapValues { handler in
+            switch handler {
+            case .singleRequest(let body):
+                .singleRequest { bytes, call in
+                    try check(call)
+                    try await body(bytes, call)
+                }
+            case .requestStream(let body):
+                .requestStream { call in
+                    try check(call)
+                    try await body(call)
+                }
+            }
+        }
+        return guarded
+    }
+
     /// A handler working on raw message bytes; the typed helpers below build on it.
     public mutating func raw(_ method: String, _ handler: Handler) {
         handlers[method] = handler

@@ -8,18 +8,20 @@ import VerseProtobuf
 final class NodeLinks: Sendable {
     private let clients = NIOLockedValueBox<[String: RemoteNode]>([:])
     private let tls: TLSConfiguration?
+    private let secret: ClusterSecret?
     private let group: EventLoopGroup
     private let logger: Logger
 
-    init(tls: TLSConfiguration? = nil, group: EventLoopGroup, logger: Logger) {
+    init(tls: TLSConfiguration? = nil, secret: ClusterSecret?, group: EventLoopGroup, logger: Logger) {
         self.tls = tls
+        self.secret = secret
         self.group = group
         self.logger = logger
     }
 
     func link(to address: String) throws -> RemoteNode {
         if let existing = clients.withLockedValue({ $0[address] }) { return existing }
-        let created = try RemoteNode(address: address, tls: tls, group: group)
+        let created = try RemoteNode(address: address, tls: tls, secret: secret, group: group)
         return clients.withLockedValue { clients in
             if let raced = clients[address] { return raced }
             clients[address] = created
@@ -40,12 +42,15 @@ final class NodeLinks: Sendable {
 final class RemoteNode: Sendable {
     let address: String
     let client: GRPCClient
+    /// Sent with every call: the cluster secret, if any.
+    let callMetadata: Metadata
 
-    init(address: String, tls: TLSConfiguration?, group: EventLoopGroup) throws {
+    init(address: String, tls: TLSConfiguration?, secret: ClusterSecret?, group: EventLoopGroup) throws {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw GRPCStatus(.internal, "node address \"\(address)\" is not host:port")
         }
         self.address = address
+        self.callMetadata = secret?.metadata ?? Metadata()
         self.client = try GRPCClient(configuration: GRPCClient.Configuration(host: String(address[..<colon]), port: port, tls: tls),
                                      group: group)
     }
@@ -104,7 +109,7 @@ final class RemoteNode: Sendable {
     ) async throws -> Response {
         let call: ClientCall
         do {
-            call = try await client.makeCall(path: path, timeout: timeout)
+            call = try await client.makeCall(path: path, metadata: callMetadata, timeout: timeout)
         } catch let status as GRPCStatus where status.code == .unavailable {
             throw NodeUnreachable(node: address, reason: status.message)
         }

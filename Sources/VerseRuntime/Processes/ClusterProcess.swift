@@ -25,6 +25,9 @@ public struct ClusterSettings: Sendable {
     /// Event-loop threads; nil: one per CPU this process may run on (its affinity
     /// mask), so a process pinned to one CPU runs on one thread with no switches.
     public var eventLoops: Int?
+    /// Required on calls to this node's NodeService and sent on calls to other nodes.
+    /// nil: NodeService is open to anyone who can reach the port.
+    public var clusterSecret: ClusterSecret?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -83,7 +86,7 @@ public final class ClusterProcess: Sendable {
         self.group = group
         let view = ClusterView(shardCount: settings.shardCount)
         self.view = view
-        let links = NodeLinks(group: group, logger: logger)
+        let links = NodeLinks(secret: settings.clusterSecret, group: group, logger: logger)
         self.links = links
         let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount,
                                              eventLoops: group, logger: logger)
@@ -120,7 +123,15 @@ public final class ClusterProcess: Sendable {
         }
 
         var services: [GRPCService] = []
-        if let node, role == .node { services.append(NodeService.make(node: node, logger: logger)) }
+        if let node, role == .node {
+            let nodeService = NodeService.make(node: node, logger: logger)
+            if let secret = settings.clusterSecret {
+                services.append(secret.guarding(nodeService))
+            } else {
+                services.append(nodeService)
+                logger.warning("no cluster secret: any process that can reach \(advertise) may call its objects as any user (set --cluster-secret)")
+            }
+        }
         if let gate { services.append(gate.service()) }
         services.append(Self.adminService(role: role, address: advertise, view: view, node: node, gate: gate,
                                           coordinator: coordinator))
@@ -214,11 +225,12 @@ public final class ClusterProcess: Sendable {
         var backoff = Duration.milliseconds(100)
         while !Task.isCancelled {
             do {
-                let client = try links.link(to: nodeAddress).client
+                let node = try links.link(to: nodeAddress)
                 var request = Verse_RegisterGateRequest()
                 request.gate = address
                 let call: StreamingCall<Verse_RegisterGateRequest, Verse_GatePush> =
-                    try await client.serverStreaming("/verse.NodeService/RegisterGate", request: request)
+                    try await node.client.serverStreaming("/verse.NodeService/RegisterGate", request: request,
+                                                          metadata: node.callMetadata)
                 _ = try await call.initialMetadata()
                 logger.info("subscribed to pushes from node \(nodeAddress)")
                 backoff = .milliseconds(100)

@@ -13,6 +13,8 @@ final class ClusterHarness: @unchecked Sendable {
     private(set) var gates: [Int: Process] = [:]
     private let binDirectory: URL
     private let prefix = "/verse-test-\(UUID().uuidString.prefix(8))"
+    /// Every process of the cluster gets it (`--cluster-secret`).
+    let secret = UUID().uuidString
 
     // Below the ephemeral range (32768+), so no outgoing connection can hold one.
     nonisolated(unsafe) private static var nextPort = 26000 + Int(getpid() % 150) * 40
@@ -34,7 +36,7 @@ final class ClusterHarness: @unchecked Sendable {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(executable)
         process.arguments = arguments + ["--etcd", etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
-                                         "--lease-ttl", "1", "--log-level", "debug"]
+                                         "--lease-ttl", "1", "--log-level", "debug", "--cluster-secret", secret]
         let logFile = logDirectory.appendingPathComponent(log)
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
