@@ -29,6 +29,12 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public var tlsCertificate: String? { tlsCertificateFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CERT"] }
     public var tlsKey: String? { tlsKeyFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_KEY"] }
 
+    @Option(name: .customLong("tls-ca"),
+            help: "PEM CA certificates: reach other nodes over TLS, verifying theirs against these (for nodes run with --tls-cert; env SWIFTVERSE_TLS_CA).")
+    public var tlsCAFlag: String?
+
+    public var tlsCA: String? { tlsCAFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CA"] }
+
     @Option(name: .customLong("cluster-secret"),
             help: "Shared by a cluster's nodes and gates: nodes take NodeService calls only with it (env SWIFTVERSE_CLUSTER_SECRET).")
     public var clusterSecretFlag: String?
@@ -49,6 +55,9 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
         guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) {
+            throw ValidationError("--tls-ca: cannot read \(tlsCA)")
+        }
         _ = try HostPort(etcd, flag: "--etcd")
     }
 
@@ -57,6 +66,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         settings.shardCount = shards
         settings.leaseTTL = leaseTTL
         settings.clusterSecret = ClusterSecret(clusterSecret)
+        settings.nodeTLS = tlsCA.map { .client(trustRootsFile: $0) }
         return settings
     }
 

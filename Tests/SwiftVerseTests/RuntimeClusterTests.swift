@@ -151,6 +151,42 @@ struct RuntimeClusterTests {
         cluster.stopAll()
     }
 
+    /// Nodes that serve TLS are reached over TLS by gates and other nodes (`--tls-ca`),
+    /// and a gate without the CA cannot reach them.
+    @Test func nodesServingTLSAreReachedOverTLS() async throws {
+        let cluster = try ClusterHarness()
+        let certs = try cluster.makeCertificates()
+        let tls = ["--tls-cert", certs.appendingPathComponent("server.pem").path,
+                   "--tls-key", certs.appendingPathComponent("server.key").path,
+                   "--tls-ca", certs.appendingPathComponent("ca.pem").path]
+        try cluster.startNode(tls)
+        try cluster.startNode(tls)
+        let gate = try cluster.startGate(["--tls-ca", certs.appendingPathComponent("ca.pem").path])
+        try await cluster.waitReady(port: gate, nodes: 2)
+        let client = try await GateTestClient.connect(port: gate)
+        for index in 0..<16 { // ids spread over both nodes
+            let _: Verse_Test_CounterResponse = try await client.call("Counter", "tls\(index)", "Add", Self.add(1))
+        }
+        let _: Verse_Test_SubscribeResponse = try await client.call("Channel", "tls-room", "Subscribe", Verse_Test_SubscribeRequest())
+        var publish = Verse_Test_PublishRequest()
+        publish.text = "over TLS"
+        let _: Verse_Test_PublishResponse = try await client.call("Channel", "tls-room", "Publish", publish)
+        let notes = try await client.nextPushes(1, as: Verse_Test_Note.self)
+        #expect(notes.map(\.text) == ["over TLS"]) // the push stream from the node is TLS too
+        await client.close()
+
+        let plain = try cluster.startGate() // no CA: speaks cleartext to TLS nodes
+        for _ in 0..<50 where (try? await cluster.status(port: plain))?.ready != true {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let stranger = try await GateTestClient.connect(port: plain)
+        await #expect(throws: GRPCStatus.self) {
+            let _: Verse_Test_CounterResponse = try await stranger.call("Counter", "tls0", "Add", Self.add(1), timeout: .seconds(2))
+        }
+        await stranger.close()
+        cluster.stopAll()
+    }
+
     @Test func theClusterKeepsServingWhileEtcdIsDownAndRecoversAfter() async throws {
         let cluster = try ClusterHarness()
         try cluster.startNode()

@@ -28,6 +28,9 @@ public struct ClusterSettings: Sendable {
     /// Required on calls to this node's NodeService and sent on calls to other nodes.
     /// nil: NodeService is open to anyone who can reach the port.
     public var clusterSecret: ClusterSecret?
+    /// How this process reaches nodes: nil for cleartext, or TLS verified against a CA
+    /// (for nodes that serve TLS).
+    public var nodeTLS: TLSConfiguration?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -86,7 +89,7 @@ public final class ClusterProcess: Sendable {
         self.group = group
         let view = ClusterView(shardCount: settings.shardCount)
         self.view = view
-        let links = NodeLinks(secret: settings.clusterSecret, group: group, logger: logger)
+        let links = NodeLinks(tls: settings.nodeTLS, secret: settings.clusterSecret, group: group, logger: logger)
         self.links = links
         let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount,
                                              eventLoops: group, logger: logger)

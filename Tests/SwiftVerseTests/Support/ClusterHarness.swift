@@ -58,17 +58,34 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     @discardableResult
-    func startNode(port: Int = ClusterHarness.freshPort()) throws -> Int {
-        nodes[port] = try launch("verse-testnode", ["--listen", "127.0.0.1:\(port)"], log: "node-\(port).log")
+    func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = []) throws -> Int {
+        nodes[port] = try launch("verse-testnode", ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log")
         return port
     }
 
     @discardableResult
-    func startGate(port: Int = ClusterHarness.freshPort()) throws -> Int {
+    func startGate(port: Int = ClusterHarness.freshPort(), _ extra: [String] = []) throws -> Int {
         gates[port] = try launch("gate", ["--listen", "127.0.0.1:\(port)", "--auth", "open",
-                                          "--allow", "Counter/Add", "--allow", "Channel/*", "--allow", "Echo/Echo"],
+                                          "--allow", "Counter/Add", "--allow", "Channel/*", "--allow", "Echo/Echo"] + extra,
                                  log: "gate-\(port).log")
         return port
+    }
+
+    /// A test CA and a server certificate for 127.0.0.1 (Tests/interop/make-test-certs.sh):
+    /// returns the directory holding ca.pem, server.pem and server.key.
+    func makeCertificates() throws -> URL {
+        let directory = logDirectory.appendingPathComponent("certs")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../interop/make-test-certs.sh").standardized
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script.path, directory.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw HarnessError("make-test-certs.sh failed") }
+        return directory
     }
 
     /// kill -9: no goodbye, no hand-over.
