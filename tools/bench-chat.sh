@@ -16,6 +16,9 @@ pin_server="taskset -c 0"; pin_bench="taskset -c 1"
 if [ "${QUICK:-0}" = 1 ]; then duration=3 warmup=1 idle_clients=1000; else duration=15 warmup=3 idle_clients=10000; fi
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
+# shellcheck source=tools/machine.sh
+source "$(dirname "$0")/machine.sh"
+warn_if_busy
 wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; tail "$1" >&2; return 1; }
 
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid

@@ -24,6 +24,9 @@ hz=$(getconf CLK_TCK)
 
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
+# shellcheck source=tools/machine.sh
+source "$(dirname "$0")/machine.sh"
+warn_if_busy
 
 # run_h2load NAME PID URL ARGS... -> prints a result row
 run_h2load() {
