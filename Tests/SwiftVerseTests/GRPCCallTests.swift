@@ -111,6 +111,50 @@ struct GRPCCallTests {
         }
     }
 
+    /// `guarded(by:)` runs before every handler of a service, single-request and
+    /// streaming alike: a refused call ends with the check's status and no handler runs.
+    @Test func aGuardedServiceRefusesCallsThatFailItsCheckBeforeAnyHandlerRuns() async throws {
+        let handled = NIOLockedValueBox(0)
+        var service = GRPCService(name: "test.Guarded")
+        service.unary("Echo") { (request: Payload, _) in
+            handled.withLockedValue { $0 += 1 }
+            return request
+        }
+        service.bidirectionalStreaming("Chat") { (requests: RequestStream<Payload>, writer: ResponseWriter<Payload>, _) in
+            handled.withLockedValue { $0 += 1 }
+            for try await request in requests { try await writer.send(request) }
+        }
+        let guarded = service.guarded { call in
+            guard call.requestMetadata["x-key"] == "open-sesame" else { throw GRPCStatus(.unauthenticated, "no key") }
+        }
+        let server = GRPCServer(configuration: GRPCServer.Configuration(port: 0), services: [guarded])
+        try await server.start()
+        let client = try GRPCClient(host: "127.0.0.1", port: server.localPort!)
+        var payload = Payload()
+        payload.body = [1, 2, 3]
+        let key = Metadata([("x-key", "open-sesame")])
+
+        await #expect(throws: GRPCStatus(.unauthenticated, "no key")) {
+            let _: Payload = try await client.unary("/test.Guarded/Echo", request: payload)
+        }
+        let refused = try await client.makeCall(path: "/test.Guarded/Chat")
+        try? await refused.send(payload)
+        refused.finishSending()
+        #expect(await refused.status() == GRPCStatus(.unauthenticated, "no key"))
+        #expect(handled.withLockedValue { $0 } == 0)
+
+        let echoed: Payload = try await client.unary("/test.Guarded/Echo", request: payload, metadata: key)
+        #expect(echoed == payload)
+        let admitted = try await client.makeCall(path: "/test.Guarded/Chat", metadata: key)
+        try await admitted.send(payload)
+        admitted.finishSending()
+        #expect(try await admitted.nextResponse().map { Array($0.readableBytesView) } == payload.encoded().bytes())
+        #expect(await admitted.status() == .ok)
+        #expect(handled.withLockedValue { $0 } == 2)
+        await client.close()
+        await server.shutdown(grace: .milliseconds(100))
+    }
+
     @Test func unknownServicesAndMethodsAreUnimplemented() async throws {
         try await Self.withServer { _, client in
             for path in ["/test.Probe/Nope", "/test.Nope/Echo", "/noslash"] {
