@@ -58,11 +58,15 @@ final class ServerStream: HTTP2StreamHandler {
 
     /// Runs the handler as a task (on the event loop when `executor` is set) and ends
     /// the call with whatever status it produced.
+    /// (The explicit capture lists are needed: Swift 6.3's region checker rejects these
+    /// closures with implicit captures.)
     private func launch(_ call: ServerCall, _ handler: GRPCService.Handler, request: ByteBuffer?) {
         if let executor {
             // Handlers meant for the event loop start right here, on it: a handler that
             // never suspends completes within this read, with no job scheduled at all.
-            task = Task.immediate(executorPreference: executor) { @Sendable [call, handler, request] in await Self.run(call, handler, request) }
+            task = Task.immediate(executorPreference: executor) { @Sendable [call, handler, request] in
+                await Self.run(call, handler, request)
+            }
         } else {
             task = Task { @Sendable [call, handler, request] in await Self.run(call, handler, request) }
         }
