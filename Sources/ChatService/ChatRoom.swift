@@ -107,4 +107,26 @@ public actor ChatRoom: VirtualObject {
     public func onClientGone(_ clientID: String) async {
         members.removeValue(forKey: clientID)
     }
+
+    /// History and members go with the room when its shard moves to another node.
+    public func handOff() async -> ProtoAny? {
+        var state = Chat_ChatRoomState()
+        state.history = Array(history[historyStart...])
+        state.members = members.map { client, user in
+            var member = Chat_ChatRoomMember()
+            member.clientId = client
+            member.userName = user
+            return member
+        }
+        return ProtoAny(packing: state)
+    }
+
+    public func restore(from carried: ProtoAny) async throws {
+        let state = try carried.unpack(Chat_ChatRoomState.self)
+        history = Array(state.history.suffix(Chat.historyLimit))
+        historyStart = 0
+        for member in state.members where members.updateValue(member.userName, forKey: member.clientId) == nil {
+            runtime.watchClient(member.clientId) // its departure must reach this node now
+        }
+    }
 }

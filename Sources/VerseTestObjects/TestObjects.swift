@@ -35,6 +35,17 @@ public actor Counter: VirtualObject {
         self.node = runtime.nodeAddress
     }
 
+    /// The count moves with the object when its shard moves (state: a CounterResponse's value).
+    public func handOff() async -> ProtoAny? {
+        var state = Verse_Test_CounterResponse()
+        state.value = value
+        return ProtoAny(packing: state)
+    }
+
+    public func restore(from state: ProtoAny) async throws {
+        value = try state.unpack(Verse_Test_CounterResponse.self).value
+    }
+
     func add(_ delta: Int64, _ context: CallContext) -> Verse_Test_CounterResponse {
         value += delta
         var response = Verse_Test_CounterResponse()

@@ -123,6 +123,73 @@ struct RuntimeClusterTests {
         cluster.stopAll()
     }
 
+    /// When a joining node takes shards, or a node leaves gracefully, the objects' state
+    /// goes with their shards (`handOff` on the node giving them up, `restore` where
+    /// they activate next).
+    @Test func objectsKeepTheirStateWhenTheirShardMovesByAJoinOrAGracefulExit() async throws {
+        let cluster = try ClusterHarness()
+        let first = try cluster.startNode()
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 1)
+        let client = try await GateTestClient.connect(port: gate)
+        let ids = (0..<64).map { "carried\($0)" }
+        for id in ids {
+            let _: Verse_Test_CounterResponse = try await client.call("Counter", id, "Add", Self.add(5))
+        }
+        let joiner = try cluster.startNode()
+        try await cluster.waitReady(port: gate, nodes: 2)
+        var moved = 0
+        for id in ids {
+            let response: Verse_Test_CounterResponse = try await client.call("Counter", id, "Add", Self.add(1))
+            #expect(response.value == 6, "\(id) on \(response.node) counted from \(response.value - 1), not 5")
+            if response.node == "127.0.0.1:\(joiner)" { moved += 1 }
+        }
+        #expect(moved > 0, "no counter moved to the joining node")
+
+        cluster.terminate(node: first) // graceful: its counters go to the joiner
+        try await cluster.waitReady(port: gate, nodes: 1)
+        for id in ids {
+            let response: Verse_Test_CounterResponse = try await client.call("Counter", id, "Add", Self.add(1))
+            #expect(response.value == 7, "\(id) counted from \(response.value - 1), not 6, after the graceful exit")
+        }
+        await client.close()
+        cluster.stopAll()
+    }
+
+    /// The chat rooms that move to a joining node keep their history and members: a
+    /// member still gets the room's pushes without joining again.
+    @Test func chatRoomsKeepHistoryAndMembersWhenAJoiningNodeTakesThem() async throws {
+        let cluster = try ClusterHarness()
+        try cluster.startNode(executable: "chat-server")
+        let chatCalls = ["Join", "SendMessage", "GetRecentMessages"].flatMap { ["--allow", "ChatRoom/\($0)"] }
+        let gate = try cluster.startGate(chatCalls)
+        try await cluster.waitReady(port: gate, nodes: 1)
+        let alice = try await GateTestClient.connect(port: gate, user: "alice")
+        let rooms = ["General", "Technology", "Crypto", "Sports", "Movies"]
+        for room in rooms {
+            let _: Chat_ChatRoom_JoinResponse = try await alice.call("ChatRoom", "ChatRoom-\(room)", "Join", Chat_ChatRoom_JoinRequest())
+            var request = Chat_ChatRoom_SendChatMessageRequest()
+            request.message = "before the move in \(room)"
+            let _: Chat_Client_SendChatMessageResponse = try await alice.call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+        }
+        _ = try await alice.nextPushes(rooms.count, as: Chat_Client_NewMessageNotification.self)
+
+        try cluster.startNode(executable: "chat-server")
+        try await cluster.waitReady(port: gate, nodes: 2) // rooms on the moved shards now live on the joiner
+        for room in rooms {
+            let recent: Chat_ChatRoom_GetRecentMessagesResponse =
+                try await alice.call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", Chat_ChatRoom_GetRecentMessagesRequest())
+            #expect(recent.messages.map(\.message) == ["before the move in \(room)"], "\(room) lost its history")
+            var request = Chat_ChatRoom_SendChatMessageRequest()
+            request.message = "after the move in \(room)"
+            let _: Chat_Client_SendChatMessageResponse = try await alice.call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+            let pushes = try await alice.nextPushes(1, as: Chat_Client_NewMessageNotification.self)
+            #expect(pushes.map { $0.message?.message ?? "" } == ["after the move in \(room)"], "\(room) forgot its members")
+        }
+        await alice.close()
+        cluster.stopAll()
+    }
+
     /// A node's NodeService takes calls only with the cluster secret (its objects would
     /// otherwise be open to anyone who can reach the port, as any user); Admin stays open.
     @Test func nodesRefuseNodeServiceCallsWithoutTheClusterSecret() async throws {

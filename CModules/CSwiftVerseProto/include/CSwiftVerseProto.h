@@ -6,6 +6,8 @@
 #include <protobuf-c/protobuf-c.h>
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomMember(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomState(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_JoinRequest(void);
@@ -68,6 +70,9 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_ClientGoneResponse(void
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_DescribeResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_GatePush(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_HandOverRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_HandOverResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_HandedOverObject(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_MemberRecord(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCallRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_verse_NodeCallResponse(void);

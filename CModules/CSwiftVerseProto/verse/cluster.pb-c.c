@@ -637,6 +637,141 @@ void   verse__client_gone_response__free_unpacked
   assert(message->base.descriptor == &verse__client_gone_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   verse__handed_over_object__init
+                     (Verse__HandedOverObject         *message)
+{
+  static const Verse__HandedOverObject init_value = VERSE__HANDED_OVER_OBJECT__INIT;
+  *message = init_value;
+}
+size_t verse__handed_over_object__get_packed_size
+                     (const Verse__HandedOverObject *message)
+{
+  assert(message->base.descriptor == &verse__handed_over_object__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__handed_over_object__pack
+                     (const Verse__HandedOverObject *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__handed_over_object__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__handed_over_object__pack_to_buffer
+                     (const Verse__HandedOverObject *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__handed_over_object__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__HandedOverObject *
+       verse__handed_over_object__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__HandedOverObject *)
+     protobuf_c_message_unpack (&verse__handed_over_object__descriptor,
+                                allocator, len, data);
+}
+void   verse__handed_over_object__free_unpacked
+                     (Verse__HandedOverObject *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__handed_over_object__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   verse__hand_over_request__init
+                     (Verse__HandOverRequest         *message)
+{
+  static const Verse__HandOverRequest init_value = VERSE__HAND_OVER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t verse__hand_over_request__get_packed_size
+                     (const Verse__HandOverRequest *message)
+{
+  assert(message->base.descriptor == &verse__hand_over_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__hand_over_request__pack
+                     (const Verse__HandOverRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__hand_over_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__hand_over_request__pack_to_buffer
+                     (const Verse__HandOverRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__hand_over_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__HandOverRequest *
+       verse__hand_over_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__HandOverRequest *)
+     protobuf_c_message_unpack (&verse__hand_over_request__descriptor,
+                                allocator, len, data);
+}
+void   verse__hand_over_request__free_unpacked
+                     (Verse__HandOverRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__hand_over_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   verse__hand_over_response__init
+                     (Verse__HandOverResponse         *message)
+{
+  static const Verse__HandOverResponse init_value = VERSE__HAND_OVER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t verse__hand_over_response__get_packed_size
+                     (const Verse__HandOverResponse *message)
+{
+  assert(message->base.descriptor == &verse__hand_over_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t verse__hand_over_response__pack
+                     (const Verse__HandOverResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &verse__hand_over_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t verse__hand_over_response__pack_to_buffer
+                     (const Verse__HandOverResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &verse__hand_over_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Verse__HandOverResponse *
+       verse__hand_over_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Verse__HandOverResponse *)
+     protobuf_c_message_unpack (&verse__hand_over_response__descriptor,
+                                allocator, len, data);
+}
+void   verse__hand_over_response__free_unpacked
+                     (Verse__HandOverResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &verse__hand_over_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   verse__status_request__init
                      (Verse__StatusRequest         *message)
 {
@@ -1443,6 +1578,126 @@ const ProtobufCMessageDescriptor verse__client_gone_response__descriptor =
   verse__client_gone_response__field_indices_by_name,
   0,  verse__client_gone_response__number_ranges,
   (ProtobufCMessageInit) verse__client_gone_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor verse__handed_over_object__field_descriptors[3] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__HandedOverObject, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__HandedOverObject, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Verse__HandedOverObject, state),
+    &google__protobuf__any__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned verse__handed_over_object__field_indices_by_name[] = {
+  1,   /* field[1] = id */
+  2,   /* field[2] = state */
+  0,   /* field[0] = type */
+};
+static const ProtobufCIntRange verse__handed_over_object__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor verse__handed_over_object__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.HandedOverObject",
+  "HandedOverObject",
+  "Verse__HandedOverObject",
+  "verse",
+  sizeof(Verse__HandedOverObject),
+  3,
+  verse__handed_over_object__field_descriptors,
+  verse__handed_over_object__field_indices_by_name,
+  1,  verse__handed_over_object__number_ranges,
+  (ProtobufCMessageInit) verse__handed_over_object__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor verse__hand_over_request__field_descriptors[1] =
+{
+  {
+    "objects",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Verse__HandOverRequest, n_objects),
+    offsetof(Verse__HandOverRequest, objects),
+    &verse__handed_over_object__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned verse__hand_over_request__field_indices_by_name[] = {
+  0,   /* field[0] = objects */
+};
+static const ProtobufCIntRange verse__hand_over_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor verse__hand_over_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.HandOverRequest",
+  "HandOverRequest",
+  "Verse__HandOverRequest",
+  "verse",
+  sizeof(Verse__HandOverRequest),
+  1,
+  verse__hand_over_request__field_descriptors,
+  verse__hand_over_request__field_indices_by_name,
+  1,  verse__hand_over_request__number_ranges,
+  (ProtobufCMessageInit) verse__hand_over_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define verse__hand_over_response__field_descriptors NULL
+#define verse__hand_over_response__field_indices_by_name NULL
+#define verse__hand_over_response__number_ranges NULL
+const ProtobufCMessageDescriptor verse__hand_over_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "verse.HandOverResponse",
+  "HandOverResponse",
+  "Verse__HandOverResponse",
+  "verse",
+  sizeof(Verse__HandOverResponse),
+  0,
+  verse__hand_over_response__field_descriptors,
+  verse__hand_over_response__field_indices_by_name,
+  0,  verse__hand_over_response__number_ranges,
+  (ProtobufCMessageInit) verse__hand_over_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define verse__status_request__field_descriptors NULL

@@ -269,6 +269,59 @@ public struct Verse_ClientGoneResponse: ProtoMessage {
     public func write(to writer: ProtoWriter) {}
 }
 
+/// `verse.HandedOverObject`
+public struct Verse_HandedOverObject: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_HandedOverObject())
+    /// field 1: `type`
+    public var type: String = ""
+    /// field 2: `id`
+    public var id: String = ""
+    /// field 3: `state`
+    public var state: Google_Protobuf_Any? = nil
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.type = reader.string(1)
+        self.id = reader.string(2)
+        self.state = reader.message(3)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.string(1, type)
+        writer.string(2, id)
+        writer.message(3, state)
+    }
+}
+
+/// `verse.HandOverRequest`
+public struct Verse_HandOverRequest: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_HandOverRequest())
+    /// field 1: `objects`
+    public var objects: [Verse_HandedOverObject] = []
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.objects = reader.repeatedMessage(1)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.repeatedMessage(1, objects)
+    }
+}
+
+/// `verse.HandOverResponse`
+public struct Verse_HandOverResponse: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_HandOverResponse())
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {}
+
+    public func write(to writer: ProtoWriter) {}
+}
+
 /// `verse.StatusRequest`
 public struct Verse_StatusRequest: ProtoMessage {
     public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_StatusRequest())

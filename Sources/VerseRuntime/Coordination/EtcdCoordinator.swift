@@ -30,6 +30,8 @@ final class EtcdCoordinator: Sendable {
     let address: String
     let view: ClusterView
     let node: Node?
+    /// Where released objects' state goes (the shards' next owners).
+    private let links: NodeLinks
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let triggers: AsyncStream<Void>
@@ -43,7 +45,9 @@ final class EtcdCoordinator: Sendable {
         var tasks: [Task<Void, Never>] = []
     }
 
-    init(etcd: EtcdClient, settings: Settings, role: Role, address: String, view: ClusterView, node: Node?, logger: Logger) {
+    init(etcd: EtcdClient, settings: Settings, role: Role, address: String, view: ClusterView, node: Node?,
+         links: NodeLinks, logger: Logger) {
+        self.links = links
         self.etcd = etcd
         self.settings = settings
         self.role = role
@@ -79,9 +83,17 @@ final class EtcdCoordinator: Sendable {
         trigger.finish()
         if let node {
             let mine = Set(view.map.shards(servedBy: address))
-            await node.release(shards: mine)
+            let handedOff = await node.release(shards: mine)
             _ = try? await updateMap { map in
                 for shard in mine where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
+            }
+            // No node is targeted at these shards until this one's lease is gone; the
+            // leader will then place them as ShardAssigner does, which is deterministic:
+            // hand the state to those nodes now (a wrong guess only leaves state unused).
+            let others = view.liveNodes.subtracting([address])
+            if !handedOff.isEmpty && !others.isEmpty {
+                let next = ShardAssigner.assign(view.map, liveNodes: Array(others), maxMovesInFlight: settings.maxMovesInFlight)
+                await handOver(handedOff, map: next)
             }
         }
         let lease = state.withLockedValue { $0.lease }
@@ -246,11 +258,13 @@ final class EtcdCoordinator: Sendable {
         }
         guard let node else { return }
 
-        // Release what is targeted elsewhere: drain, drop objects, then mark it free.
+        // Release what is targeted elsewhere: drain, drop objects (handing their state
+        // to the target node), then mark it free.
         let map = view.map
         let release = Set(map.shards(servedBy: address).filter { map.targetNode(of: $0) != address })
         if !release.isEmpty {
-            await node.release(shards: release)
+            let handedOff = await node.release(shards: release)
+            await handOver(handedOff, map: map)
             try await updateMap { map in
                 for shard in release where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
             }
@@ -265,6 +279,21 @@ final class EtcdCoordinator: Sendable {
             }
         }
         if claimed { logger.info("claimed shards; now serving \(view.map.shards(servedBy: address).count)") }
+    }
+
+    /// Sends objects' state to the nodes their shards are moving to, before the shards
+    /// are marked free (so it is there when the target claims them and activates the
+    /// objects). A node that cannot be reached gets nothing: its objects start empty.
+    private func handOver(_ objects: [Verse_HandedOverObject], map: ShardMap) async {
+        guard !objects.isEmpty else { return }
+        let byTarget = Dictionary(grouping: objects) { map.targetNode(of: ShardID.of($0.id, count: map.shardCount)) ?? "" }
+        for (target, batch) in byTarget where !target.isEmpty && target != address {
+            do {
+                try await links.link(to: target).handOver(batch)
+            } catch {
+                logger.warning("could not hand \(batch.count) objects' state to \(target): \(error)")
+            }
+        }
     }
 
     /// Becomes leader if nobody is (the leader key lives on the leader's lease).

@@ -28,7 +28,14 @@ public final class Node: Sendable {
         var releasing: Set<Int> = []
         var callsInFlight: [Int: Int] = [:]
         var clientWatches: [String: Set<ObjectKey>] = [:]
+        /// State handed over by the previous owner, for objects not activated here yet.
+        var handedOver: [ObjectKey: (state: ProtoAny, received: ContinuousClock.Instant)] = [:]
     }
+
+    /// Handed-over state for a shard this node has not claimed is dropped after this
+    /// long (the shard went elsewhere after all). While the node serves the shard the
+    /// state waits for the object's next call, however late.
+    static let handedOverLifetime: Duration = .seconds(120)
 
     private enum Slot {
         case activating(Task<ActiveObject, Error>)
@@ -161,9 +168,11 @@ public final class Node: Sendable {
                     throw GRPCStatus(.notFound, "there is no \(objectType.name) \"\(id)\"")
                 }
                 let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoops.next())
+                let carried = state.handedOver.removeValue(forKey: key)?.state
                 let task = Task {
                     let object = objectType.makeObject(id: id, runtime: runtime)
                     try await object.onCreated()
+                    if let carried { try await object.restore(from: carried) }
                     return ActiveObject(object: object, shard: shard)
                 }
                 state.objects[key] = .activating(task)
@@ -234,6 +243,10 @@ public final class Node: Sendable {
             guard map.revision >= state.map.revision else { return nil }
             let before = Set(state.map.shards(servedBy: address))
             state.map = map
+            // Another node claimed the shard: state handed here for it is stale.
+            state.handedOver = state.handedOver.filter { key, _ in
+                map.owner(of: ShardID.of(key.id, count: shardCount)).map { $0 == address } ?? true
+            }
             // A released shard stays blocked until the map shows it gone from here.
             state.releasing = state.releasing.filter { map.owner(of: $0) == address }
             return before.subtracting(map.shards(servedBy: address))
@@ -246,25 +259,63 @@ public final class Node: Sendable {
     }
 
     /// Stops serving `shards`: refuses new calls, waits for running ones, deactivates
-    /// their objects. Afterwards the shards may be given to another node.
-    func release(shards: Set<Int>) async {
-        guard !shards.isEmpty else { return }
+    /// their objects. Afterwards the shards may be given to another node. Returns the
+    /// state the objects handed off (`VirtualObject.handOff`), for the next owner.
+    @discardableResult
+    func release(shards: Set<Int>) async -> [Verse_HandedOverObject] {
+        guard !shards.isEmpty else { return [] }
         state.withLockedValue { $0.releasing.formUnion(shards) }
         while state.withLockedValue({ state in shards.contains { state.callsInFlight[$0] != nil } }) {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
+        return await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
     }
 
-    private func deactivate(shards: Set<Int>, objects: [ObjectKey: Slot]) async {
+    @discardableResult
+    private func deactivate(shards: Set<Int>, objects: [ObjectKey: Slot]) async -> [Verse_HandedOverObject] {
+        var handedOff: [Verse_HandedOverObject] = []
         var count = 0
         for (key, slot) in objects {
             guard case .active(let active) = slot, shards.contains(active.shard) else { continue }
             state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
-            _ = try? await active.mailbox.run { await active.object.onDeactivate() }
             count += 1
+            let carried = try? await active.mailbox.run { () -> ProtoAny? in
+                let carried = await active.object.handOff()
+                await active.object.onDeactivate()
+                return carried
+            }
+            if let carried { handedOff.append(Self.handedOver(key, carried)) }
         }
-        if count > 0 { logger.info("deactivated \(count) objects of \(shards.count) shards leaving this node") }
+        // State handed here for objects never called since goes on to the next owner.
+        let unclaimed = state.withLockedValue { state in
+            let leaving = state.handedOver.filter { shards.contains(ShardID.of($0.key.id, count: shardCount)) }
+            for key in leaving.keys { state.handedOver[key] = nil }
+            return leaving
+        }
+        handedOff += unclaimed.map { Self.handedOver($0.key, $0.value.state) }
+        if count > 0 {
+            logger.info("deactivated \(count) objects of \(shards.count) shards leaving this node", metadata: ["handed-off": "\(handedOff.count)"])
+        }
+        return handedOff
+    }
+
+    private static func handedOver(_ key: ObjectKey, _ state: ProtoAny) -> Verse_HandedOverObject {
+        var object = Verse_HandedOverObject()
+        object.type = key.type
+        object.id = key.id
+        object.state = state
+        return object
+    }
+
+    /// State another node handed over for objects of shards this node is about to serve.
+    func receive(handedOver objects: [Verse_HandedOverObject]) {
+        let now = ContinuousClock.now
+        state.withLockedValue { state in
+            for object in objects where types[object.type] != nil {
+                state.handedOver[ObjectKey(type: object.type, id: object.id)] = (object.state ?? ProtoAny(), now)
+            }
+        }
+        logger.info("received the state of \(objects.count) handed-over objects")
     }
 
     /// Drops objects idle past their type's timeout. Returns how many.
@@ -280,6 +331,12 @@ public final class Node: Sendable {
         for (key, active) in candidates {
             state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
             _ = try? await active.mailbox.run { await active.object.onDeactivate() }
+        }
+        state.withLockedValue { state in
+            state.handedOver = state.handedOver.filter { key, carried in
+                state.map.owner(of: ShardID.of(key.id, count: shardCount)) == address
+                    || now - carried.received < Self.handedOverLifetime
+            }
         }
         return candidates.count
     }

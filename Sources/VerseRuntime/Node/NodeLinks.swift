@@ -96,6 +96,12 @@ final class RemoteNode: Sendable {
         return Dictionary(response.types.map { ($0.name, Set($0.methods)) }, uniquingKeysWith: { first, _ in first })
     }
 
+    func handOver(_ objects: [Verse_HandedOverObject]) async throws {
+        var message = Verse_HandOverRequest()
+        message.objects = objects
+        let _: Verse_HandOverResponse = try await unary("/verse.NodeService/HandOver", message, timeout: .seconds(5))
+    }
+
     func clientsGone(_ clientIDs: [String]) async throws {
         var message = Verse_ClientGoneRequest()
         message.clientIds = clientIDs

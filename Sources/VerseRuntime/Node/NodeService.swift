@@ -35,6 +35,10 @@ enum NodeService {
             await node.clientsGone(request.clientIds)
             return Verse_ClientGoneResponse()
         }
+        service.unary("HandOver") { (request: Verse_HandOverRequest, _) -> Verse_HandOverResponse in
+            node.receive(handedOver: request.objects)
+            return Verse_HandOverResponse()
+        }
         service.unary("Describe") { (_: Verse_DescribeRequest, _) -> Verse_DescribeResponse in
             var response = Verse_DescribeResponse()
             response.types = node.catalog.sorted { $0.key < $1.key }.map { name, methods in

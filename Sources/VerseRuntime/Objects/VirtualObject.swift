@@ -24,6 +24,13 @@ public protocol VirtualObject: Actor {
     func onClientGone(_ clientID: String) async
     /// Runs before the object is dropped (deleted, idle, or its shard moved).
     func onDeactivate() async
+    /// State to carry over when the object's shard moves to another node by a planned
+    /// move (rebalancing after a node joins): the next node gets it in `restore(from:)`
+    /// when it activates the object. nil (the default): start empty there. Objects of a
+    /// node that dies, or that is stopped, start empty.
+    func handOff() async -> ProtoAny?
+    /// Takes the state the previous node's `handOff()` gave, right after `onCreated`.
+    func restore(from state: ProtoAny) async throws
 }
 
 extension VirtualObject {
@@ -32,6 +39,8 @@ extension VirtualObject {
     public func onCreated() async throws {}
     public func onClientGone(_ clientID: String) async {}
     public func onDeactivate() async {}
+    public func handOff() async -> ProtoAny? { nil }
+    public func restore(from state: ProtoAny) async throws {}
 }
 
 /// Who made a call. Set by the gate from the verified session; empty for calls that

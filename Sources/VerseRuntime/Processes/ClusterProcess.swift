@@ -122,7 +122,7 @@ public final class ClusterProcess: Sendable {
             coordination.leaseTTL = settings.leaseTTL
             coordination.maxMovesInFlight = settings.maxMovesInFlight
             coordinator = EtcdCoordinator(etcd: etcd, settings: coordination, role: role == .gate ? .gate : .node,
-                                          address: advertise, view: view, node: node, logger: logger)
+                                          address: advertise, view: view, node: node, links: links, logger: logger)
         }
 
         var services: [GRPCService] = []

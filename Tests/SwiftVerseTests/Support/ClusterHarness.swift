@@ -57,9 +57,10 @@ final class ClusterHarness: @unchecked Sendable {
         try? FileManager.default.removeItem(at: Self.pidFile(process))
     }
 
+    /// A node of the test object types (`verse-testnode`), or of others (`chat-server`).
     @discardableResult
-    func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = []) throws -> Int {
-        nodes[port] = try launch("verse-testnode", ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log")
+    func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = [], executable: String = "verse-testnode") throws -> Int {
+        nodes[port] = try launch(executable, ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log")
         return port
     }
 

@@ -30,6 +30,9 @@ typedef struct Verse__RegisterGateRequest Verse__RegisterGateRequest;
 typedef struct Verse__GatePush Verse__GatePush;
 typedef struct Verse__ClientGoneRequest Verse__ClientGoneRequest;
 typedef struct Verse__ClientGoneResponse Verse__ClientGoneResponse;
+typedef struct Verse__HandedOverObject Verse__HandedOverObject;
+typedef struct Verse__HandOverRequest Verse__HandOverRequest;
+typedef struct Verse__HandOverResponse Verse__HandOverResponse;
 typedef struct Verse__StatusRequest Verse__StatusRequest;
 typedef struct Verse__StatusResponse Verse__StatusResponse;
 typedef struct Verse__MemberRecord Verse__MemberRecord;
@@ -205,6 +208,41 @@ struct  Verse__ClientGoneResponse
 };
 #define VERSE__CLIENT_GONE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__client_gone_response__descriptor) \
+     }
+
+
+/*
+ * One object's state, as its `handOff()` gave it.
+ */
+struct  Verse__HandedOverObject
+{
+  ProtobufCMessage base;
+  char *type;
+  char *id;
+  Google__Protobuf__Any *state;
+};
+#define VERSE__HANDED_OVER_OBJECT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__handed_over_object__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Verse__HandOverRequest
+{
+  ProtobufCMessage base;
+  size_t n_objects;
+  Verse__HandedOverObject **objects;
+};
+#define VERSE__HAND_OVER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__hand_over_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Verse__HandOverResponse
+{
+  ProtobufCMessage base;
+};
+#define VERSE__HAND_OVER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&verse__hand_over_response__descriptor) \
      }
 
 
@@ -572,6 +610,63 @@ Verse__ClientGoneResponse *
 void   verse__client_gone_response__free_unpacked
                      (Verse__ClientGoneResponse *message,
                       ProtobufCAllocator *allocator);
+/* Verse__HandedOverObject methods */
+void   verse__handed_over_object__init
+                     (Verse__HandedOverObject         *message);
+size_t verse__handed_over_object__get_packed_size
+                     (const Verse__HandedOverObject   *message);
+size_t verse__handed_over_object__pack
+                     (const Verse__HandedOverObject   *message,
+                      uint8_t             *out);
+size_t verse__handed_over_object__pack_to_buffer
+                     (const Verse__HandedOverObject   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__HandedOverObject *
+       verse__handed_over_object__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__handed_over_object__free_unpacked
+                     (Verse__HandedOverObject *message,
+                      ProtobufCAllocator *allocator);
+/* Verse__HandOverRequest methods */
+void   verse__hand_over_request__init
+                     (Verse__HandOverRequest         *message);
+size_t verse__hand_over_request__get_packed_size
+                     (const Verse__HandOverRequest   *message);
+size_t verse__hand_over_request__pack
+                     (const Verse__HandOverRequest   *message,
+                      uint8_t             *out);
+size_t verse__hand_over_request__pack_to_buffer
+                     (const Verse__HandOverRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__HandOverRequest *
+       verse__hand_over_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__hand_over_request__free_unpacked
+                     (Verse__HandOverRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Verse__HandOverResponse methods */
+void   verse__hand_over_response__init
+                     (Verse__HandOverResponse         *message);
+size_t verse__hand_over_response__get_packed_size
+                     (const Verse__HandOverResponse   *message);
+size_t verse__hand_over_response__pack
+                     (const Verse__HandOverResponse   *message,
+                      uint8_t             *out);
+size_t verse__hand_over_response__pack_to_buffer
+                     (const Verse__HandOverResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Verse__HandOverResponse *
+       verse__hand_over_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   verse__hand_over_response__free_unpacked
+                     (Verse__HandOverResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Verse__StatusRequest methods */
 void   verse__status_request__init
                      (Verse__StatusRequest         *message);
@@ -692,6 +787,15 @@ typedef void (*Verse__ClientGoneRequest_Closure)
 typedef void (*Verse__ClientGoneResponse_Closure)
                  (const Verse__ClientGoneResponse *message,
                   void *closure_data);
+typedef void (*Verse__HandedOverObject_Closure)
+                 (const Verse__HandedOverObject *message,
+                  void *closure_data);
+typedef void (*Verse__HandOverRequest_Closure)
+                 (const Verse__HandOverRequest *message,
+                  void *closure_data);
+typedef void (*Verse__HandOverResponse_Closure)
+                 (const Verse__HandOverResponse *message,
+                  void *closure_data);
 typedef void (*Verse__StatusRequest_Closure)
                  (const Verse__StatusRequest *message,
                   void *closure_data);
@@ -724,6 +828,9 @@ extern const ProtobufCMessageDescriptor verse__register_gate_request__descriptor
 extern const ProtobufCMessageDescriptor verse__gate_push__descriptor;
 extern const ProtobufCMessageDescriptor verse__client_gone_request__descriptor;
 extern const ProtobufCMessageDescriptor verse__client_gone_response__descriptor;
+extern const ProtobufCMessageDescriptor verse__handed_over_object__descriptor;
+extern const ProtobufCMessageDescriptor verse__hand_over_request__descriptor;
+extern const ProtobufCMessageDescriptor verse__hand_over_response__descriptor;
 extern const ProtobufCMessageDescriptor verse__status_request__descriptor;
 extern const ProtobufCMessageDescriptor verse__status_response__descriptor;
 extern const ProtobufCMessageDescriptor verse__member_record__descriptor;
