@@ -287,13 +287,39 @@ final class EtcdCoordinator: Sendable {
     private func handOver(_ objects: [Verse_HandedOverObject], map: ShardMap) async {
         guard !objects.isEmpty else { return }
         let byTarget = Dictionary(grouping: objects) { map.targetNode(of: ShardID.of($0.id, count: map.shardCount)) ?? "" }
-        for (target, batch) in byTarget where !target.isEmpty && target != address {
-            do {
-                try await links.link(to: target).handOver(batch)
-            } catch {
-                logger.warning("could not hand \(batch.count) objects' state to \(target): \(error)")
+        for (target, objects) in byTarget where !target.isEmpty && target != address {
+            for batch in Self.batches(objects) {
+                do {
+                    try await links.link(to: target).handOver(batch)
+                } catch {
+                    logger.warning("could not hand \(batch.count) objects' state to \(target): \(error)")
+                }
             }
         }
+    }
+
+    /// Hand-over calls stay under this many bytes of state: a node takes messages of up
+    /// to 4 MiB, and one chat room's history alone can approach that.
+    static let handOverBatchBytes = 3 << 20
+
+    /// `objects` in order, split so each batch's state stays under `handOverBatchBytes`
+    /// (an object larger than that goes alone, and its receiver may refuse it).
+    static func batches(_ objects: [Verse_HandedOverObject]) -> [[Verse_HandedOverObject]] {
+        var batches: [[Verse_HandedOverObject]] = []
+        var current: [Verse_HandedOverObject] = []
+        var bytes = 0
+        for object in objects {
+            let size = (object.state?.value.count ?? 0) + object.type.utf8.count + object.id.utf8.count
+            if !current.isEmpty && bytes + size > handOverBatchBytes {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(object)
+            bytes += size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
     }
 
     /// Becomes leader if nobody is (the leader key lives on the leader's lease).
