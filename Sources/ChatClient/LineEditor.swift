@@ -120,7 +120,7 @@ final class LineEditor: @unchecked Sendable {
 
     private func insert(_ character: Character) {
         lock.withLock {
-            if cursor == buffer.count && prompt.count + buffer.count + 1 < columns {
+            if cursor == buffer.count && fits(adding: character) {
                 // Typing at the end of a line that fits (the usual case, and pastes):
                 // echo, don't redraw, so a paste costs linear output, not quadratic.
                 buffer.append(character)
@@ -154,13 +154,29 @@ final class LineEditor: @unchecked Sendable {
     /// The prompt and as much of the input as fits on one row, scrolled sideways to keep
     /// the cursor in view. A line wider than the terminal must not wrap: `\r` and
     /// clear-line reach only the last row, so each redraw would leave a copy behind.
-    /// (Every character is taken as one column; wide CJK and emoji scroll early.)
     private func redrawLocked() {
-        let room = max(1, columns - prompt.count - 1)
-        let start = max(0, cursor - room)
-        let end = min(buffer.count, start + room)
-        let tail = end - cursor
+        let room = max(2, columns - TerminalWidth.of(prompt) - 1)
+        // As much as fits before the cursor, then after it.
+        var start = cursor, used = 0
+        while start > 0 && used + TerminalWidth.of(buffer[start - 1]) <= room {
+            start -= 1
+            used += TerminalWidth.of(buffer[start])
+        }
+        var end = cursor
+        while end < buffer.count && used + TerminalWidth.of(buffer[end]) <= room {
+            used += TerminalWidth.of(buffer[end])
+            end += 1
+        }
+        let tail = TerminalWidth.of(buffer[cursor..<end])
         write("\r\u{1b}[2K" + prompt + String(buffer[start..<end]) + (tail > 0 ? "\u{1b}[\(tail)D" : ""))
+    }
+
+    /// Whether the line still fits on one row with `character` appended. Counting is
+    /// skipped while even two columns per character would fit.
+    private func fits(adding character: Character) -> Bool {
+        let width = columns, promptWidth = TerminalWidth.of(prompt)
+        if promptWidth + 2 * (buffer.count + 1) < width { return true }
+        return promptWidth + TerminalWidth.of(buffer) + TerminalWidth.of(character) < width
     }
 
     /// The terminal's width, asked at each use so a resized window is followed.

@@ -3,6 +3,7 @@ against a running chat gate.  Usage: cli_e2e.py --chat=PATH --server_port=PORT""
 import os
 import sys
 import time
+import unicodedata
 
 import pexpect
 
@@ -69,6 +70,19 @@ if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", "the input line is redra
           len("[General]> ") + len(shown) < 40 and 0 < len(shown) and wide.endswith(shown), f"redrawn: {shown!r}")
 dave.send("\r")
 expect(bob, rf"dave: {wide}", "dave's wide line arrives whole")
+# Wide (two-column) characters count as two when the line is fitted to the row.
+cjk = "日本語のテキスト" * 4
+dave.send(cjk)
+time.sleep(0.3)
+type_line(bob, f"cjk {stamp}")
+expect(dave, rf"bob: cjk {stamp}", "the push shows while dave types wide characters")
+if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", "the line of wide characters is redrawn"):
+    shown = dave.match.group(1)
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in shown)
+    check("wide characters take two columns in the redrawn line",
+          len("[General]> ") + columns < 40 and 0 < len(shown) and cjk.endswith(shown), f"redrawn: {shown!r} ({columns} columns)")
+dave.send("\r")
+expect(bob, rf"dave: {cjk}", "dave's line of wide characters arrives whole")
 dave.terminate(force=True)
 
 carol = person("carol")
