@@ -59,30 +59,28 @@ dave = person("dave", columns=40)
 expect(dave, r"connected", "dave connects in a 40-column terminal")
 type_line(dave, "/join general")
 expect(dave, r"joined General", "dave joins General")
-wide = "w" * 30 + "0123456789" * 5 + "END"
-dave.send(wide)
-time.sleep(0.3)
-type_line(bob, f"wide {stamp}")
-expect(dave, rf"bob: wide {stamp}", "the push shows while dave types a wide line")
-if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", "the input line is redrawn after the push"):
-    shown = dave.match.group(1)
-    check("the redrawn line fits one row and ends at the cursor",
-          len("[General]> ") + len(shown) < 40 and 0 < len(shown) and wide.endswith(shown), f"redrawn: {shown!r}")
-dave.send("\r")
-expect(bob, rf"dave: {wide}", "dave's wide line arrives whole")
-# Wide (two-column) characters count as two when the line is fitted to the row.
-cjk = "日本語のテキスト" * 4
-dave.send(cjk)
-time.sleep(0.3)
-type_line(bob, f"cjk {stamp}")
-expect(dave, rf"bob: cjk {stamp}", "the push shows while dave types wide characters")
-if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", "the line of wide characters is redrawn"):
-    shown = dave.match.group(1)
-    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in shown)
-    check("wide characters take two columns in the redrawn line",
-          len("[General]> ") + columns < 40 and 0 < len(shown) and cjk.endswith(shown), f"redrawn: {shown!r} ({columns} columns)")
-dave.send("\r")
-expect(bob, rf"dave: {cjk}", "dave's line of wide characters arrives whole")
+
+
+def typed_past_the_edge(text, what):
+    """dave types `text` (wider than his 40 columns) without Enter, a push arrives, and
+    the redrawn input row must fit, ending at the cursor; then the line goes out whole.
+    Columns as terminals draw them: East Asian wide characters take two."""
+    dave.send(text)
+    time.sleep(0.3)
+    type_line(bob, f"{what} {stamp}")
+    expect(dave, rf"bob: {what} {stamp}", f"the push shows while dave types {what}")
+    if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", f"the {what} input line is redrawn after the push"):
+        shown = dave.match.group(1)
+        columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in shown)
+        check(f"the redrawn {what} line fits one row and ends at the cursor",
+              len("[General]> ") + columns < 40 and 0 < len(shown) and text.endswith(shown),
+              f"redrawn: {shown!r} ({columns} columns)")
+    dave.send("\r")
+    expect(bob, rf"dave: {text}", f"dave's {what} line arrives whole")
+
+
+typed_past_the_edge("w" * 30 + "0123456789" * 5 + "END", "ascii")
+typed_past_the_edge("日本語のテキスト" * 4, "cjk")
 dave.terminate(force=True)
 
 carol = person("carol")
