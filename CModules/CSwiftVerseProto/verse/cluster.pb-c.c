@@ -1644,7 +1644,7 @@ const ProtobufCMessageDescriptor verse__handed_over_object__descriptor =
   (ProtobufCMessageInit) verse__handed_over_object__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor verse__hand_over_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor verse__hand_over_request__field_descriptors[2] =
 {
   {
     "objects",
@@ -1658,14 +1658,27 @@ static const ProtobufCFieldDescriptor verse__hand_over_request__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "from_node",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Verse__HandOverRequest, from_node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned verse__hand_over_request__field_indices_by_name[] = {
+  1,   /* field[1] = from_node */
   0,   /* field[0] = objects */
 };
 static const ProtobufCIntRange verse__hand_over_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor verse__hand_over_request__descriptor =
 {
@@ -1675,7 +1688,7 @@ const ProtobufCMessageDescriptor verse__hand_over_request__descriptor =
   "Verse__HandOverRequest",
   "verse",
   sizeof(Verse__HandOverRequest),
-  1,
+  2,
   verse__hand_over_request__field_descriptors,
   verse__hand_over_request__field_indices_by_name,
   1,  verse__hand_over_request__number_ranges,

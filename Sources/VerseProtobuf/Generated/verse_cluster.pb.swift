@@ -299,15 +299,19 @@ public struct Verse_HandOverRequest: ProtoMessage {
     public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_verse_HandOverRequest())
     /// field 1: `objects`
     public var objects: [Verse_HandedOverObject] = []
+    /// field 2: `from_node`
+    public var fromNode: String = ""
 
     public init() {}
 
     public init(reading reader: ProtoReader) {
         self.objects = reader.repeatedMessage(1)
+        self.fromNode = reader.string(2)
     }
 
     public func write(to writer: ProtoWriter) {
         writer.repeatedMessage(1, objects)
+        writer.string(2, fromNode)
     }
 }
 

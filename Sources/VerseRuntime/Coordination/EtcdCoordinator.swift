@@ -290,7 +290,7 @@ final class EtcdCoordinator: Sendable {
         for (target, objects) in byTarget where !target.isEmpty && target != address {
             for batch in Self.batches(objects) {
                 do {
-                    try await links.link(to: target).handOver(batch)
+                    try await links.link(to: target).handOver(batch, from: address)
                 } catch {
                     logger.warning("could not hand \(batch.count) objects' state to \(target): \(error)")
                 }

@@ -29,7 +29,21 @@ public final class Node: Sendable {
         var callsInFlight: [Int: Int] = [:]
         var clientWatches: [String: Set<ObjectKey>] = [:]
         /// State handed over by the previous owner, for objects not activated here yet.
-        var handedOver: [ObjectKey: (state: ProtoAny, received: ContinuousClock.Instant)] = [:]
+        var handedOver: [ObjectKey: HandedOverState] = [:]
+    }
+
+    struct HandedOverState {
+        let state: ProtoAny
+        /// The node that sent it: it owns the shard until it marks it free.
+        let sender: String
+        let received: ContinuousClock.Instant
+
+        /// Still worth keeping under `map`: the shard is free, ours, or still the
+        /// sender's. Once a third node has claimed it, this state is stale.
+        func isCurrent(_ key: ObjectKey, in map: ShardMap, here address: String) -> Bool {
+            guard let owner = map.owner(of: ShardID.of(key.id, count: map.shardCount)) else { return true }
+            return owner == address || owner == sender
+        }
     }
 
     /// Handed-over state for a shard this node has not claimed is dropped after this
@@ -243,10 +257,8 @@ public final class Node: Sendable {
             guard map.revision >= state.map.revision else { return nil }
             let before = Set(state.map.shards(servedBy: address))
             state.map = map
-            // Another node claimed the shard: state handed here for it is stale.
-            state.handedOver = state.handedOver.filter { key, _ in
-                map.owner(of: ShardID.of(key.id, count: shardCount)).map { $0 == address } ?? true
-            }
+            // A third node claimed the shard: state handed here for it is stale.
+            state.handedOver = state.handedOver.filter { $1.isCurrent($0, in: map, here: address) }
             // A released shard stays blocked until the map shows it gone from here.
             state.releasing = state.releasing.filter { map.owner(of: $0) == address }
             return before.subtracting(map.shards(servedBy: address))
@@ -308,11 +320,12 @@ public final class Node: Sendable {
     }
 
     /// State another node handed over for objects of shards this node is about to serve.
-    func receive(handedOver objects: [Verse_HandedOverObject]) {
+    func receive(handedOver objects: [Verse_HandedOverObject], from sender: String) {
         let now = ContinuousClock.now
         state.withLockedValue { state in
             for object in objects where types[object.type] != nil {
-                state.handedOver[ObjectKey(type: object.type, id: object.id)] = (object.state ?? ProtoAny(), now)
+                state.handedOver[ObjectKey(type: object.type, id: object.id)] =
+                    HandedOverState(state: object.state ?? ProtoAny(), sender: sender, received: now)
             }
         }
         logger.info("received the state of \(objects.count) handed-over objects")

@@ -96,9 +96,10 @@ final class RemoteNode: Sendable {
         return Dictionary(response.types.map { ($0.name, Set($0.methods)) }, uniquingKeysWith: { first, _ in first })
     }
 
-    func handOver(_ objects: [Verse_HandedOverObject]) async throws {
+    func handOver(_ objects: [Verse_HandedOverObject], from sender: String) async throws {
         var message = Verse_HandOverRequest()
         message.objects = objects
+        message.fromNode = sender
         let _: Verse_HandOverResponse = try await unary("/verse.NodeService/HandOver", message, timeout: .seconds(5))
     }
 

@@ -36,7 +36,7 @@ enum NodeService {
             return Verse_ClientGoneResponse()
         }
         service.unary("HandOver") { (request: Verse_HandOverRequest, _) -> Verse_HandOverResponse in
-            node.receive(handedOver: request.objects)
+            node.receive(handedOver: request.objects, from: request.fromNode)
             return Verse_HandOverResponse()
         }
         service.unary("Describe") { (_: Verse_DescribeRequest, _) -> Verse_DescribeResponse in

@@ -231,10 +231,14 @@ struct  Verse__HandOverRequest
   ProtobufCMessage base;
   size_t n_objects;
   Verse__HandedOverObject **objects;
+  /*
+   * The node handing them over (it still owns their shards until it marks them free).
+   */
+  char *from_node;
 };
 #define VERSE__HAND_OVER_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__hand_over_request__descriptor) \
-    , 0,NULL }
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Verse__HandOverResponse
