@@ -17,8 +17,9 @@ public final class EtcdClient: Sendable {
     /// Deadline for single requests (not for watch or keepalive streams).
     public let requestTimeout: Duration
 
-    /// `endpoint` is `host:port`, e.g. `127.0.0.1:2379`.
-    public init(endpoint: String, requestTimeout: Duration = .seconds(5),
+    /// `endpoint` is `host:port`, e.g. `127.0.0.1:2379`; `tls` for an etcd that serves
+    /// TLS (its certificate verified against the configuration's trust roots).
+    public init(endpoint: String, tls: TLSConfiguration? = nil, requestTimeout: Duration = .seconds(5),
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "swiftverse.etcd")) throws {
         guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {
@@ -27,7 +28,8 @@ public final class EtcdClient: Sendable {
         self.endpoint = endpoint
         self.requestTimeout = requestTimeout
         self.logger = logger
-        self.grpc = try GRPCClient(configuration: GRPCClient.Configuration(host: String(endpoint[..<colon]), port: port), group: group)
+        self.grpc = try GRPCClient(configuration: GRPCClient.Configuration(host: String(endpoint[..<colon]), port: port, tls: tls),
+                                   group: group)
     }
 
     public func close() async {

@@ -35,6 +35,11 @@ public struct ClusterOptions: ParsableArguments, Sendable {
 
     public var tlsCA: String? { tlsCAFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_TLS_CA"] }
 
+    @Option(name: .customLong("etcd-ca"), help: "PEM CA certificates: reach etcd over TLS, verifying its certificate against these (env SWIFTVERSE_ETCD_CA).")
+    public var etcdCAFlag: String?
+
+    public var etcdCA: String? { etcdCAFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_ETCD_CA"] }
+
     @Option(name: .customLong("cluster-secret"),
             help: "Shared by a cluster's nodes and gates: nodes take NodeService calls only with it (env SWIFTVERSE_CLUSTER_SECRET).")
     public var clusterSecretFlag: String?
@@ -55,8 +60,8 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
         guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) {
-            throw ValidationError("--tls-ca: cannot read \(tlsCA)")
+        for (flag, path) in [("--tls-ca", tlsCA), ("--etcd-ca", etcdCA)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(flag): cannot read \(path)") }
         }
         _ = try HostPort(etcd, flag: "--etcd")
     }
@@ -67,6 +72,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         settings.leaseTTL = leaseTTL
         settings.clusterSecret = ClusterSecret(clusterSecret)
         settings.nodeTLS = tlsCA.map { .client(trustRootsFile: $0) }
+        settings.etcdTLS = etcdCA.map { .client(trustRootsFile: $0) }
         return settings
     }
 

@@ -1,9 +1,26 @@
+import Foundation
 import Testing
 import VerseEtcd
+import VerseGRPC
 
 /// SwiftVerse's etcd client against a real etcd.
 @Suite("etcd client", .serialized)
 struct EtcdClientTests {
+    /// An etcd serving TLS: reached with its CA, verified; a cleartext client fails.
+    @Test func anEtcdServingTLSIsReachedOverTLS() async throws {
+        let certs = try TestCertificates.make(in: FileManager.default.temporaryDirectory
+            .appendingPathComponent("verse-etcd-certs-\(UUID().uuidString.prefix(8))"))
+        defer { try? FileManager.default.removeItem(at: certs) }
+        let etcd = try EtcdProcess(tls: (certs.appendingPathComponent("server.pem").path, certs.appendingPathComponent("server.key").path))
+        let secure = try EtcdClient(endpoint: etcd.endpoint, tls: .client(trustRootsFile: certs.appendingPathComponent("ca.pem").path))
+        try await secure.put("/tls/a", [1])
+        #expect(try await secure.get("/tls/a")?.value == [1])
+        let plain = try EtcdClient(endpoint: etcd.endpoint, requestTimeout: .seconds(2))
+        await #expect(throws: (any Error).self) { _ = try await plain.get("/tls/a") }
+        await secure.close()
+        await plain.close()
+    }
+
     @Test func putGetListDeleteAndCompareAndSwap() async throws {
         let etcd = try EtcdProcess()
         let client = try EtcdClient(endpoint: etcd.endpoint)

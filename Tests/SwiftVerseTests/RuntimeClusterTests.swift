@@ -218,6 +218,20 @@ struct RuntimeClusterTests {
         cluster.stopAll()
     }
 
+    /// A cluster whose etcd serves TLS: every process reaches it with `--etcd-ca`.
+    @Test func aClusterWorksWithAnEtcdServingTLS() async throws {
+        let cluster = try ClusterHarness(etcdTLS: true)
+        try cluster.startNode()
+        try cluster.startNode()
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 2)
+        let client = try await GateTestClient.connect(port: gate)
+        let response: Verse_Test_CounterResponse = try await client.call("Counter", "etcd-tls", "Add", Self.add(3))
+        #expect(response.value == 3)
+        await client.close()
+        cluster.stopAll()
+    }
+
     /// Nodes that serve TLS are reached over TLS by gates and other nodes (`--tls-ca`),
     /// and a gate without the CA cannot reach them.
     @Test func nodesServingTLSAreReachedOverTLS() async throws {

@@ -31,6 +31,8 @@ public struct ClusterSettings: Sendable {
     /// How this process reaches nodes: nil for cleartext, or TLS verified against a CA
     /// (for nodes that serve TLS).
     public var nodeTLS: TLSConfiguration?
+    /// How this process reaches etcd: nil for cleartext, or TLS verified against a CA.
+    public var etcdTLS: TLSConfiguration?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -116,7 +118,7 @@ public final class ClusterProcess: Sendable {
             etcd = nil
             coordinator = nil
         case .etcd(let endpoint, let prefix):
-            let etcd = try EtcdClient(endpoint: endpoint, group: group, logger: logger)
+            let etcd = try EtcdClient(endpoint: endpoint, tls: settings.etcdTLS, group: group, logger: logger)
             self.etcd = etcd
             var coordination = EtcdCoordinator.Settings(prefix: prefix)
             coordination.leaseTTL = settings.leaseTTL

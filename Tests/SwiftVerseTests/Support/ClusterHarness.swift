@@ -19,12 +19,23 @@ final class ClusterHarness: @unchecked Sendable {
     // Below the ephemeral range (32768+), so no outgoing connection can hold one.
     nonisolated(unsafe) private static var nextPort = 26000 + Int(getpid() % 150) * 40
 
-    init(shards: Int = 256) throws {
-        etcd = try EtcdProcess()
+    /// Flags every process of the cluster gets besides the etcd ones.
+    private let commonArguments: [String]
+
+    /// `etcdTLS`: etcd serves TLS and every process reaches it with `--etcd-ca`.
+    init(shards: Int = 256, etcdTLS: Bool = false) throws {
         self.shards = shards
         binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verse-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        if etcdTLS {
+            let certs = try TestCertificates.make(in: logDirectory.appendingPathComponent("etcd-certs"))
+            etcd = try EtcdProcess(tls: (certs.appendingPathComponent("server.pem").path, certs.appendingPathComponent("server.key").path))
+            commonArguments = ["--etcd-ca", certs.appendingPathComponent("ca.pem").path]
+        } else {
+            etcd = try EtcdProcess()
+            commonArguments = []
+        }
     }
 
     static func freshPort() -> Int {
@@ -36,7 +47,7 @@ final class ClusterHarness: @unchecked Sendable {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(executable)
         process.arguments = arguments + ["--etcd", etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
-                                         "--lease-ttl", "1", "--log-level", "debug", "--cluster-secret", secret]
+                                         "--lease-ttl", "1", "--log-level", "debug", "--cluster-secret", secret] + commonArguments
         let logFile = logDirectory.appendingPathComponent(log)
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
@@ -72,21 +83,9 @@ final class ClusterHarness: @unchecked Sendable {
         return port
     }
 
-    /// A test CA and a server certificate for 127.0.0.1 (Tests/interop/make-test-certs.sh):
-    /// returns the directory holding ca.pem, server.pem and server.key.
+    /// Test certificates in this cluster's log directory (see TestCertificates).
     func makeCertificates() throws -> URL {
-        let directory = logDirectory.appendingPathComponent("certs")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../interop/make-test-certs.sh").standardized
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script.path, directory.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HarnessError("make-test-certs.sh failed") }
-        return directory
+        try TestCertificates.make(in: logDirectory.appendingPathComponent("certs"))
     }
 
     /// kill -9: no goodbye, no hand-over.

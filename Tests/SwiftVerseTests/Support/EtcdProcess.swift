@@ -8,6 +8,8 @@ final class EtcdProcess: @unchecked Sendable {
     let clientPort: Int
     let peerPort: Int
     let dataDirectory: URL
+    /// Serve clients over TLS with this certificate and key (PEM files).
+    private let tls: (certificate: String, key: String)?
     private var process: Process?
 
     var endpoint: String { "127.0.0.1:\(clientPort)" }
@@ -15,7 +17,8 @@ final class EtcdProcess: @unchecked Sendable {
 
     nonisolated(unsafe) private static var nextPort = 21000 + Int(getpid() % 500) * 8
 
-    init() throws {
+    init(tls: (certificate: String, key: String)? = nil) throws {
+        self.tls = tls
         Self.nextPort += 2
         clientPort = Self.nextPort
         peerPort = Self.nextPort + 1
@@ -27,7 +30,7 @@ final class EtcdProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
         let peer = "http://127.0.0.1:\(peerPort)"
-        let client = "http://127.0.0.1:\(clientPort)"
+        let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
         process.arguments = [
             "--name", "verse-test", "--data-dir", dataDirectory.path,
             "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -37,7 +40,7 @@ final class EtcdProcess: @unchecked Sendable {
             // is 1.5 x the election timeout).
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--log-level", "error", "--logger", "zap",
-        ]
+        ] + (tls.map { ["--cert-file", $0.certificate, "--key-file", $0.key] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
