@@ -8,11 +8,11 @@ import VerseGRPC
 struct EtcdClientTests {
     /// An etcd serving TLS: reached with its CA, verified; a cleartext client fails.
     @Test func anEtcdServingTLSIsReachedOverTLS() async throws {
-        let certs = try TestCertificates.make(in: FileManager.default.temporaryDirectory
+        let certs = try TestCertificates(in: FileManager.default.temporaryDirectory
             .appendingPathComponent("verse-etcd-certs-\(UUID().uuidString.prefix(8))"))
-        defer { try? FileManager.default.removeItem(at: certs) }
-        let etcd = try EtcdProcess(tls: (certs.appendingPathComponent("server.pem").path, certs.appendingPathComponent("server.key").path))
-        let secure = try EtcdClient(endpoint: etcd.endpoint, tls: .client(trustRootsFile: certs.appendingPathComponent("ca.pem").path))
+        defer { try? FileManager.default.removeItem(at: certs.directory) }
+        let etcd = try EtcdProcess(tls: (certs.certificate, certs.key))
+        let secure = try EtcdClient(endpoint: etcd.endpoint, tls: .client(trustRootsFile: certs.ca))
         try await secure.put("/tls/a", [1])
         #expect(try await secure.get("/tls/a")?.value == [1])
         let plain = try EtcdClient(endpoint: etcd.endpoint, requestTimeout: .seconds(2))

@@ -237,12 +237,10 @@ struct RuntimeClusterTests {
     @Test func nodesServingTLSAreReachedOverTLS() async throws {
         let cluster = try ClusterHarness()
         let certs = try cluster.makeCertificates()
-        let tls = ["--tls-cert", certs.appendingPathComponent("server.pem").path,
-                   "--tls-key", certs.appendingPathComponent("server.key").path,
-                   "--tls-ca", certs.appendingPathComponent("ca.pem").path]
+        let tls = ["--tls-cert", certs.certificate, "--tls-key", certs.key, "--tls-ca", certs.ca]
         try cluster.startNode(tls)
         try cluster.startNode(tls)
-        let gate = try cluster.startGate(["--tls-ca", certs.appendingPathComponent("ca.pem").path])
+        let gate = try cluster.startGate(["--tls-ca", certs.ca])
         try await cluster.waitReady(port: gate, nodes: 2)
         let client = try await GateTestClient.connect(port: gate)
         for index in 0..<16 { // ids spread over both nodes

@@ -403,9 +403,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         return 0
     }
 
-    /// One field of the header block being received (`name` and `value` are nghttp2 rcbufs).
-    func onHeader(name: OpaquePointer, nameLength: Int, value: OpaquePointer, valueLength: Int) -> Int32 {
-        headerBlockSize += HTTP2Stream.headerSize(nameLength: nameLength, valueLength: valueLength)
+    /// One field of the header block being received.
+    func onHeader(name: HTTP2HeaderBlock.Received, value: HTTP2HeaderBlock.Received) -> Int32 {
+        headerBlockSize += HTTP2Stream.headerSize(nameLength: name.bytes.count, valueLength: value.bytes.count)
         if headerBlockSize > Int(settings.maxHeaderListSize) {
             // Stop storing; the block is answered as a whole once it is complete.
             headerBlockTooLarge = true

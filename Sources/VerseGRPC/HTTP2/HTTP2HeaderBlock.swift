@@ -12,9 +12,22 @@ import Glibc
 /// rcbufs, for which the reference counting does nothing. This runs for every header
 /// of every call.
 final class HTTP2HeaderBlock {
+    /// A name or value as nghttp2 decoded it: its reference-counted buffer and the bytes
+    /// in it, read once (the bytes stay valid while the buffer is held).
+    struct Received {
+        let rcbuf: OpaquePointer
+        let bytes: UnsafeRawBufferPointer
+
+        init(_ rcbuf: OpaquePointer) {
+            self.rcbuf = rcbuf
+            let vector = nghttp2_rcbuf_get_buf(rcbuf)
+            bytes = UnsafeRawBufferPointer(start: vector.base, count: vector.len)
+        }
+    }
+
     private struct Field {
-        var name: OpaquePointer
-        var value: OpaquePointer
+        var name: Received
+        var value: Received
     }
 
     private var fields: UnsafeMutablePointer<Field>?
@@ -30,21 +43,21 @@ final class HTTP2HeaderBlock {
     /// the session that made it is gone.
     func removeAll() {
         for index in 0..<count {
-            nghttp2_rcbuf_decref(fields![index].name)
-            nghttp2_rcbuf_decref(fields![index].value)
+            nghttp2_rcbuf_decref(fields![index].name.rcbuf)
+            nghttp2_rcbuf_decref(fields![index].value.rcbuf)
         }
         count = 0
     }
 
-    /// Keeps `name` and `value` (nghttp2 rcbufs) until `removeAll`.
-    func append(name: OpaquePointer, value: OpaquePointer) {
+    /// Keeps `name` and `value` until `removeAll`.
+    func append(name: Received, value: Received) {
         if count == capacity {
             capacity = max(capacity * 2, 16)
             fields = realloc(fields, capacity * MemoryLayout<Field>.stride)?.assumingMemoryBound(to: Field.self)
             precondition(fields != nil, "out of memory for a header block")
         }
-        nghttp2_rcbuf_incref(name)
-        nghttp2_rcbuf_incref(value)
+        nghttp2_rcbuf_incref(name.rcbuf)
+        nghttp2_rcbuf_incref(value.rcbuf)
         fields![count] = Field(name: name, value: value)
         count += 1
     }
@@ -54,13 +67,8 @@ final class HTTP2HeaderBlock {
     func forEach(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
         for index in 0..<count {
             let field = fields![index]
-            try body(Self.bytes(field.name), Self.bytes(field.value))
+            try body(field.name.bytes, field.value.bytes)
         }
-    }
-
-    private static func bytes(_ rcbuf: OpaquePointer) -> UnsafeRawBufferPointer {
-        let vector = nghttp2_rcbuf_get_buf(rcbuf)
-        return UnsafeRawBufferPointer(start: vector.base, count: vector.len)
     }
 
     /// The block as Strings, made through `strings` (recurring names and values are

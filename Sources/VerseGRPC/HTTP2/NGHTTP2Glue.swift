@@ -118,8 +118,7 @@ enum NGHTTP2Glue {
     private static let onHeader: nghttp2_on_header_callback2 = { _, frame, name, value, _, userData in
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), let name, let value else { return 0 }
         return withConnection(userData) {
-            $0.onHeader(name: name, nameLength: nghttp2_rcbuf_get_buf(name).len,
-                        value: value, valueLength: nghttp2_rcbuf_get_buf(value).len)
+            $0.onHeader(name: HTTP2HeaderBlock.Received(name), value: HTTP2HeaderBlock.Received(value))
         }
     }
 

@@ -24,7 +24,8 @@ public final class GRPCServer: Sendable {
     }
 
     public let configuration: Configuration
-    private let router: GRPCRouter
+    /// Read by this file's ServerConnection.
+    fileprivate let router: GRPCRouter
     private let group: EventLoopGroup
     private let logger: Logger
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
@@ -82,9 +83,6 @@ public final class GRPCServer: Sendable {
         }
     }
 
-    var routerForConnections: GRPCRouter { router }
-    var loggerForConnections: Logger { logger }
-
     /// Graceful shutdown: stop accepting, send GOAWAY on every connection, let in-flight
     /// calls finish for up to `grace`, then close whatever is left.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
@@ -122,7 +120,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     private var lastRoute: FoundRoute?
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
-        self.router = server.routerForConnections
+        self.router = server.router
         self.maxReceiveMessageSize = server.configuration.maxReceiveMessageSize
         self.executor = server.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
         self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)

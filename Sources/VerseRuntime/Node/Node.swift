@@ -41,7 +41,7 @@ public final class Node: Sendable {
         /// Still worth keeping under `map`: the shard is free, ours, or still the
         /// sender's. Once a third node has claimed it, this state is stale.
         func isCurrent(_ key: ObjectKey, in map: ShardMap, here address: String) -> Bool {
-            guard let owner = map.owner(of: ShardID.of(key.id, count: map.shardCount)) else { return true }
+            guard let owner = map.owner(of: key.shard(among: map.shardCount)) else { return true }
             return owner == address || owner == sender
         }
     }
@@ -300,7 +300,7 @@ public final class Node: Sendable {
         }
         // State handed here for objects never called since goes on to the next owner.
         let unclaimed = state.withLockedValue { state in
-            let leaving = state.handedOver.filter { shards.contains(ShardID.of($0.key.id, count: shardCount)) }
+            let leaving = state.handedOver.filter { shards.contains($0.key.shard(among: shardCount)) }
             for key in leaving.keys { state.handedOver[key] = nil }
             return leaving
         }
@@ -347,7 +347,7 @@ public final class Node: Sendable {
         }
         state.withLockedValue { state in
             state.handedOver = state.handedOver.filter { key, carried in
-                state.map.owner(of: ShardID.of(key.id, count: shardCount)) == address
+                state.map.owner(of: key.shard(among: shardCount)) == address
                     || now - carried.received < Self.handedOverLifetime
             }
         }

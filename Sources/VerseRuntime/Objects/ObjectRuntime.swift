@@ -76,4 +76,7 @@ struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
     let type: String
     let id: String
     var description: String { "\(type)/\(id)" }
+
+    /// The shard the object lives in, among `count`.
+    func shard(among count: Int) -> Int { ShardID.of(id, count: count) }
 }

@@ -29,9 +29,9 @@ final class ClusterHarness: @unchecked Sendable {
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verse-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         if etcdTLS {
-            let certs = try TestCertificates.make(in: logDirectory.appendingPathComponent("etcd-certs"))
-            etcd = try EtcdProcess(tls: (certs.appendingPathComponent("server.pem").path, certs.appendingPathComponent("server.key").path))
-            commonArguments = ["--etcd-ca", certs.appendingPathComponent("ca.pem").path]
+            let certs = try TestCertificates(in: logDirectory.appendingPathComponent("etcd-certs"))
+            etcd = try EtcdProcess(tls: (certs.certificate, certs.key))
+            commonArguments = ["--etcd-ca", certs.ca]
         } else {
             etcd = try EtcdProcess()
             commonArguments = []
@@ -83,9 +83,9 @@ final class ClusterHarness: @unchecked Sendable {
         return port
     }
 
-    /// Test certificates in this cluster's log directory (see TestCertificates).
-    func makeCertificates() throws -> URL {
-        try TestCertificates.make(in: logDirectory.appendingPathComponent("certs"))
+    /// Test certificates in this cluster's log directory.
+    func makeCertificates() throws -> TestCertificates {
+        try TestCertificates(in: logDirectory.appendingPathComponent("certs"))
     }
 
     /// kill -9: no goodbye, no hand-over.
