@@ -87,9 +87,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "ChatClient", dependencies: [
-            "VerseGRPC", "VerseProtobuf", "VerseCLI", "VerseGateClient",
+            "VerseGRPC", "VerseProtobuf", "VerseCLI", "VerseGateClient", "TerminalInput",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The chat CLI's line model and key decoding, apart from the terminal so they test alone.
+        .target(name: "TerminalInput"),
         // A client of gate.GateService: registration, calls, pushes.
         .target(name: "VerseGateClient", dependencies: ["VerseGRPC", "VerseProtobuf"]),
         // The load generator for the chat service (speaks only the client protocol).
@@ -137,7 +139,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -2,17 +2,25 @@
 import Glibc
 #endif
 import NIOConcurrencyHelpers
+import TerminalInput
 
-/// The terminal: a small line editor (insert, backspace, left/right, up/down history,
-/// Ctrl-A/E/U) in raw mode, and output that never tears the line being typed: a
-/// message arriving mid-line is printed above it and the prompt is redrawn with the
-/// partial input intact. Without a terminal (pipes), plain line reading.
+/// The terminal: a small line editor (insert, backspace, delete, left/right, up/down
+/// history, Home/End, Ctrl-A/E/U) in raw mode, and output that never tears the line
+/// being typed: a message arriving mid-line is printed above it and the prompt is
+/// redrawn with the partial input intact. Without a terminal (pipes), plain line reading.
+///
+/// Input is taken a read at a time, not a byte at a time: a paste arrives in a few large
+/// reads, each decoded in one pass and drawn once, so taking in a line costs time in
+/// proportion to its length (it used to redraw and re-measure the line per byte).
 final class LineEditor: @unchecked Sendable {
     // @unchecked: every mutable field is guarded by `lock`.
     private let lock = NIOLock()
     private var prompt = "> "
-    private var buffer: [Character] = []
-    private var cursor = 0
+    private var line = InputLine()
+    private var decoder = KeyDecoder()
+    /// Keys decoded but not yet applied: what followed an Enter in the same read (the
+    /// next lines of a multi-line paste) waits here for the next `readLine`.
+    private var pendingKeys: [Key] = []
     private var history: [String] = []
     private var historyIndex = 0
     private var original = termios()
@@ -27,13 +35,13 @@ final class LineEditor: @unchecked Sendable {
     }
 
     /// Prints `line` above the input line (or just prints it without a terminal).
-    func show(_ line: String) {
+    func show(_ text: String) {
         lock.withLock {
             if rawMode {
-                write("\r\u{1b}[2K" + line.replacingNewlines + "\r\n")
+                write("\r\u{1b}[2K" + text.replacingNewlines + "\r\n")
                 redrawLocked()
             } else {
-                write(line + "\n")
+                write(text + "\n")
             }
         }
     }
@@ -63,120 +71,128 @@ final class LineEditor: @unchecked Sendable {
         }
     }
 
+    /// What applying keys came to: a finished line, the end of input, or neither yet.
+    private enum Outcome {
+        case line(String)
+        case endOfInput
+        case needMoreInput
+    }
+
     /// Blocks for the next line; nil at end of input (Ctrl-D on an empty line, Ctrl-C).
     func readLine() -> String? {
         guard rawMode else {
             return Swift.readLine(strippingNewline: true)
         }
         lock.withLock {
-            buffer = []
-            cursor = 0
+            line = InputLine()
             historyIndex = history.count
             redrawLocked()
         }
+        var input = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            guard let byte = readByte() else { return nil }
-            switch byte {
-            case 13, 10: // Enter
-                let line = lock.withLock { () -> String in
-                    let line = String(buffer)
-                    if !line.isEmpty && history.last != line { history.append(line) }
-                    buffer = []
-                    cursor = 0
-                    write("\r\u{1b}[2K" + prompt + line + "\r\n")
-                    return line
-                }
-                return line
-            case 3: // Ctrl-C
-                return nil
-            case 4: // Ctrl-D: end of input on an empty line
-                if lock.withLock({ buffer.isEmpty }) { return nil }
-            case 127, 8: // Backspace
-                edit { if cursor > 0 { buffer.remove(at: cursor - 1); cursor -= 1 } }
-            case 1: edit { cursor = 0 }              // Ctrl-A
-            case 5: edit { cursor = buffer.count }   // Ctrl-E
-            case 21: edit { buffer.removeSubrange(0..<cursor); cursor = 0 } // Ctrl-U
-            case 27: // escape sequence: arrows
-                guard readByte() == UInt8(ascii: "["), let key = readByte() else { continue }
-                switch key {
-                case UInt8(ascii: "A"): recall(-1)
-                case UInt8(ascii: "B"): recall(+1)
-                case UInt8(ascii: "C"): edit { cursor = min(buffer.count, cursor + 1) }
-                case UInt8(ascii: "D"): edit { cursor = max(0, cursor - 1) }
-                default: break
-                }
-            case 32...126:
-                insert(Character(Unicode.Scalar(byte)))
-            case 0xc0...0xf7: // a multi-byte UTF-8 character
-                let extra = byte >= 0xf0 ? 3 : byte >= 0xe0 ? 2 : 1
-                var bytes = [byte]
-                for _ in 0..<extra { if let next = readByte() { bytes.append(next) } }
-                if let character = String(decoding: bytes, as: UTF8.self).first { insert(character) }
-            default:
-                break
+            switch lock.withLock({ applyPendingKeysLocked() }) {
+            case .line(let text): return text
+            case .endOfInput: return nil
+            case .needMoreInput: break
             }
+            guard let count = readAvailable(into: &input) else { return nil }
+            lock.withLock { pendingKeys += decoder.decode(input[..<count]) }
         }
     }
 
-    private func insert(_ character: Character) {
-        lock.withLock {
-            if cursor == buffer.count && fits(adding: character) {
-                // Typing at the end of a line that fits (the usual case, and pastes):
-                // echo, don't redraw, so a paste costs linear output, not quadratic.
-                buffer.append(character)
-                cursor += 1
-                write(String(character))
-            } else {
-                buffer.insert(character, at: cursor)
-                cursor += 1
-                redrawLocked()
+    /// Blocks for input, then takes in whatever else is already waiting (a paste reaches
+    /// the terminal in several pieces) so that it is drawn once; nil at end of input.
+    private func readAvailable(into input: inout [UInt8]) -> Int? {
+        var count = 0
+        while count < input.count {
+            let got = input.withUnsafeMutableBytes { read(0, $0.baseAddress! + count, $0.count - count) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { return count > 0 ? count : nil }
+            count += got
+            var waiting = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            if poll(&waiting, 1, 0) <= 0 { break }
+        }
+        return count
+    }
+
+    /// Applies the keys read so far, up to the end of a line, and then draws once: the
+    /// new text alone when it was typed at the end of a line that still fits the row,
+    /// the whole row otherwise.
+    private func applyPendingKeysLocked() -> Outcome {
+        guard !pendingKeys.isEmpty else { return .needMoreInput }
+        let columns = self.columns
+        var appended = ""
+        var onlyAppended = line.cursorAtEnd
+        var outcome = Outcome.needMoreInput
+        var applied = 0
+        keys: for key in pendingKeys {
+            applied += 1
+            switch key {
+            case .text(let text):
+                onlyAppended = onlyAppended && line.cursorAtEnd
+                line.insert(text)
+                if onlyAppended { appended += text }
+            case .enter:
+                let text = line.text
+                if !text.isEmpty && history.last != text { history.append(text) }
+                line = InputLine()
+                write("\r\u{1b}[2K" + prompt + text + "\r\n")
+                outcome = .line(text)
+                break keys
+            case .interrupt:
+                outcome = .endOfInput
+                break keys
+            case .endOfInput:
+                if line.isEmpty {
+                    outcome = .endOfInput
+                    break keys
+                }
+            default:
+                onlyAppended = false
+                edit(key)
             }
+        }
+        pendingKeys.removeFirst(applied)
+        if case .needMoreInput = outcome {
+            if onlyAppended && TerminalWidth.of(prompt) + line.width < columns {
+                // Typing at the end of a line that fits: echo, don't redraw.
+                write(appended)
+            } else {
+                redrawLocked(columns: columns)
+            }
+        }
+        return outcome
+    }
+
+    private func edit(_ key: Key) {
+        switch key {
+        case .backspace: line.deleteBackward()
+        case .delete: line.deleteForward()
+        case .home: line.moveToStart()
+        case .end: line.moveToEnd()
+        case .deleteToStart: line.deleteToStart()
+        case .left: line.moveLeft()
+        case .right: line.moveRight()
+        case .up: recall(-1)
+        case .down: recall(+1)
+        case .text, .enter, .interrupt, .endOfInput: break
         }
     }
 
     private func recall(_ step: Int) {
-        edit {
-            let index = historyIndex + step
-            guard index >= 0, index <= history.count else { return }
-            historyIndex = index
-            buffer = index == history.count ? [] : Array(history[index])
-            cursor = buffer.count
-        }
-    }
-
-    private func edit(_ change: () -> Void) {
-        lock.withLock {
-            change()
-            redrawLocked()
-        }
+        let index = historyIndex + step
+        guard index >= 0, index <= history.count else { return }
+        historyIndex = index
+        line = InputLine(index == history.count ? "" : history[index])
     }
 
     /// The prompt and as much of the input as fits on one row, scrolled sideways to keep
     /// the cursor in view. A line wider than the terminal must not wrap: `\r` and
     /// clear-line reach only the last row, so each redraw would leave a copy behind.
-    private func redrawLocked() {
-        let room = max(2, columns - TerminalWidth.of(prompt) - 1)
-        // As much as fits before the cursor, then after it.
-        var start = cursor, used = 0
-        while start > 0 && used + TerminalWidth.of(buffer[start - 1]) <= room {
-            start -= 1
-            used += TerminalWidth.of(buffer[start])
-        }
-        var end = cursor
-        while end < buffer.count && used + TerminalWidth.of(buffer[end]) <= room {
-            used += TerminalWidth.of(buffer[end])
-            end += 1
-        }
-        let tail = TerminalWidth.of(buffer[cursor..<end])
-        write("\r\u{1b}[2K" + prompt + String(buffer[start..<end]) + (tail > 0 ? "\u{1b}[\(tail)D" : ""))
-    }
-
-    /// Whether the line still fits on one row with `character` appended. Counting is
-    /// skipped while even two columns per character would fit.
-    private func fits(adding character: Character) -> Bool {
-        let width = columns, promptWidth = TerminalWidth.of(prompt)
-        if promptWidth + 2 * (buffer.count + 1) < width { return true }
-        return promptWidth + TerminalWidth.of(buffer) + TerminalWidth.of(character) < width
+    private func redrawLocked(columns: Int? = nil) {
+        let room = max(2, (columns ?? self.columns) - TerminalWidth.of(prompt) - 1)
+        let (shown, after) = line.visible(in: room)
+        write("\r\u{1b}[2K" + prompt + shown + (after > 0 ? "\u{1b}[\(after)D" : ""))
     }
 
     /// The terminal's width, asked at each use so a resized window is followed.
@@ -186,22 +202,13 @@ final class LineEditor: @unchecked Sendable {
         return Int(size.ws_col)
     }
 
-    private func readByte() -> UInt8? {
-        var byte: UInt8 = 0
-        while true {
-            let count = read(0, &byte, 1)
-            if count == 1 { return byte }
-            if count < 0 && errno == EINTR { continue }
-            return nil
-        }
-    }
-
     private func write(_ text: String) {
         var text = text
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(1, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 && errno == EINTR { continue }
                 if written <= 0 { return }
                 offset += written
             }

@@ -103,6 +103,17 @@ type_line(alice, "/frobnicate")
 expect(alice, r"error: unknown command /frobnicate \(try /help\)", "unknown command: one clear line")
 type_line(alice, "x" * 5000)
 expect(alice, r"error: the message is 5000 bytes; the limit is 4096", "overlong message: one clear line")
+# A paste is taken in a read at a time and drawn once per read: the screen gets the line
+# about once (echo, then the line as sent), not a redraw of the row per character (the
+# editor used to draw ~85 characters per keystroke past the edge: 1.3 MB for this paste).
+alice.send("y" * 16000 + "\r")
+if expect(alice, r"error: the message is 16000 bytes; the limit is 4096", "a 16,000-character paste: one clear line"):
+    drawn = len(alice.before)
+    check("the paste is drawn once per read, not once per character", drawn < 100_000, f"{drawn} characters drawn")
+# Two lines pasted at once are two messages, in order.
+alice.send(f"first of two {stamp}\rsecond of two {stamp}\r")
+expect(bob, rf"alice: first of two {stamp}", "a two-line paste: the first line is sent")
+expect(bob, rf"alice: second of two {stamp}", "a two-line paste: then the second")
 type_line(alice, "/help")
 expect(alice, r"/messages", "/help lists the commands")
 type_line(carol, "/leave")

@@ -2,8 +2,9 @@
 /// fullwidth characters and emoji take two, others one. An approximation of wcwidth
 /// without locale tables; combining marks ride on their base character, which Swift's
 /// Character already groups.
-enum TerminalWidth {
-    static func of(_ character: Character) -> Int {
+public enum TerminalWidth {
+    public static func of(_ character: Character) -> Int {
+        if character.isASCII { return 1 } // most input, and the cheap test first
         guard let first = character.unicodeScalars.first else { return 0 }
         if character.unicodeScalars.contains(where: \.properties.isEmojiPresentation) { return 2 }
         switch first.value {
@@ -16,7 +17,7 @@ enum TerminalWidth {
         }
     }
 
-    static func of<Text: Sequence<Character>>(_ text: Text) -> Int {
+    public static func of<Text: Sequence<Character>>(_ text: Text) -> Int {
         text.reduce(0) { $0 + of($1) }
     }
 }
