@@ -6,7 +6,7 @@ SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEBIAN_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
-	libprotobuf-dev libssl-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
+	libprotobuf-dev libssl-dev zlib1g-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
 	python3 python3-venv valgrind
 PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
 # Release builds drop Swift's run-time exclusivity checks (about 13% of the instructions

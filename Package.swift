@@ -42,6 +42,8 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "CModules/COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "CModules/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         // protoc-c output for proto/ (committed; `make proto` regenerates it).
         .target(name: "CSwiftVerseProto", dependencies: ["CProtobufC"], path: "CModules/CSwiftVerseProto"),
 
@@ -49,7 +51,7 @@ let package = Package(
         .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto"], swiftSettings: hotPathSettings),
         // HTTP/2 (nghttp2) + TLS (OpenSSL) + gRPC calls, server and client.
         .target(name: "VerseGRPC", dependencies: [
-            "CNghttp2", "COpenSSL", "VerseProtobuf",
+            "CNghttp2", "COpenSSL", "CZlib", "VerseProtobuf",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -13,7 +13,18 @@ public enum InteropTestCases {
         "empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong", "empty_stream",
         "custom_metadata", "status_code_and_message", "special_status_message", "unimplemented_method",
         "unimplemented_service", "cancel_after_begin", "cancel_after_first_response", "timeout_on_sleeping_server",
+        "client_compressed_unary", "server_compressed_unary", "client_compressed_streaming", "server_compressed_streaming",
     ]
+
+    /// Every case `all` runs, with the two client-compressed ones in their "noprobe" form
+    /// (grpc-java's names): for servers that cannot tell whether a request arrived
+    /// compressed, as grpcio's Python API cannot, and so cannot answer the probe.
+    public static let allWithoutProbes = all.map { name in
+        name == "client_compressed_unary" || name == "client_compressed_streaming" ? name + "_noprobe" : name
+    }
+
+    /// Every case name this client runs.
+    public static let known = all + ["client_compressed_unary_noprobe", "client_compressed_streaming_noprobe"]
 
     static let service = "/grpc.testing.TestService/"
 
@@ -34,6 +45,12 @@ public enum InteropTestCases {
         case "cancel_after_begin": try await cancelAfterBegin(client)
         case "cancel_after_first_response": try await cancelAfterFirstResponse(client)
         case "timeout_on_sleeping_server": try await timeoutOnSleepingServer(client)
+        case "client_compressed_unary": try await clientCompressedUnary(client, probe: true)
+        case "client_compressed_unary_noprobe": try await clientCompressedUnary(client, probe: false)
+        case "server_compressed_unary": try await serverCompressedUnary(client)
+        case "client_compressed_streaming": try await clientCompressedStreaming(client, probe: true)
+        case "client_compressed_streaming_noprobe": try await clientCompressedStreaming(client, probe: false)
+        case "server_compressed_streaming": try await serverCompressedStreaming(client)
         default: throw InteropFailure("unknown test case \"\(name)\"; known: \(all.joined(separator: ", "))")
         }
     }
@@ -243,5 +260,105 @@ public enum InteropTestCases {
         let status = await call.status()
         try expect(status.code == .deadlineExceeded, "timeout_on_sleeping_server: status \(status), expected DEADLINE_EXCEEDED")
         try await emptyUnary(client)
+    }
+
+    // MARK: compression (the CompressedRequest and CompressedResponse features)
+
+    static func flag(_ value: Bool) -> Grpc_Testing_BoolValue {
+        var flag = Grpc_Testing_BoolValue()
+        flag.value = value
+        return flag
+    }
+
+    /// The server must refuse a request that claims compression without it (the probe),
+    /// then take one compressed and one not, each saying which it is.
+    static func clientCompressedUnary(_ client: GRPCClient, probe: Bool) async throws {
+        var request = largeRequest()
+        request.expectCompressed = flag(true)
+        if probe {
+            try await expectStatus(.invalidArgument, "client_compressed_unary probe (expect_compressed, sent uncompressed)") {
+                let _: Grpc_Testing_SimpleResponse = try await client.unary(service + "UnaryCall", request: request)
+            }
+        }
+        for compressed in [true, false] {
+            request.expectCompressed = flag(compressed)
+            let response: Grpc_Testing_SimpleResponse = try await client.unary(
+                service + "UnaryCall", request: request, compression: compressed ? .gzip : nil)
+            try checkPayload(response.payload, size: 314_159, "client_compressed_unary (compressed: \(compressed))")
+        }
+    }
+
+    /// The response comes compressed exactly when the request asks for it.
+    static func serverCompressedUnary(_ client: GRPCClient) async throws {
+        for compressed in [true, false] {
+            var request = Grpc_Testing_SimpleRequest()
+            request.responseSize = 314_159
+            request.payload = zeros(271_828)
+            request.responseCompressed = flag(compressed)
+            let call = try await client.makeCall(path: service + "UnaryCall")
+            try await call.send(request)
+            call.finishSending()
+            guard let message = try await call.nextResponseMessage() else {
+                throw InteropFailure("server_compressed_unary: no response (status \(await call.status()))")
+            }
+            try expect(message.wasCompressed == compressed,
+                       "server_compressed_unary: response compressed flag \(message.wasCompressed), asked for \(compressed)")
+            let response = try message.bytes.withUnsafeReadableBytes { try Grpc_Testing_SimpleResponse(serializedBytes: $0) }
+            try checkPayload(response.payload, size: 314_159, "server_compressed_unary (compressed: \(compressed))")
+        }
+    }
+
+    /// Probe first, then a stream whose first message is compressed and second is not.
+    static func clientCompressedStreaming(_ client: GRPCClient, probe: Bool) async throws {
+        func request(size: Int, expectCompressed: Bool) -> Grpc_Testing_StreamingInputCallRequest {
+            var request = Grpc_Testing_StreamingInputCallRequest()
+            request.payload = zeros(size)
+            request.expectCompressed = flag(expectCompressed)
+            return request
+        }
+        if probe {
+            try await expectStatus(.invalidArgument, "client_compressed_streaming probe (expect_compressed, sent uncompressed)") {
+                let call: StreamingCall<Grpc_Testing_StreamingInputCallRequest, Grpc_Testing_StreamingInputCallResponse> =
+                    try await client.streaming(service + "StreamingInputCall")
+                try? await call.send(request(size: 27_182, expectCompressed: true))
+                call.finishSending()
+                _ = try await call.response()
+            }
+        }
+        let call: StreamingCall<Grpc_Testing_StreamingInputCallRequest, Grpc_Testing_StreamingInputCallResponse> =
+            try await client.streaming(service + "StreamingInputCall", compression: .gzip)
+        try await call.send(request(size: 27_182, expectCompressed: true))
+        try await call.send(request(size: 45_904, expectCompressed: false), compress: false)
+        call.finishSending()
+        let response = try await call.response()
+        try expect(response.aggregatedPayloadSize == 73_086,
+                   "client_compressed_streaming: aggregated_payload_size \(response.aggregatedPayloadSize), expected 73086")
+    }
+
+    /// Two responses: the first compressed, the second not, as the request asks.
+    static func serverCompressedStreaming(_ client: GRPCClient) async throws {
+        let asked: [(size: Int32, compressed: Bool)] = [(31_415, true), (92_653, false)]
+        var request = Grpc_Testing_StreamingOutputCallRequest()
+        request.responseParameters = asked.map { item in
+            var parameters = Grpc_Testing_ResponseParameters()
+            parameters.size = item.size
+            parameters.compressed = flag(item.compressed)
+            return parameters
+        }
+        let call = try await client.makeCall(path: service + "StreamingOutputCall")
+        try await call.send(request)
+        call.finishSending()
+        var index = 0
+        while let message = try await call.nextResponseMessage() {
+            try expect(index < asked.count, "server_compressed_streaming: more than \(asked.count) responses")
+            try expect(message.wasCompressed == asked[index].compressed,
+                       "server_compressed_streaming: response \(index) compressed flag \(message.wasCompressed), asked for \(asked[index].compressed)")
+            let response = try message.bytes.withUnsafeReadableBytes {
+                try Grpc_Testing_StreamingOutputCallResponse(serializedBytes: $0)
+            }
+            try checkPayload(response.payload, size: Int(asked[index].size), "server_compressed_streaming response \(index)")
+            index += 1
+        }
+        try expect(index == asked.count, "server_compressed_streaming: \(index) responses, expected \(asked.count)")
     }
 }

@@ -17,8 +17,10 @@ public enum TestServiceServer {
         }
         service.unary("UnaryCall") { (request: Grpc_Testing_SimpleRequest, context) in
             echoMetadata(context)
-            try checkCompression(expected: request.expectCompressed)
+            try checkCompression(expected: request.expectCompressed, wasCompressed: context.call.requestWasCompressed)
             try echoStatus(request.responseStatus)
+            // CompressedResponse: compressed exactly when asked (in what the client accepts).
+            if request.responseCompressed?.value == true { try compressResponses(context) }
             var response = Grpc_Testing_SimpleResponse()
             response.payload = try payload(type: request.responseType, size: request.responseSize)
             return response
@@ -34,14 +36,19 @@ public enum TestServiceServer {
         service.serverStreaming("StreamingOutputCall") {
             (request: Grpc_Testing_StreamingOutputCallRequest, writer: ResponseWriter<Grpc_Testing_StreamingOutputCallResponse>, context) in
             echoMetadata(context)
+            if request.responseParameters.contains(where: { $0.compressed?.value == true }) { try compressResponses(context) }
             try await respond(to: request, with: writer)
         }
         service.clientStreaming("StreamingInputCall") {
-            (requests: RequestStream<Grpc_Testing_StreamingInputCallRequest>, context) in
+            (_: RequestStream<Grpc_Testing_StreamingInputCallRequest>, context) in
             echoMetadata(context)
             var total: Int32 = 0
-            for try await request in requests {
-                try checkCompression(expected: request.expectCompressed)
+            // Read with how each message arrived: CompressedRequest checks it per message.
+            while let message = try await context.call.nextRequestMessage() {
+                let request = try message.bytes.withUnsafeReadableBytes {
+                    try Grpc_Testing_StreamingInputCallRequest(serializedBytes: $0)
+                }
+                try checkCompression(expected: request.expectCompressed, wasCompressed: message.wasCompressed)
                 total += Int32(request.payload?.body.count ?? 0)
             }
             var response = Grpc_Testing_StreamingInputCallResponse()
@@ -87,12 +94,24 @@ public enum TestServiceServer {
         throw GRPCStatus(code, status.message)
     }
 
-    /// This server does not decompress, so a request that insists on compression fails
-    /// as the CompressedRequest feature says.
-    private static func checkCompression(expected: Grpc_Testing_BoolValue?) throws {
-        if expected?.value == true {
+    /// CompressedRequest: a request that says it is compressed must be, and one that
+    /// says it is not must not be (INVALID_ARGUMENT otherwise: the clients' probe).
+    private static func checkCompression(expected: Grpc_Testing_BoolValue?, wasCompressed: Bool) throws {
+        guard let expected else { return }
+        if expected.value && !wasCompressed {
             throw GRPCStatus(.invalidArgument, "expected a compressed request, got an uncompressed one")
         }
+        if !expected.value && wasCompressed {
+            throw GRPCStatus(.invalidArgument, "expected an uncompressed request, got a compressed one")
+        }
+    }
+
+    /// Compresses this call's responses with gzip, or deflate, whichever the client takes.
+    private static func compressResponses(_ context: ServerContext) throws {
+        guard let encoding = [GRPCCompression.gzip, .deflate].first(where: context.call.acceptedEncodings.contains) else {
+            throw GRPCStatus(.invalidArgument, "a compressed response was asked for, but the client accepts no compression")
+        }
+        context.call.compressResponses(with: encoding)
     }
 
     private static func payload(type: Grpc_Testing_PayloadType, size: Int32) throws -> Grpc_Testing_Payload {
@@ -115,7 +134,7 @@ public enum TestServiceServer {
             }
             var response = Grpc_Testing_StreamingOutputCallResponse()
             response.payload = try payload(type: request.responseType, size: parameters.size)
-            try await writer.send(response)
+            try await writer.send(response, compress: parameters.compressed?.value == true)
         }
     }
 }

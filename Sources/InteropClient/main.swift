@@ -10,7 +10,11 @@ struct InteropClient: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "interop-client",
         abstract: "Run a standard gRPC interop test case against a grpc.testing.TestService server.",
-        discussion: "Test cases: \(InteropTestCases.all.joined(separator: ", ")), or all.")
+        discussion: """
+            Test cases: \(InteropTestCases.known.joined(separator: ", ")); all (the standard ones), \
+            all_noprobe (the same, with the client-compressed cases not probing the server first), \
+            or names separated by commas.
+            """)
 
     @Option(name: .customLong("server_host"), help: "Server host.")
     var serverHost = "127.0.0.1"
@@ -18,10 +22,10 @@ struct InteropClient: ParsableCommand {
     @Option(name: .customLong("server_port"), help: "Server port.")
     var serverPort: Int
 
-    @Option(name: .customLong("test_case"), help: "The test case to run, or all.")
+    @Option(name: .customLong("test_case"), help: "The test case(s) to run: a name, names separated by commas, all or all_noprobe.")
     var testCase: String
 
-    @Option(name: .customLong("use_tls"), help: "Connect with TLS (true|false).")
+    @Option(name: .customLong("use_tls"), help: "Connect with TLS (--use_tls, --use_tls=true|false).")
     var useTLS = false
 
     @Option(name: .customLong("ca_file"), help: "PEM CA certificates to trust (TLS).")
@@ -36,10 +40,26 @@ struct InteropClient: ParsableCommand {
     @Option(name: .customLong("log_level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .warning
 
-    func validate() throws {
-        guard testCase == "all" || InteropTestCases.all.contains(testCase) else {
-            throw ValidationError("unknown test case \"\(testCase)\"; known: \(InteropTestCases.all.joined(separator: ", ")), all")
+    /// `all`, `all_noprobe`, or case names separated by commas.
+    var cases: [String] {
+        testCase.split(separator: ",").flatMap { name -> [String] in
+            switch name {
+            case "all": InteropTestCases.all
+            case "all_noprobe": InteropTestCases.allWithoutProbes
+            default: [String(name)]
+            }
         }
+    }
+
+    func validate() throws {
+        for name in cases where !InteropTestCases.known.contains(name) {
+            throw ValidationError("unknown test case \"\(name)\"; known: \(InteropTestCases.known.joined(separator: ", ")), all, all_noprobe")
+        }
+    }
+
+    /// Bare boolean flags (`--use_tls`) as the reference interop binaries take them.
+    static func main() {
+        main(BooleanFlags.normalized(Array(CommandLine.arguments.dropFirst()), booleans: ["use_tls", "use_test_ca"]))
     }
 
     func run() throws {
@@ -54,7 +74,6 @@ struct InteropClient: ParsableCommand {
         }
         if let serverHostOverride { configuration.authority = serverHostOverride }
         let client = try GRPCClient(configuration: configuration)
-        let cases = testCase == "all" ? InteropTestCases.all : [testCase]
         var failed: [String] = []
         for name in cases {
             do {

@@ -20,13 +20,13 @@ struct InteropServer: ParsableCommand {
     @Option(name: .customLong("host"), help: "Address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(name: .customLong("use_tls"), help: "Serve TLS (true|false).")
+    @Option(name: .customLong("use_tls"), help: "Serve TLS (--use_tls, --use_tls=true|false).")
     var useTLS = false
 
-    @Option(name: .customLong("tls_cert_file"), help: "PEM certificate chain (with --use_tls=true).")
+    @Option(name: .customLong("tls_cert_file"), help: "PEM certificate chain (with --use_tls).")
     var certificateFile: String?
 
-    @Option(name: .customLong("tls_key_file"), help: "PEM private key (with --use_tls=true).")
+    @Option(name: .customLong("tls_key_file"), help: "PEM private key (with --use_tls).")
     var keyFile: String?
 
     @Option(name: .customLong("max_receive_message_size"), help: "Largest request message in bytes.")
@@ -37,8 +37,13 @@ struct InteropServer: ParsableCommand {
 
     func validate() throws {
         if useTLS && (certificateFile == nil || keyFile == nil) {
-            throw ValidationError("--use_tls=true needs --tls_cert_file and --tls_key_file")
+            throw ValidationError("--use_tls needs --tls_cert_file and --tls_key_file")
         }
+    }
+
+    /// Bare boolean flags (`--use_tls`) as the reference interop binaries take them.
+    static func main() {
+        main(BooleanFlags.normalized(Array(CommandLine.arguments.dropFirst()), booleans: ["use_tls"]))
     }
 
     func run() throws {

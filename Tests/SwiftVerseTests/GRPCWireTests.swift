@@ -15,7 +15,7 @@ struct GRPCWireTests {
         var messages: [[UInt8]] = []
         for byte in Self.frame(body) {
             [byte].withUnsafeBytes { deframer.append($0) }
-            while let message = try deframer.next() { messages.append(Array(message.readableBytesView)) }
+            while let message = try deframer.next() { messages.append(Array(message.bytes.readableBytesView)) }
         }
         #expect(messages == [body])
         #expect(deframer.pendingBytes == 0)
@@ -26,7 +26,7 @@ struct GRPCWireTests {
         let chunk = Self.frame([1]) + Self.frame([]) + Self.frame([2, 3]) + Self.frame([4]).prefix(3)
         chunk.withUnsafeBytes { deframer.append($0) }
         var messages: [[UInt8]] = []
-        while let message = try deframer.next() { messages.append(Array(message.readableBytesView)) }
+        while let message = try deframer.next() { messages.append(Array(message.bytes.readableBytesView)) }
         #expect(messages == [[1], [], [2, 3]])
         #expect(deframer.pendingBytes == 3) // the start of a fourth message waits for more
     }

@@ -1,15 +1,19 @@
 """Bad input against a running interop-server: malformed HTTP/2 and gRPC from a stranger,
 each with the exact answer it must get, while a well-behaved grpcio client on the same
 server keeps working.  Usage: bad_input.py --server_port=PORT"""
+import gzip
 import socket
 import struct
 import sys
 import time
+import zlib
 
 import grpc
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
+import h2.settings
 
 from pyinterop_common import Checks, load_stubs, parse_flags
 
@@ -57,6 +61,21 @@ def goaway_code(received):
     return None
 
 
+def record(conn, result, event):
+    """What an h2 event says about one call, into its result."""
+    if isinstance(event, h2.events.ResponseReceived):
+        result["headers"] = dict(event.headers)
+    elif isinstance(event, h2.events.TrailersReceived):
+        result["trailers"] = dict(event.headers)
+    elif isinstance(event, h2.events.DataReceived):
+        result["data"] += len(event.data)
+        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+    elif isinstance(event, h2.events.StreamEnded):
+        result["ended"] = True
+    elif isinstance(event, h2.events.StreamReset):
+        result["reset"] = event.error_code
+
+
 def grpc_call(path, body=b"", headers=(), end_stream=True, wait=3.0, method="POST", content_type="application/grpc"):
     """One call with the h2 package: returns a dict of response headers, trailers,
     data length and whether the stream was reset."""
@@ -79,23 +98,65 @@ def grpc_call(path, body=b"", headers=(), end_stream=True, wait=3.0, method="POS
             if not chunk:
                 break
             for event in conn.receive_data(chunk):
-                if isinstance(event, h2.events.ResponseReceived):
-                    result["headers"] = dict(event.headers)
-                elif isinstance(event, h2.events.TrailersReceived):
-                    result["trailers"] = dict(event.headers)
-                elif isinstance(event, h2.events.DataReceived):
-                    result["data"] += len(event.data)
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded):
-                    result["ended"] = True
-                elif isinstance(event, h2.events.StreamReset):
-                    result["reset"] = event.error_code
+                record(conn, result, event)
             sock.sendall(conn.data_to_send())
     except socket.timeout:
         pass
     result["elapsed"] = time.monotonic() - started
     sock.close()
     return result
+
+
+def calls_on_one_connection(calls, wait=5.0):
+    """Several calls (path, body, headers) as streams of one connection, all sent at
+    once; a result per call as grpc_call returns them."""
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=wait)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 24})
+    results, streams = [], {}
+    for path, body, headers in calls:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+                                ("content-type", "application/grpc"), ("te", "trailers"), *headers])
+        result = {"headers": {}, "trailers": {}, "data": 0, "reset": None, "ended": False, "body": body}
+        streams[sid] = result
+        results.append(result)
+    sock.sendall(conn.data_to_send())
+    # Bodies as flow control allows, interleaved with reading.
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline and not all(r["ended"] or r["reset"] is not None for r in results):
+            for sid, result in streams.items():
+                pending = result["body"]
+                if pending is None or result["ended"] or result["reset"] is not None:
+                    continue
+                room = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                if room > 0:
+                    chunk, rest = pending[:room], pending[room:]
+                    conn.send_data(sid, chunk, end_stream=not rest)
+                    result["body"] = rest if rest else None
+            sock.sendall(conn.data_to_send())
+            sock.settimeout(0.2)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            for event in conn.receive_data(chunk):
+                result = streams.get(getattr(event, "stream_id", None))
+                if result is not None:
+                    record(conn, result, event)
+            sock.sendall(conn.data_to_send())
+    except (socket.timeout, h2.exceptions.StreamClosedError):
+        pass
+    sock.close()
+    return results
+
+
+def zeros_payload(n):
+    return messages_pb2.Payload(body=b"\0" * n)
 
 
 def status_of(result):
@@ -148,9 +209,58 @@ check("invalid protobuf -> INTERNAL", status_of(r)[0] == "13" and "could not dec
 r = grpc_call(unary, frame(b"\x10\x01", flag=1))
 check("compressed flag without grpc-encoding -> INTERNAL", status_of(r)[0] == "13", f"status={status_of(r)}")
 
-r = grpc_call(unary, frame(b"\x10\x01"), headers=[("grpc-encoding", "gzip")])
-check("unsupported grpc-encoding -> UNIMPLEMENTED", status_of(r)[0] == "12"
-      and (r["headers"].get("grpc-accept-encoding") == "identity"), f"status={status_of(r)}")
+r = grpc_call(unary, frame(b"\x10\x01"), headers=[("grpc-encoding", "snappy")])
+check("unsupported grpc-encoding -> UNIMPLEMENTED, naming what is supported", status_of(r)[0] == "12"
+      and r["headers"].get("grpc-accept-encoding") == "identity,deflate,gzip", f"status={status_of(r)} headers={r['headers']}")
+
+r = grpc_call(unary, frame(b"\x10\x01"), headers=[("grpc-encoding", "x" * 8000)])
+check("a long unknown grpc-encoding is not echoed whole", status_of(r)[0] == "12" and len(status_of(r)[1]) < 200,
+      f"status={status_of(r)[0]}, message of {len(status_of(r)[1])} characters")
+
+# Compressed requests: SimpleRequest{response_size: 7}, gzip and deflate (zlib format);
+# the answer is 16 bytes (5 of framing, a SimpleResponse with a 7-byte payload).
+small_request = b"\x10\x07"
+for name, compress in (("gzip", lambda b: gzip.compress(b)), ("deflate", lambda b: zlib.compress(b))):
+    r = grpc_call(unary, frame(compress(small_request), flag=1), headers=[("grpc-encoding", name)])
+    check(f"{name} request -> OK", status_of(r)[0] == "0" and r["data"] == 16, f"status={status_of(r)}, data={r['data']}")
+
+r = grpc_call(unary, frame(small_request), headers=[("grpc-encoding", "gzip")])
+check("uncompressed message in a gzip call -> OK (the flag says which)", status_of(r)[0] == "0", f"status={status_of(r)}")
+
+r = grpc_call(unary, frame(b"\x1f\x8b\x08\x00garbage, not deflate data", flag=1), headers=[("grpc-encoding", "gzip")])
+check("corrupt gzip -> INTERNAL", status_of(r)[0] == "13" and "decompress" in status_of(r)[1], f"status={status_of(r)}")
+
+r = grpc_call(unary, frame(gzip.compress(small_request)[:-6], flag=1), headers=[("grpc-encoding", "gzip")])
+check("truncated gzip -> INTERNAL", status_of(r)[0] == "13", f"status={status_of(r)}")
+
+r = grpc_call(unary, frame(zlib.compress(small_request), flag=1), headers=[("grpc-encoding", "gzip")])
+check("deflate data labelled gzip -> INTERNAL", status_of(r)[0] == "13", f"status={status_of(r)}")
+
+# A gzip bomb: 36 KiB that inflates to 36 MiB, past the server's 4 MiB message limit.
+# Inflation stops at the limit; a valid call on the same connection is answered.
+bomb = frame(gzip.compress(b"\0" * (36 << 20), compresslevel=9), flag=1)
+results = calls_on_one_connection([
+    (unary, bomb, [("grpc-encoding", "gzip")]),
+    (unary, frame(gzip.compress(small_request)), [("grpc-encoding", "gzip")]),
+    (unary, frame(small_request), []),
+])
+check("gzip bomb -> RESOURCE_EXHAUSTED", status_of(results[0])[0] == "8" and "inflates past" in status_of(results[0])[1],
+      f"status={status_of(results[0])}, bomb of {len(bomb)} bytes")
+check("after the bomb, a call on the same connection is answered", status_of(results[2])[0] == "0" and results[2]["data"] == 16,
+      f"status={status_of(results[2])}")
+check("a compressed payload without the flag is read as protobuf (INTERNAL)", status_of(results[1])[0] == "13",
+      f"status={status_of(results[1])}")
+good_client_works("compressed input")
+
+def grpcio_compressed(compression):
+    response = stub.UnaryCall(messages_pb2.SimpleRequest(response_size=70000, payload=zeros_payload(50000),
+                                                        response_compressed=messages_pb2.BoolValue(value=True)),
+                              compression=compression, timeout=5)
+    return len(response.payload.body)
+
+
+check("grpcio client with gzip on the channel's calls", grpcio_compressed(grpc.Compression.Gzip) == 70000)
+check("grpcio client with deflate on the channel's calls", grpcio_compressed(grpc.Compression.Deflate) == 70000)
 
 r = grpc_call("/grpc.testing.TestService/NoSuchMethod", frame(b""))
 check("unknown method -> UNIMPLEMENTED", status_of(r)[0] == "12", f"status={status_of(r)}")

@@ -38,16 +38,25 @@ class TestService(test_pb2_grpc.TestServiceServicer):
         echo_metadata(context)
         return empty_pb2.Empty()
 
+    # grpcio's Python API does not say whether a request arrived compressed, so this
+    # server cannot check expect_compressed (clients run the *_noprobe cases against it);
+    # it does compress responses exactly as asked (CompressedResponse).
     def UnaryCall(self, request, context):
         echo_metadata(context)
         maybe_echo_status(request, context)
+        if request.response_compressed.value:
+            context.set_compression(grpc.Compression.Gzip)
         return messages_pb2.SimpleResponse(payload=payload(request.response_size))
 
     def StreamingOutputCall(self, request, context):
         echo_metadata(context)
+        if any(p.compressed.value for p in request.response_parameters):
+            context.set_compression(grpc.Compression.Gzip)
         for parameters in request.response_parameters:
             if parameters.interval_us:
                 time.sleep(parameters.interval_us / 1e6)
+            if not parameters.compressed.value:
+                context.disable_next_message_compression()
             yield messages_pb2.StreamingOutputCallResponse(payload=payload(parameters.size))
 
     def StreamingInputCall(self, request_iterator, context):

@@ -11,9 +11,13 @@ public final class ClientCall: Sendable {
     private let stream: NIOLoopBound<ClientStream>
     private let initialMetadataFuture: EventLoopFuture<Metadata>
     private let outcome: EventLoopFuture<(GRPCStatus, Metadata)>
+    /// How request messages are compressed (the call's grpc-encoding), if at all.
+    public let requestEncoding: GRPCCompression?
 
-    init(path: String, eventLoop: EventLoop, allocator: ByteBufferAllocator, stream: ClientStream) {
+    init(path: String, eventLoop: EventLoop, allocator: ByteBufferAllocator, stream: ClientStream,
+         requestEncoding: GRPCCompression? = nil) {
         self.path = path
+        self.requestEncoding = requestEncoding
         self.eventLoop = eventLoop
         self.allocator = allocator
         self.inbox = stream.inbox
@@ -30,8 +34,10 @@ public final class ClientCall: Sendable {
         try await eventLoop.flatSubmit { stream.value.write(message, eventLoop: eventLoop) }.get()
     }
 
-    public func send<M: ProtoMessage>(_ message: M) async throws {
-        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
+    /// Sends a message, compressed with the call's encoding unless `compress` is false.
+    public func send<M: ProtoMessage>(_ message: M, compress: Bool = true) async throws {
+        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator,
+                                                   compression: compress ? requestEncoding : nil))
     }
 
     /// Half-closes: no more request messages.
@@ -49,6 +55,11 @@ public final class ClientCall: Sendable {
     /// The next response message's bytes; nil when the call ended OK, otherwise the
     /// call's status is thrown (after every message that arrived before it).
     public func nextResponse() async throws -> ByteBuffer? {
+        try await inbox.next()?.bytes
+    }
+
+    /// The next response message with how it arrived (compressed or not).
+    public func nextResponseMessage() async throws -> ReceivedMessage? {
         try await inbox.next()
     }
 
@@ -87,7 +98,7 @@ public struct StreamingCall<Request: ProtoMessage, Response: ProtoMessage>: Send
         self.call = call
     }
 
-    public func send(_ request: Request) async throws { try await call.send(request) }
+    public func send(_ request: Request, compress: Bool = true) async throws { try await call.send(request, compress: compress) }
     public func finishSending() { call.finishSending() }
     public func cancel() { call.cancel() }
     public func initialMetadata() async throws -> Metadata { try await call.initialMetadata() }

@@ -70,7 +70,7 @@ final class ClientStream: HTTP2StreamHandler {
 
     /// Switches to direct delivery: queued messages first, then each as it arrives.
     func receiveDirectly(_ handler: @escaping @Sendable (ByteBuffer) -> Void) {
-        for message in inbox.drainQueued() { handler(message) }
+        for message in inbox.drainQueued() { handler(message.bytes) }
         directHandler = handler
     }
 
@@ -105,10 +105,11 @@ final class ClientStream: HTTP2StreamHandler {
         guard !completed else { return }
         if !sawResponseHead {
             sawResponseHead = true
-            var httpStatus: Int?, contentType: String?
+            var httpStatus: Int?, contentType: String?, encoding: String?
             for header in headers {
                 if header.name == ":status" { httpStatus = Int(header.value) }
                 if header.name == "content-type" { contentType = header.value }
+                if header.name == "grpc-encoding" { encoding = header.value }
             }
             if let httpStatus, (100..<200).contains(httpStatus) {
                 sawResponseHead = false // informational; the real head follows
@@ -123,6 +124,15 @@ final class ClientStream: HTTP2StreamHandler {
                 connection?.resetStream(stream: id, code: .cancel)
                 complete(GRPCStatus(.unknown, "response content-type \"\(contentType ?? "")\" is not application/grpc"), trailers: Metadata())
                 return
+            }
+            if let encoding, encoding != "identity" {
+                guard let known = GRPCCompression(rawValue: encoding) else {
+                    connection?.resetStream(stream: id, code: .cancel)
+                    complete(GRPCStatus(.internal, "the response's grpc-encoding \"\(encoding.prefix(40))\" is not supported"),
+                             trailers: Metadata())
+                    return
+                }
+                deframer.encoding = known
             }
             deliverInitialMetadata(Metadata(headers: headers))
             if endStream { settle(trailers: headers) } // Trailers-Only
@@ -161,8 +171,8 @@ final class ClientStream: HTTP2StreamHandler {
         do {
             while let message = try deframer.next() {
                 if let directHandler {
-                    directHandler(message)
-                    connection?.consume(stream: id, message.readableBytes + 5)
+                    directHandler(message.bytes)
+                    connection?.consume(stream: id, message.wireSize)
                 } else {
                     inbox.push(message)
                 }

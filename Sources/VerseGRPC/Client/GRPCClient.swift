@@ -18,6 +18,10 @@ public final class GRPCClient: Sendable {
         public var maxReceiveMessageSize = 4 << 20
         public var connectTimeout: TimeAmount = .seconds(10)
         public var userAgent = "swiftverse-grpc/0.1"
+        /// How request messages are compressed (grpc-encoding), unless a call says
+        /// otherwise; nil sends them uncompressed. Responses in any encoding this stack
+        /// knows are accepted either way (grpc-accept-encoding).
+        public var compression: GRPCCompression?
 
         public init(host: String, port: Int, tls: TLSConfiguration? = nil) {
             self.host = host
@@ -114,7 +118,10 @@ public final class GRPCClient: Sendable {
 
     /// Starts a call. `timeout` sets the deadline, sent to the server as grpc-timeout
     /// and enforced here as well.
-    public func makeCall(path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil) async throws -> ClientCall {
+    /// `compression` overrides the configuration's for this call's request messages.
+    public func makeCall(path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+                         compression: GRPCCompression? = nil) async throws -> ClientCall {
+        let encoding = compression ?? configuration.compression
         let timeoutNanos = timeout.map { duration -> Int64 in
             let (seconds, attoseconds) = duration.components
             return max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
@@ -127,7 +134,9 @@ public final class GRPCClient: Sendable {
             HTTP2Header("content-type", "application/grpc"),
             HTTP2Header("te", "trailers"),
             HTTP2Header("user-agent", configuration.userAgent),
+            HTTP2Header("grpc-accept-encoding", GRPCCompression.acceptEncodingValue),
         ]
+        if let encoding { headers.append(HTTP2Header("grpc-encoding", encoding.rawValue)) }
         if let timeoutNanos { headers.append(HTTP2Header("grpc-timeout", GRPCTimeout.format(nanoseconds: timeoutNanos))) }
         headers += metadata.headers
         let requestHead = headers
@@ -152,7 +161,8 @@ public final class GRPCClient: Sendable {
                     return .failure(GRPCStatus(.unavailable, "the connection closed before the call could start\(cause)"))
                 }
                 streamID.value = stream.id
-                return .success(ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream))
+                return .success(ClientCall(path: path, eventLoop: eventLoop, allocator: allocator, stream: stream,
+                                           requestEncoding: encoding))
             }.get()
             switch started {
             case .success(let call): return call
@@ -167,9 +177,9 @@ public final class GRPCClient: Sendable {
 
     public func unaryCall<Request: ProtoMessage, Response: ProtoMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        responseType: Response.Type = Response.self
+        compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> UnaryResponse<Response> {
-        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout)
+        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
         try? await call.send(request) // a failed send shows up as the call's status
         call.finishSending()
         let typed = StreamingCall<Request, Response>(call: call)
@@ -180,16 +190,17 @@ public final class GRPCClient: Sendable {
 
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        responseType: Response.Type = Response.self
+        compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> Response {
-        try await unaryCall(path, request: request, metadata: metadata, timeout: timeout, responseType: Response.self).message
+        try await unaryCall(path, request: request, metadata: metadata, timeout: timeout, compression: compression,
+                            responseType: Response.self).message
     }
 
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        responseType: Response.Type = Response.self
+        compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> StreamingCall<Request, Response> {
-        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout)
+        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
         try? await call.send(request)
         call.finishSending()
         return StreamingCall(call: call)
@@ -197,10 +208,10 @@ public final class GRPCClient: Sendable {
 
     /// Client-streaming and bidirectional calls: send, then `finishSending()`.
     public func streaming<Request: ProtoMessage, Response: ProtoMessage>(
-        _ path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        _ path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil, compression: GRPCCompression? = nil,
         requestType: Request.Type = Request.self, responseType: Response.Type = Response.self
     ) async throws -> StreamingCall<Request, Response> {
-        StreamingCall(call: try await makeCall(path: path, metadata: metadata, timeout: timeout))
+        StreamingCall(call: try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression))
     }
 }
 

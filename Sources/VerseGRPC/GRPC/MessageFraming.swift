@@ -1,6 +1,15 @@
 import NIOCore
 import VerseProtobuf
 
+/// A message as it came off the wire: its bytes (inflated if it came compressed).
+public struct ReceivedMessage: Sendable {
+    public let bytes: ByteBuffer
+    /// The compressed-flag was set (the bytes were inflated from the call's grpc-encoding).
+    public let wasCompressed: Bool
+    /// What it took on the wire, prefix included: the flow-control credit it returns.
+    let wireSize: Int
+}
+
 /// gRPC's length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length,
 /// then the message. Messages may span DATA frames and a frame may hold many.
 struct MessageDeframer {
@@ -8,13 +17,18 @@ struct MessageDeframer {
         case tooLarge(size: Int, limit: Int)
         case compressedWithoutEncoding
         case invalidFlag(UInt8)
+        case decompression(DecompressionFailure)
     }
 
     let maxMessageSize: Int
+    /// The peer's grpc-encoding: how messages with the compressed flag are encoded.
+    /// nil (identity) makes such a message a protocol error.
+    var encoding: GRPCCompression?
     private var buffer = ByteBuffer()
 
-    init(maxMessageSize: Int) {
+    init(maxMessageSize: Int, encoding: GRPCCompression? = nil) {
         self.maxMessageSize = maxMessageSize
+        self.encoding = encoding
     }
 
     /// Bytes held that do not yet form a whole message.
@@ -25,20 +39,21 @@ struct MessageDeframer {
     }
 
     /// The next complete message, or nil when more bytes are needed. The size check
-    /// runs as soon as the 5-byte prefix arrives, before the body is buffered.
-    mutating func next() throws(Failure) -> ByteBuffer? {
+    /// runs as soon as the 5-byte prefix arrives, before the body is buffered; a
+    /// compressed body is held to the same limit once inflated.
+    mutating func next() throws(Failure) -> ReceivedMessage? {
         guard buffer.readableBytes >= 5,
               let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self) else { return nil }
         switch flag {
         case 0: break
-        case 1: throw .compressedWithoutEncoding
+        case 1: if encoding == nil { throw .compressedWithoutEncoding }
         default: throw .invalidFlag(flag)
         }
         guard Int(length) <= maxMessageSize else { throw .tooLarge(size: Int(length), limit: maxMessageSize) }
         guard buffer.readableBytes >= 5 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 5)
-        let message = buffer.readSlice(length: Int(length))!
+        var message = buffer.readSlice(length: Int(length))!
         if buffer.readableBytes == 0 {
             // The message slice shares this storage: start afresh rather than clear(),
             // which would copy the storage to keep the slice intact.
@@ -46,8 +61,17 @@ struct MessageDeframer {
         } else if buffer.readerIndex > 64 << 10 {
             buffer.discardReadBytes()
         }
-        return message
+        if flag == 1, let encoding {
+            do {
+                message = try MessageCompressor.decompress(message, encoding, limit: maxMessageSize, allocator: Self.allocator)
+            } catch {
+                throw .decompression(error)
+            }
+        }
+        return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: 5 + Int(length))
     }
+
+    private static let allocator = ByteBufferAllocator()
 
     /// The status a call ends with when its peer sent this.
     static func status(for failure: Failure) -> GRPCStatus {
@@ -58,6 +82,10 @@ struct MessageDeframer {
             GRPCStatus(.internal, "compressed message received but no grpc-encoding was negotiated")
         case .invalidFlag(let flag):
             GRPCStatus(.internal, "invalid message flag \(flag) (expected 0 or 1)")
+        case .decompression(.tooLarge(let limit)):
+            GRPCStatus(.resourceExhausted, "compressed message inflates past the limit of \(limit) bytes")
+        case .decompression(.corrupt(let reason)):
+            GRPCStatus(.internal, "could not decompress the message: \(reason)")
         }
     }
 }
@@ -77,6 +105,27 @@ enum MessageFramer {
         }
         return buffer
     }
+
+    /// A framed message compressed with `encoding` (flag 1), from its uncompressed framing.
+    /// Compression works on whole framed messages so that fan-out can frame once and
+    /// compress once for every recipient that accepts the encoding.
+    @usableFromInline
+    static func compress(framed: ByteBuffer, _ encoding: GRPCCompression, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var compressed = framed.withUnsafeReadableBytes { bytes in
+            MessageCompressor.compress(UnsafeRawBufferPointer(rebasing: bytes[5...]), encoding, prefix: 5, allocator: allocator)
+        }
+        compressed.setInteger(UInt8(1), at: compressed.readerIndex)
+        compressed.setInteger(UInt32(compressed.readableBytes - 5), at: compressed.readerIndex + 1)
+        return compressed
+    }
+
+    /// Frames `message`, compressed when `encoding` is set.
+    @usableFromInline
+    static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator, compression encoding: GRPCCompression?) -> ByteBuffer {
+        let framed = frame(message, allocator: allocator)
+        guard let encoding else { return framed }
+        return compress(framed: framed, encoding, allocator: allocator)
+    }
 }
 
 /// gRPC framing for code above the transport that writes pre-framed messages (fan-out:
@@ -86,5 +135,10 @@ public enum GRPCMessageFraming {
 
     public static func frame<Message: ProtoMessage>(_ message: Message) -> ByteBuffer {
         MessageFramer.frame(message.encoded(), allocator: allocator)
+    }
+
+    /// The same message compressed with `encoding`, from what `frame` made.
+    public static func compress(framed: ByteBuffer, _ encoding: GRPCCompression) -> ByteBuffer {
+        MessageFramer.compress(framed: framed, encoding, allocator: allocator)
     }
 }

@@ -8,10 +8,10 @@ import NIOCore
 /// queue: the queue is bounded by the stream's receive window.
 final class MessageInbox: Sendable {
     private struct State {
-        var messages: [ByteBuffer] = []
+        var messages: [ReceivedMessage] = []
         var head = 0
         var end: GRPCStatus?
-        var waiter: CheckedContinuation<ByteBuffer?, Error>?
+        var waiter: CheckedContinuation<ReceivedMessage?, Error>?
         var unreportedConsumption = 0
     }
 
@@ -27,8 +27,8 @@ final class MessageInbox: Sendable {
     }
 
     /// Event loop: a whole message arrived.
-    func push(_ message: ByteBuffer) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<ByteBuffer?, Error>? in
+    func push(_ message: ReceivedMessage) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<ReceivedMessage?, Error>? in
             guard state.end == nil else { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -38,7 +38,7 @@ final class MessageInbox: Sendable {
             return nil
         }
         if let waiter {
-            report(consumed: message.readableBytes + 5, idle: true)
+            report(consumed: message.wireSize, idle: true)
             waiter.resume(returning: message)
         }
     }
@@ -46,7 +46,7 @@ final class MessageInbox: Sendable {
     /// Event loop: no more messages. `.ok` ends the sequence normally; any other
     /// status is thrown to the reader after the messages already queued.
     func finish(_ status: GRPCStatus) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<ByteBuffer?, Error>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<ReceivedMessage?, Error>? in
             guard state.end == nil else { return nil }
             state.end = status
             defer { state.waiter = nil }
@@ -56,24 +56,24 @@ final class MessageInbox: Sendable {
     }
 
     /// Takes every queued message at once (switching a call to direct delivery).
-    func drainQueued() -> [ByteBuffer] {
-        let queued = state.withLockedValue { state -> [ByteBuffer] in
+    func drainQueued() -> [ReceivedMessage] {
+        let queued = state.withLockedValue { state -> [ReceivedMessage] in
             defer {
                 state.messages.removeAll()
                 state.head = 0
             }
             return Array(state.messages[state.head...])
         }
-        let bytes = queued.reduce(0) { $0 + $1.readableBytes + 5 }
+        let bytes = queued.reduce(0) { $0 + $1.wireSize }
         if bytes > 0 { report(consumed: bytes, idle: true) }
         return queued
     }
 
     /// Reader: the next message, nil at the end, or the call's failure.
-    func next() async throws -> ByteBuffer? {
+    func next() async throws -> ReceivedMessage? {
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, Error>) in
-                enum Outcome { case message(ByteBuffer, Bool), end(GRPCStatus), wait }
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ReceivedMessage?, Error>) in
+                enum Outcome { case message(ReceivedMessage, Bool), end(GRPCStatus), wait }
                 let outcome = state.withLockedValue { state -> Outcome in
                     if state.head < state.messages.count {
                         let message = state.messages[state.head]
@@ -90,7 +90,7 @@ final class MessageInbox: Sendable {
                 }
                 switch outcome {
                 case .message(let message, let idle):
-                    report(consumed: message.readableBytes + 5, idle: idle)
+                    report(consumed: message.wireSize, idle: idle)
                     continuation.resume(returning: message)
                 case .end(let status):
                     if status.isOK { continuation.resume(returning: nil) } else { continuation.resume(throwing: status) }
@@ -104,7 +104,7 @@ final class MessageInbox: Sendable {
     }
 
     private func cancelWaiter() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<ByteBuffer?, Error>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<ReceivedMessage?, Error>? in
             defer { state.waiter = nil }
             return state.waiter
         }

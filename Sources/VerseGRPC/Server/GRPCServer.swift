@@ -148,7 +148,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         // Strings. Every header of every call passes here, so names are told apart by
         // first byte and length before any comparison.
         var isPost = false, grpcContentType = false, sawContentType = false
-        var pathBytes: UnsafeRawBufferPointer?, encoding: String?, timeout: (nanos: Int64?, text: String)?
+        var pathBytes: UnsafeRawBufferPointer?, timeout: (nanos: Int64?, text: String)?
+        var encoding: GRPCCompression?, unknownEncoding: String?, accepted = AcceptedCompression.none
         var metadata = Metadata()
         headers.forEach { name, value in
             switch (name.first, name.count) {
@@ -161,7 +162,14 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
                 grpcContentType = value.equals("application/grpc") || value.hasPrefix("application/grpc+")
                     || value.hasPrefix("application/grpc;")
             case (UInt8(ascii: "g"), 13) where name.equals("grpc-encoding"):
-                if !value.equals("identity") { encoding = String(decoding: value, as: UTF8.self) }
+                if let known = GRPCCompression(headerValue: value) {
+                    encoding = known
+                } else if !value.equals("identity") {
+                    // Named in the answer, so cut to a length any status message can carry.
+                    unknownEncoding = String(decoding: value.prefix(40), as: UTF8.self) + (value.count > 40 ? "..." : "")
+                }
+            case (UInt8(ascii: "g"), 20) where name.equals("grpc-accept-encoding"):
+                accepted = AcceptedCompression(headerValue: value)
             case (UInt8(ascii: "g"), 12) where name.equals("grpc-timeout"):
                 timeout = (GRPCTimeout.parse(value), String(decoding: value, as: UTF8.self))
             default:
@@ -180,9 +188,10 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             connection.sendResponseHeaders(stream: streamID, headers: [HTTP2Header(":status", "415"), HTTP2Header("content-type", "text/plain")], endStream: true)
             return nil
         }
-        if let encoding {
-            return answer(connection, streamID, GRPCStatus(.unimplemented, "grpc-encoding \"\(encoding)\" is not supported (supported: identity)"),
-                          extra: [HTTP2Header("grpc-accept-encoding", "identity")])
+        if let unknownEncoding {
+            return answer(connection, streamID,
+                          GRPCStatus(.unimplemented, "grpc-encoding \"\(unknownEncoding)\" is not supported (supported: \(GRPCCompression.acceptEncodingValue))"),
+                          extra: [HTTP2Header("grpc-accept-encoding", GRPCCompression.acceptEncodingValue)])
         }
         var timeoutNanos: Int64?
         if let timeout {
@@ -199,7 +208,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         let handler = route.handler
 
         let eventLoop = self.eventLoop
-        let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: maxReceiveMessageSize)
+        let stream = ServerStream(connection: connection, id: streamID, maxMessageSize: maxReceiveMessageSize, requestEncoding: encoding)
         let boundConnection = self.connection
         var inbox: MessageInbox?
         if case .requestStream = handler {
@@ -211,7 +220,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             path: route.path, requestMetadata: metadata,
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
             remoteAddress: remoteAddress, connectionID: ObjectIdentifier(self),
-            eventLoop: eventLoop, allocator: allocator, inbox: inbox, stream: stream)
+            eventLoop: eventLoop, allocator: allocator, inbox: inbox, stream: stream,
+            requestEncoding: encoding, acceptedEncodings: accepted)
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }
         return stream

@@ -101,7 +101,7 @@ public struct GRPCService: Sendable {
 /// back-pressure elsewhere.
 @inlinable @inline(__always)
 func sendFinal<Response: ProtoMessage>(_ response: Response, _ call: ServerCall) async throws {
-    let framed = MessageFramer.frame(response.encoded(), allocator: call.allocator)
+    let framed = MessageFramer.frame(response.encoded(), allocator: call.allocator, compression: call.responseEncoding)
     if try !call.queueFinalMessage(framed) { try await call.send(framed: framed) }
 }
 

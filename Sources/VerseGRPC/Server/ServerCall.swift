@@ -24,11 +24,16 @@ public final class ServerCall: Sendable {
     /// get their message directly and need none.
     let inbox: MessageInbox?
     private let stream: NIOLoopBound<ServerStream>
+    /// How the client encodes request messages it marks compressed (its grpc-encoding).
+    public let requestEncoding: GRPCCompression?
+    /// What the client accepts for responses (its grpc-accept-encoding).
+    public let acceptedEncodings: AcceptedCompression
     /// What the handler adds and how the call ended; one lock for all of it.
     private struct Mutable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
+        var requestWasCompressed = false
         /// What runs when the call ends (`keepOpen`'s action, `waitUntilEnded`'s wake-up).
         var endActions: [@Sendable (ServerCall) -> Void] = []
     }
@@ -41,10 +46,15 @@ public final class ServerCall: Sendable {
     private let keptOpen = Atomic<Bool>(false)
     /// Inline (a Mutex is stored in the object): no separate allocation per call.
     private let mutable = Mutex(Mutable())
+    /// How response messages are compressed: 0 not at all, else a GRPCCompression's
+    /// index + 1. An atomic so that every send reads it without the lock.
+    private let responseEncodingIndex = Atomic<UInt8>(0)
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
          connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox?,
-         stream: ServerStream) {
+         stream: ServerStream, requestEncoding: GRPCCompression? = nil, acceptedEncodings: AcceptedCompression = .none) {
+        self.requestEncoding = requestEncoding
+        self.acceptedEncodings = acceptedEncodings
         self.connectionID = connectionID
         self.path = path
         self.requestMetadata = requestMetadata
@@ -72,7 +82,38 @@ public final class ServerCall: Sendable {
     /// The next request message's bytes, nil after the client half-closed. Throws the
     /// call's status if it failed (cancelled, deadline, bad framing).
     public func nextRequest() async throws -> ByteBuffer? {
+        try await inbox?.next()?.bytes
+    }
+
+    /// The next request message with how it arrived (compressed or not).
+    public func nextRequestMessage() async throws -> ReceivedMessage? {
         try await inbox?.next()
+    }
+
+    /// Single-request methods (unary, server streaming): the request message arrived
+    /// compressed.
+    public var requestWasCompressed: Bool { mutable.withLock { $0.requestWasCompressed } }
+
+    func markRequestCompressed() { mutable.withLock { $0.requestWasCompressed = true } }
+
+    /// Compresses the response messages sent from now on with `encoding`, if the client
+    /// accepts it (its grpc-accept-encoding); returns whether it does. Takes effect for
+    /// the response headers (grpc-encoding) only before the first message is sent.
+    @discardableResult
+    public func compressResponses(with encoding: GRPCCompression?) -> Bool {
+        guard let encoding, acceptedEncodings.contains(encoding) else {
+            responseEncodingIndex.store(0, ordering: .relaxed)
+            return encoding == nil
+        }
+        responseEncodingIndex.store(UInt8(GRPCCompression.allCases.firstIndex(of: encoding)! + 1), ordering: .relaxed)
+        return true
+    }
+
+    /// The encoding response messages are compressed with, if any.
+    @usableFromInline
+    var responseEncoding: GRPCCompression? {
+        let index = Int(responseEncodingIndex.load(ordering: .relaxed))
+        return index == 0 ? nil : GRPCCompression.allCases[index - 1]
     }
 
     /// Sends an already framed message. Suspends while the stream's outbound queue is
@@ -113,9 +154,13 @@ public final class ServerCall: Sendable {
     // Inlinable (as the typed handler helpers in GRPCService): the message type is
     // known in the calling module, so encoding is specialized there instead of going
     // through generic witness calls on every message.
+    /// Sends a message, compressed when `compressResponses(with:)` chose an encoding
+    /// unless `compress` is false (a message that would not shrink, or a test that
+    /// asks for an uncompressed one).
     @inlinable
-    public func send<M: ProtoMessage>(_ message: M) async throws {
-        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator))
+    public func send<M: ProtoMessage>(_ message: M, compress: Bool = true) async throws {
+        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator,
+                                                   compression: compress ? responseEncoding : nil))
     }
 
     /// Suspends until the call ends: the peer cancels or goes away, the deadline passes,
@@ -272,8 +317,8 @@ public struct ResponseWriter<Message: ProtoMessage>: Sendable {
     @usableFromInline init(call: ServerCall) { self.call = call }
 
     @inlinable
-    public func send(_ message: Message) async throws {
-        try await call.send(message)
+    public func send(_ message: Message, compress: Bool = true) async throws {
+        try await call.send(message, compress: compress)
     }
 }
 

@@ -22,13 +22,13 @@ final class ServerStream: HTTP2StreamHandler {
     private var writeWaiters: [EventLoopPromise<Void>] = []
     /// Single-request methods: the handler waits here until the request side is complete.
     private var pendingHandler: GRPCService.Handler?
-    private var singleRequest: ByteBuffer?
+    private var singleRequest: ReceivedMessage?
     private var executor: EventLoopTaskExecutor?
 
-    init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int) {
+    init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int, requestEncoding: GRPCCompression?) {
         self.connection = connection
         self.id = id
-        self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
+        self.deframer = MessageDeframer(maxMessageSize: maxMessageSize, encoding: requestEncoding)
         #if DEBUG
         LiveObjectCounter.serverStreams.withLockedValue { $0 += 1 }
         #endif
@@ -166,10 +166,12 @@ final class ServerStream: HTTP2StreamHandler {
         guard !headersSent else { return }
         headersSent = true
         let metadata = call.initialMetadata
-        if metadata.isEmpty {
+        let encoding = call.responseEncoding
+        if metadata.isEmpty && encoding == nil {
             connection.sendResponseHeaders(stream: id, prepared: Self.preparedResponseHead, endStream: false)
         } else {
-            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, metadata.headers, endStream: false)
+            let encodingHeaders = encoding.map { [HTTP2Header("grpc-encoding", $0.rawValue)] } ?? []
+            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, encodingHeaders, metadata.headers, endStream: false)
         }
     }
 
@@ -241,7 +243,7 @@ final class ServerStream: HTTP2StreamHandler {
                 } else if singleRequest == nil {
                     singleRequest = message
                     // Nobody reads an inbox here: give the window back at once.
-                    connection?.consume(stream: id, message.readableBytes + 5)
+                    connection?.consume(stream: id, message.wireSize)
                 } else {
                     fail(GRPCStatus(.internal, "the client sent more than one request message to a single-request method"))
                     return
@@ -264,7 +266,8 @@ final class ServerStream: HTTP2StreamHandler {
             }
             singleRequest = nil
             call.inbox?.finish(.ok)
-            launch(call, handler, request: request)
+            if request.wasCompressed { call.markRequestCompressed() }
+            launch(call, handler, request: request.bytes)
         } else {
             call.inbox?.finish(.ok)
         }
