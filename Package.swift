@@ -141,7 +141,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
-            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput",
+            "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -50,6 +50,15 @@ public struct ClusterOptions: ParsableArguments, Sendable {
             help: "Gates: a client that leaves more than this many push bytes unread is disconnected.")
     public var maxQueuedPushBytes = 4 << 20
 
+    @Option(name: .customLong("push-compression"),
+            help: "Gates: compress pushes with gzip or deflate for clients that accept it, or none (the default: one compression per push, shared by its recipients).")
+    public var pushCompression: PushCompression = .none
+
+    public enum PushCompression: String, ExpressibleByArgument, Sendable, CaseIterable {
+        case none, gzip, deflate
+        var encoding: GRPCCompression? { GRPCCompression(rawValue: rawValue) }
+    }
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
     public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
 
@@ -80,6 +89,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public func gate(advertise: String, authenticator: any Authenticator, policy: AccessPolicy) -> Gate.Configuration {
         var configuration = Gate.Configuration(advertiseAddress: advertise, authenticator: authenticator, policy: policy)
         configuration.maxQueuedPushBytes = maxQueuedPushBytes
+        configuration.pushCompression = pushCompression.encoding
         return configuration
     }
 

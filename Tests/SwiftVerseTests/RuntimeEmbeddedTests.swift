@@ -12,12 +12,14 @@ struct RuntimeEmbeddedTests {
     static func withEmbedded(policy: AccessPolicy = TestObjects.policy,
                              authenticator: any Authenticator = OpenAuthenticator(),
                              maxQueuedPushBytes: Int = 4 << 20,
+                             pushCompression: GRPCCompression? = nil,
                              _ body: (ClusterProcess, Int) async throws -> Void) async throws {
         var settings = ClusterSettings(coordination: .embedded)
         settings.shardCount = 64
         settings.idleSweepInterval = .milliseconds(200)
         var gate = Gate.Configuration(advertiseAddress: "127.0.0.1:0", authenticator: authenticator, policy: policy)
         gate.maxQueuedPushBytes = maxQueuedPushBytes
+        gate.pushCompression = pushCompression
         gate.slowClientGrace = .milliseconds(300)
         let process = try ClusterProcess.node(listen: GRPCServer.Configuration(port: 0), advertise: "127.0.0.1:0",
                                               objectTypes: TestObjects.all, settings: settings, gate: gate)
@@ -151,6 +153,32 @@ struct RuntimeEmbeddedTests {
             let after: Verse_Test_PublishResponse = try await a.call("Channel", "news", "Publish", publish)
             #expect(after.deliveredTo == 1)
             await a.close()
+        }
+    }
+
+    /// Pushes stay plain unless the gate is told to compress them; then a client that
+    /// accepts the encoding gets them compressed and one that does not gets them plain,
+    /// from the same push.
+    @Test(arguments: [nil, GRPCCompression.gzip, .deflate])
+    func pushesAreCompressedOnlyWhenTheGateSaysSoAndTheClientAccepts(compression: GRPCCompression?) async throws {
+        try await Self.withEmbedded(pushCompression: compression) { _, port in
+            let accepting = try await GateTestClient.connect(port: port, user: "a")
+            let plain = try await GateTestClient.connect(port: port, user: "b", acceptsCompression: false)
+            for client in [accepting, plain] {
+                let _: Verse_Test_SubscribeResponse = try await client.call("Channel", "zip", "Subscribe", Verse_Test_SubscribeRequest())
+            }
+            var publish = Verse_Test_PublishRequest()
+            publish.text = String(repeating: "compressible ", count: 50)
+            publish.count = 20
+            let _: Verse_Test_PublishResponse = try await accepting.call("Channel", "zip", "Publish", publish)
+            for client in [accepting, plain] {
+                let notes = try await client.nextPushes(20, as: Verse_Test_Note.self)
+                #expect(notes.map(\.sequence) == Array(0..<20) && notes.allSatisfy { $0.text == publish.text })
+            }
+            #expect(accepting.compressedPushes.withLockedValue { $0 } == (compression == nil ? 0 : 20))
+            #expect(plain.compressedPushes.withLockedValue { $0 } == 0)
+            await accepting.close()
+            await plain.close()
         }
     }
 

@@ -22,6 +22,9 @@ public final class GRPCClient: Sendable {
         /// otherwise; nil sends them uncompressed. Responses in any encoding this stack
         /// knows are accepted either way (grpc-accept-encoding).
         public var compression: GRPCCompression?
+        /// The encodings this client tells servers it takes for responses
+        /// (grpc-accept-encoding). Empty sends no such header: responses come uncompressed.
+        public var acceptedCompression: [GRPCCompression] = GRPCCompression.allCases
 
         public init(host: String, port: Int, tls: TLSConfiguration? = nil) {
             self.host = host
@@ -134,8 +137,11 @@ public final class GRPCClient: Sendable {
             HTTP2Header("content-type", "application/grpc"),
             HTTP2Header("te", "trailers"),
             HTTP2Header("user-agent", configuration.userAgent),
-            HTTP2Header("grpc-accept-encoding", GRPCCompression.acceptEncodingValue),
         ]
+        if !configuration.acceptedCompression.isEmpty {
+            let names = ["identity"] + configuration.acceptedCompression.map(\.rawValue)
+            headers.append(HTTP2Header("grpc-accept-encoding", names.joined(separator: ",")))
+        }
         if let encoding { headers.append(HTTP2Header("grpc-encoding", encoding.rawValue)) }
         if let timeoutNanos { headers.append(HTTP2Header("grpc-timeout", GRPCTimeout.format(nanoseconds: timeoutNanos))) }
         headers += metadata.headers

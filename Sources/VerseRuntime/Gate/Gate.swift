@@ -20,6 +20,10 @@ public final class Gate: Sendable {
         /// 16 times it at any moment) is disconnected instead of growing memory.
         public var maxQueuedPushBytes = 4 << 20
         public var slowClientGrace: Duration = .seconds(2)
+        /// Pushes are compressed with this for clients that accept it, nil (the default)
+        /// for none: compression costs CPU per push and buys little for short chat
+        /// messages. Each push is compressed once, for all such clients together.
+        public var pushCompression: GRPCCompression?
 
         public init(advertiseAddress: String, authenticator: any Authenticator, policy: AccessPolicy) {
             self.advertiseAddress = advertiseAddress
@@ -93,10 +97,13 @@ public final class Gate: Sendable {
         let id: String
         let user: String
         let call: ServerCall
-        init(id: String, user: String, call: ServerCall) {
+        /// Its pushes go compressed (the gate's push compression, which it accepts).
+        let compressesPushes: Bool
+        init(id: String, user: String, call: ServerCall, compressesPushes: Bool = false) {
             self.id = id
             self.user = user
             self.call = call
+            self.compressesPushes = compressesPushes
         }
     }
 
@@ -118,7 +125,10 @@ public final class Gate: Sendable {
         var service = GRPCService(name: "gate.GateService")
         service.serverStreaming("Register") { [self] (_: Gate_Empty, writer: ResponseWriter<ProtoAny>, context) in
             let identity = try await configuration.authenticator.authenticate(context.requestMetadata)
-            let session = ClientSession(id: makeClientID(), user: identity.user, call: context.call)
+            // Decided before the first message: the response head names the encoding.
+            let compresses = configuration.pushCompression.map { context.call.acceptedEncodings.contains($0) } ?? false
+            if compresses { context.call.compressResponses(with: configuration.pushCompression) }
+            let session = ClientSession(id: makeClientID(), user: identity.user, call: context.call, compressesPushes: compresses)
             var registered = Gate_RegisterResponse()
             registered.clientId = session.id
             try await writer.send(ProtoAny(packing: registered))
@@ -217,14 +227,20 @@ public final class Gate: Sendable {
 
     // MARK: pushes
 
-    /// Delivers a node's push: framed once, written to every target stream with one
-    /// hop per event loop (not per client).
+    /// Delivers a node's push: framed once (and compressed once, if any target takes
+    /// compressed pushes), written to every target stream with one hop per event loop
+    /// (not per client).
     func deliver(_ push: Verse_GatePush) {
         guard let message = push.message else { return }
-        let framed = GRPCMessageFraming.frame(message)
+        let plain = GRPCMessageFraming.frame(message)
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
             push.broadcast ? Array(sessions.byID.values) : push.clientIds.compactMap { sessions.byID[$0] }
         }
+        var compressed: ByteBuffer?
+        if let encoding = configuration.pushCompression, targets.contains(where: \.compressesPushes) {
+            compressed = GRPCMessageFraming.compress(framed: plain, encoding)
+        }
+        let framed = FramedPush(plain: plain, compressed: compressed)
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).
         if targets.allSatisfy({ $0.call.eventLoop.inEventLoop }) {
@@ -243,12 +259,23 @@ public final class Gate: Sendable {
         }
     }
 
-    private func write(_ framed: ByteBuffer, to sessions: [ClientSession]) {
+    /// One push as framed for every kind of recipient.
+    private struct FramedPush: Sendable {
+        let plain: ByteBuffer
+        let compressed: ByteBuffer?
+
+        func framed(for session: ClientSession) -> ByteBuffer {
+            session.compressesPushes ? compressed ?? plain : plain
+        }
+    }
+
+    private func write(_ push: FramedPush, to sessions: [ClientSession]) {
         let (seconds, attoseconds) = configuration.slowClientGrace.components
         let limit = ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes,
                                             grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
         for session in sessions {
-            _ = session.call.writeOnEventLoop(framed: framed, limit: limit) // cut-offs are logged when Register ends
+            // cut-offs are logged when Register ends
+            _ = session.call.writeOnEventLoop(framed: push.framed(for: session), limit: limit)
         }
     }
 }

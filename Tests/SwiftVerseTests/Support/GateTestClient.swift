@@ -9,29 +9,41 @@ final class GateTestClient: Sendable {
     let gate: GateClient
     let pushes: AsyncThrowingStream<ProtoAny, Error>
     private let reader: Task<Void, Never>
+    /// How many pushes arrived with the compressed flag.
+    let compressedPushes: NIOLockedValueBox<Int>
 
     var grpc: GRPCClient { gate.grpc }
     var clientID: String { gate.clientID }
 
-    private init(gate: GateClient, pushes: AsyncThrowingStream<ProtoAny, Error>, reader: Task<Void, Never>) {
+    private init(gate: GateClient, pushes: AsyncThrowingStream<ProtoAny, Error>, reader: Task<Void, Never>,
+                 compressedPushes: NIOLockedValueBox<Int>) {
         self.gate = gate
         self.pushes = pushes
         self.reader = reader
+        self.compressedPushes = compressedPushes
     }
 
-    static func connect(port: Int, user: String? = "tester", password: String? = nil) async throws -> GateTestClient {
-        let grpc = try GRPCClient(host: "127.0.0.1", port: port)
+    /// `acceptsCompression`: false sends no grpc-accept-encoding (pushes must come plain).
+    static func connect(port: Int, user: String? = "tester", password: String? = nil,
+                        acceptsCompression: Bool = true) async throws -> GateTestClient {
+        var configuration = GRPCClient.Configuration(host: "127.0.0.1", port: port)
+        if !acceptsCompression { configuration.acceptedCompression = [] }
+        let grpc = try GRPCClient(configuration: configuration)
         let gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: user, password: password))
         let (pushes, continuation) = AsyncThrowingStream.makeStream(of: ProtoAny.self)
-        let reader = Task {
+        let compressed = NIOLockedValueBox(0)
+        let reader = Task { [compressed] in
             do {
-                for try await push in gate.registration.responses { continuation.yield(push) }
+                while let message = try await gate.registration.call.nextResponseMessage() {
+                    if message.wasCompressed { compressed.withLockedValue { $0 += 1 } }
+                    continuation.yield(try message.bytes.withUnsafeReadableBytes { try ProtoAny(serializedBytes: $0) })
+                }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
             }
         }
-        return GateTestClient(gate: gate, pushes: pushes, reader: reader)
+        return GateTestClient(gate: gate, pushes: pushes, reader: reader, compressedPushes: compressed)
     }
 
     func call<Request: ProtoMessage, Response: ProtoMessage>(
