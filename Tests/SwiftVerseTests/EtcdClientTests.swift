@@ -64,7 +64,8 @@ struct EtcdClientTests {
         let client = try EtcdClient(endpoint: etcd.endpoint)
         let lease = try await client.grantLease(ttl: 1)
         try await client.put("/k/alive", [1], lease: lease.id)
-        let keeper = Task { try await client.keepAlive(lease: lease.id, every: .milliseconds(300)) }
+        // Every 100 ms against a 1 s TTL: a keep-alive may be late by 9 of them.
+        let keeper = Task { try await client.keepAlive(lease: lease.id, every: .milliseconds(100)) }
         try await Task.sleep(for: .seconds(2.5))
         #expect(try await client.get("/k/alive") != nil, "the lease expired although it was kept alive")
         try await client.revokeLease(lease.id)

@@ -13,6 +13,7 @@ struct GRPCCallTests {
     /// What the test service's handlers observed.
     final class Observations: Sendable {
         let cancelledHandlers = NIOLockedValueBox(0)
+        let startedHangs = NIOLockedValueBox(0)
         let sent = NIOLockedValueBox(0)
         let finishedSends = NIOLockedValueBox(false)
         /// How each `Watch` handler's wait ended: "returned" or "cancelled".
@@ -27,6 +28,7 @@ struct GRPCCallTests {
         service.unary("Echo") { (request: Payload, _) in request }
         // Waits until its call is cancelled, then records that it saw the cancellation.
         service.unary("Hang") { (_: Empty, _) -> Empty in
+            seen.startedHangs.withLockedValue { $0 += 1 }
             do {
                 try await Task.sleep(for: .seconds(30))
             } catch {
@@ -94,8 +96,10 @@ struct GRPCCallTests {
         return call
     }
 
+    /// Polls for what a step brings about; the ceiling (30 s) is far past what any step
+    /// takes on a loaded machine, and costs nothing when the event comes.
     static func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<3000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 
     @Test func unaryRoundTripAndThrownStatusesReachTheClient() async throws {
@@ -172,7 +176,7 @@ struct GRPCCallTests {
             let call = try await client.makeCall(path: "/test.Probe/Hang")
             try await call.send(Empty())
             call.finishSending()
-            try await Task.sleep(for: .milliseconds(100))
+            try await Self.waitUntil { seen.startedHangs.withLockedValue { $0 } == 1 } // the handler runs
             call.cancel()
             #expect(await call.status().code == .cancelled)
             try await Self.waitUntil { seen.cancelledHandlers.withLockedValue { $0 } == 1 }

@@ -34,8 +34,8 @@ struct GRPCConnectionTests {
         let server = GRPCServer(configuration: configuration, services: [Self.slowService(gauge)])
         try await server.start()
         let client = try GRPCClient(host: "127.0.0.1", port: server.localPort!)
-        try await client.connect()
-        try await Task.sleep(for: .milliseconds(50)) // the server's SETTINGS arrive
+        // A first call: once it is answered, the server's SETTINGS (2 streams) have arrived.
+        let _: Payload = try await client.unary("/test.Slow/Echo", request: Payload())
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<12 {
                 group.addTask { let _: Payload = try await client.unary("/test.Slow/Echo", request: Payload()) }
@@ -69,7 +69,7 @@ struct GRPCConnectionTests {
         let closed = Task { try await silent.closeFuture.get() }
         let outcome = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask { try await closed.value; return true }
-            group.addTask { try await Task.sleep(for: .seconds(3)); return false }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return false } // ~0.3 s expected
             defer { group.cancelAll() }
             return try await group.next()!
         }
@@ -94,7 +94,7 @@ struct GRPCConnectionTests {
         }
         await client.close()
         await server.shutdown(grace: .milliseconds(100))
-        for _ in 0..<200 {
+        for _ in 0..<3000 {
             if LiveObjectCounter.serverStreams.withLockedValue({ $0 }) == 0
                 && LiveObjectCounter.clientStreams.withLockedValue({ $0 }) == 0 { break }
             try await Task.sleep(for: .milliseconds(10))

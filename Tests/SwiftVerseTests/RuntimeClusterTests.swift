@@ -103,7 +103,7 @@ struct RuntimeClusterTests {
         try await Task.sleep(for: .milliseconds(300))
         let third = try cluster.startNode()
         try await cluster.waitReady(port: gate, nodes: 3)
-        for _ in 0..<100 where try await cluster.status(port: third).shardsServed == 0 {
+        for _ in 0..<300 where try await cluster.status(port: third).shardsServed == 0 {
             try await Task.sleep(for: .milliseconds(100))
         }
         let share = try await cluster.status(port: third).shardsServed
@@ -255,7 +255,7 @@ struct RuntimeClusterTests {
         await client.close()
 
         let plain = try cluster.startGate() // no CA: speaks cleartext to TLS nodes
-        for _ in 0..<50 where (try? await cluster.status(port: plain))?.ready != true {
+        for _ in 0..<300 where (try? await cluster.status(port: plain))?.ready != true {
             try await Task.sleep(for: .milliseconds(100))
         }
         let stranger = try await GateTestClient.connect(port: plain)

@@ -239,8 +239,12 @@ struct RuntimeEmbeddedTests {
             #expect(received.map(\.sequence) == Array(0..<192))
             let status = await staller.registration.status()
             #expect(status.code == .resourceExhausted, "the staller ended with \(status)")
-            try await Task.sleep(for: .milliseconds(100))
-            let admin: Verse_StatusResponse = try await reader.grpc.unary("/verse.Admin/Status", request: Verse_StatusRequest())
+            var admin = Verse_StatusResponse()
+            for _ in 0..<300 {
+                admin = try await reader.grpc.unary("/verse.Admin/Status", request: Verse_StatusRequest())
+                if admin.slowClientsDisconnected > 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             #expect(admin.slowClientsDisconnected == 1)
             await reader.close()
             staller.close()
@@ -253,7 +257,8 @@ struct RuntimeEmbeddedTests {
             let client = try await GateTestClient.connect(port: port)
             let _: Verse_Test_CounterResponse = try await client.call("Scratch", "tmp", "Add", Self.add(4))
             #expect(process.node?.activeObjectCount == 1)
-            try await Task.sleep(for: .milliseconds(1800))
+            // Collected after its idle time, by a sweep every 200 ms: wait for it.
+            for _ in 0..<300 where process.node?.activeObjectCount != 0 { try await Task.sleep(for: .milliseconds(100)) }
             #expect(process.node?.activeObjectCount == 0)
             let fresh: Verse_Test_CounterResponse = try await client.call("Scratch", "tmp", "Add", Self.add(1))
             #expect(fresh.value == 1) // a new activation: state started over
@@ -281,11 +286,12 @@ struct RuntimeEmbeddedTests {
 
 @Suite("gate: departures")
 struct DepartureReporterTests {
-    /// Records the batches the reporter sends; each report takes a while, like an RPC.
+    /// Records the batches the reporter sends; each report takes a while, like an RPC
+    /// (long enough that the 100 departures below, made in a loop, all fall within one).
     final class Recorder: Sendable {
         let batches = Mutex<[[String]]>([])
         func report(_ batch: [String]) async {
-            try? await Task.sleep(for: .milliseconds(20))
+            try? await Task.sleep(for: .milliseconds(300))
             batches.withLock { $0.append(batch) }
         }
     }
@@ -295,7 +301,7 @@ struct DepartureReporterTests {
         let reporter = DepartureReporter(report: recorder.report)
         let leaving = (0..<100).map { "client-\($0)" }
         for client in leaving { reporter.clientLeft(client) } // a shared connection drops
-        for _ in 0..<200 where recorder.batches.withLock({ $0.joined().count }) < leaving.count {
+        for _ in 0..<3000 where recorder.batches.withLock({ $0.joined().count }) < leaving.count {
             try await Task.sleep(for: .milliseconds(10))
         }
         let batches = recorder.batches.withLock { $0 }
@@ -303,7 +309,7 @@ struct DepartureReporterTests {
         #expect(batches.count <= 3, "one report per client would be 100: got \(batches.count)")
 
         reporter.clientLeft("late") // after a quiet spell, a new report starts
-        for _ in 0..<200 where recorder.batches.withLock({ $0.last != ["late"] }) {
+        for _ in 0..<3000 where recorder.batches.withLock({ $0.last != ["late"] }) {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(recorder.batches.withLock { $0.last } == ["late"])
@@ -324,7 +330,9 @@ struct ObjectCatalogTests {
 
     @Test func anUpgradeAddingATypeIsFoundWithoutRestartingAndProbesDoNotHammerTheNodes() async throws {
         let nodes = Nodes()
-        let catalog = ObjectCatalog(refreshInterval: .milliseconds(300), fetch: nodes.describe)
+        // The checks below take well under a millisecond each: 2 s is the interval they
+        // must all fall within, and the sleep after it only has to be longer.
+        let catalog = ObjectCatalog(refreshInterval: .seconds(2), fetch: nodes.describe)
         #expect(await catalog.check(type: "Counter", method: "Add") == .known)
         #expect(await catalog.check(type: "Counter", method: "Reset") == .unknownMethod)
         #expect(await catalog.check(type: "Room", method: "Join") == .unknownType)
@@ -333,7 +341,7 @@ struct ObjectCatalogTests {
         nodes.served.withLock { $0 = ["Counter": ["Add", "Reset"], "Room": ["Join"]] }
         for _ in 0..<20 { _ = await catalog.check(type: "Probe", method: "X") } // still within the interval
         #expect(nodes.fetches.withLock { $0 } == 1)
-        try await Task.sleep(for: .milliseconds(350))
+        try await Task.sleep(for: .milliseconds(2100))
         #expect(await catalog.check(type: "Room", method: "Join") == .known) // refetched once
         #expect(await catalog.check(type: "Counter", method: "Reset") == .known)
         #expect(nodes.fetches.withLock { $0 } == 2)

@@ -17,7 +17,7 @@ check = checks.check
 
 def person(user, password="000000", columns=160):
     child = pexpect.spawn(flags["chat"], ["--server", f"127.0.0.1:{flags['server_port']}", "--user", user,
-                                          "--password", password], encoding="utf-8", timeout=10,
+                                          "--password", password], encoding="utf-8", timeout=30,
                           dimensions=(40, columns))
     return child
 
@@ -45,9 +45,10 @@ type_line(bob, f"hello alice {stamp}")
 expect(alice, rf"\[\d\d:\d\d:\d\d\] bob: hello alice {stamp}", "alice sees bob's message as [HH:MM:SS] user: text")
 expect(bob, rf"\[\d\d:\d\d:\d\d\] bob: hello alice {stamp}", "bob sees his own message")
 
-# A message arriving while alice is typing must not corrupt her line.
+# A message arriving while alice is typing must not corrupt her line. (Each step waits
+# for the screen to show the last one took effect: no sleeps, no guess at speed.)
 alice.send("half a li")
-time.sleep(0.3)
+alice.expect_exact("half a li")
 type_line(bob, f"interrupting {stamp}")
 expect(alice, rf"bob: interrupting {stamp}", "the push shows while alice types")
 alice.send("ne\r")
@@ -66,7 +67,7 @@ def typed_past_the_edge(text, what):
     the redrawn input row must fit, ending at the cursor; then the line goes out whole.
     Columns as terminals draw them: East Asian wide characters take two."""
     dave.send(text)
-    time.sleep(0.3)
+    dave.expect_exact(text[-6:])  # drawn: the editor has it
     type_line(bob, f"{what} {stamp}")
     expect(dave, rf"bob: {what} {stamp}", f"the push shows while dave types {what}")
     if expect(dave, r"\r\x1b\[2K\[General\]> ([^\r\x1b]*)", f"the {what} input line is redrawn after the push"):

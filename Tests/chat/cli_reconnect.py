@@ -2,6 +2,7 @@
 backoff, re-registers, re-joins its room, and says when it is back.
 Usage: cli_reconnect.py --chat=PATH --chat_server=PATH --port=PORT"""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,16 +17,23 @@ checks = Checks()
 
 
 def start_server():
+    """Starts the server and returns once it accepts connections (up to a minute)."""
     server = subprocess.Popen([flags["chat_server"], "--embedded", "--listen", f"127.0.0.1:{flags['port']}",
                                "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    return server
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(flags["port"])), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("chat-server did not start listening within 60 s")
 
 
 server = start_server()
 try:
     alice = pexpect.spawn(flags["chat"], ["--server", f"127.0.0.1:{flags['port']}", "--user", "alice"],
-                          encoding="utf-8", timeout=15)
+                          encoding="utf-8", timeout=60)  # a reconnect attempt is at most 5 s away
     alice.expect("connected")
     alice.send("/join Movies\r")
     alice.expect("joined Movies")

@@ -15,14 +15,14 @@ checks = Checks()
 
 server = f"localhost:{flags['server_port']}"
 alice = pexpect.spawn(flags["chat"], ["--server", server, "--user", "alice", "--tls", "--ca-file", flags["ca_file"]],
-                      encoding="utf-8", timeout=10)
+                      encoding="utf-8", timeout=30)
 checks.screen(alice, "connected", "connects over TLS with the CA file")
 alice.send("/list\r")
 checks.screen(alice, "rooms: General, Technology, Crypto, Sports, Movies", "chat over TLS with the CA file")
 alice.send("/quit\r")
 alice.expect(pexpect.EOF)
 
-untrusted = pexpect.spawn(flags["chat"], ["--server", server, "--user", "bob", "--tls"], encoding="utf-8", timeout=10)
+untrusted = pexpect.spawn(flags["chat"], ["--server", server, "--user", "bob", "--tls"], encoding="utf-8", timeout=30)
 checks.screen(untrusted, r"error: cannot reach .*certificate verify failed", "an untrusted certificate: one clear line")
 untrusted.expect(pexpect.EOF)
 checks.finish()

@@ -84,7 +84,7 @@ class Client:
                          chat_pb2.ChatRoom_SendChatMessageRequest(user_name=user_name, message=text),
                          chat_pb2.Client_SendChatMessageResponse)
 
-    def next_messages(self, count, timeout=5):
+    def next_messages(self, count, timeout=30):
         got = []
         for _ in range(count):
             got.append(self.pushes.get(timeout=timeout))

@@ -31,7 +31,7 @@ start() {
   "$@" >"$log" 2>&1 &
   pids+=($!)
   port=
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do # up to a minute
     port=$(sed -n "s/$pattern/\\1/p" "$log" | head -1)
     if [ -n "$port" ]; then return 0; fi
     sleep 0.1

@@ -112,7 +112,7 @@ final class ClusterHarness: @unchecked Sendable {
     /// nodes: every shard served by its target and nothing left to move. Ready alone is
     /// not enough: just after a node joins every shard still has an owner, while half of
     /// them are about to move (and a move cannot finish while etcd is away).
-    func waitReady(port: Int, nodes expected: Int, timeout: Duration = .seconds(20)) async throws {
+    func waitReady(port: Int, nodes expected: Int, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         var last = "no answer"
         while ContinuousClock.now < deadline {

@@ -51,7 +51,7 @@ final class EtcdProcess: @unchecked Sendable {
     }
 
     private func waitUntilServing() throws {
-        for _ in 0..<100 {
+        for _ in 0..<600 { // up to a minute: etcd starts in about a second
             let socket = PortProbe()
             if socket.connects(to: clientPort) { return }
             Thread.sleep(forTimeInterval: 0.1)

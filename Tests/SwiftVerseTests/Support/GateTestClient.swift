@@ -54,7 +54,7 @@ final class GateTestClient: Sendable {
     }
 
     /// The next `count` pushes, decoded, or fails after `timeout`.
-    func nextPushes<Message: ProtoMessage>(_ count: Int, as: Message.Type, timeout: Duration = .seconds(5)) async throws -> [Message] {
+    func nextPushes<Message: ProtoMessage>(_ count: Int, as: Message.Type, timeout: Duration = .seconds(30)) async throws -> [Message] {
         let pushes = self.pushes
         return try await withThrowingTaskGroup(of: [Message].self) { group in
             group.addTask {
