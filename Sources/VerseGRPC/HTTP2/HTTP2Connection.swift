@@ -170,7 +170,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {
-        guard let session, let context else { return }
+        guard let session, let context, !isClosed else { return }
         let channel = context.channel
         guard sentPreface || channel.isActive else { return }
         var output: ByteBuffer?
@@ -209,9 +209,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             if output.capacity <= Self.spareOutputLimit { spareOutput = output }
         }
         if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
-            close()
+            closeGracefully()
         } else if isDraining && streams.isEmpty && nghttp2_session_want_write(session) == 0 {
-            close()
+            closeGracefully()
         }
     }
 
@@ -226,11 +226,36 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Closes now: for errors, where what is still queued does not matter.
     func close() {
         guard !isClosed, let context else { return }
         isClosed = true
         context.close(promise: nil)
     }
+
+    /// Closes a connection whose work is done (drained after GOAWAY) without losing its
+    /// last bytes. A plain close drops writes still queued in NIO (a slow reader's last
+    /// DATA and trailers), and closing with the peer's frames unread makes the kernel
+    /// reset the connection, which can discard what the peer had not read yet. So: the
+    /// output side closes once the queued writes are out (FIN after the last byte), and
+    /// the channel when the peer closes its side, or after `lingerTimeout` at the latest.
+    private func closeGracefully() {
+        guard !isClosed, let context else { return }
+        isClosed = true
+        let channel = context.channel
+        let closedOutput = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: closedOutput)
+        closedOutput.futureResult.whenComplete { result in
+            if case .failure = result {
+                channel.close(promise: nil)
+            } else {
+                channel.eventLoop.scheduleTask(in: Self.lingerTimeout) { channel.close(promise: nil) }
+            }
+        }
+    }
+
+    /// How long a gracefully closed connection waits for its peer to close its side.
+    static let lingerTimeout = TimeAmount.seconds(5)
 
     // MARK: streams: requests and responses
 
