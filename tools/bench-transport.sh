@@ -3,7 +3,8 @@
 # a static 16-byte file) under the same h2load load, plus SwiftVerse's own client, plus
 # callgrind instruction counts per request. Server on CPU 0, load on CPU 1.
 #   tools/bench-transport.sh RELEASE_BIN_DIR
-# Env: N (h2load requests, default 200000), CG_N (requests under callgrind, default 3000).
+# Env: N (h2load requests, default 200000), CG_N (requests under callgrind, default 3000),
+#      CG_ONLY=1 (instruction counts only: repeatable on a busy machine, unlike the rest).
 set -euo pipefail
 bin=${1:?usage: bench-transport.sh RELEASE_BIN_DIR}
 N=${N:-200000}
@@ -41,6 +42,7 @@ run_h2load() {
     'BEGIN { printf "%-44s %12.0f %14.2f\n", n, r, t / hz * 1e6 / N }'
 }
 
+if [ -z "${CG_ONLY:-}" ]; then
 port_swift=$(free_port); port_nghttpd=$(free_port)
 $pin_server "$bin/interop-server" --port $port_swift --log_level warning & pids+=($!); pid_swift=$!
 $pin_server nghttpd --no-tls -d "$work/root" $port_nghttpd >/dev/null 2>&1 & pids+=($!); pid_nghttpd=$!
@@ -65,6 +67,8 @@ for args in "--mode unary --connections 4 --concurrency 32 --count $N" \
   count=$(echo "$line" | sed -n 's/.*: \([0-9]*\) \(calls\|messages\) in.*/\1/p')
   echo "$line; server CPU $(awk -v t=$((after - before)) -v hz="$hz" -v c="$count" 'BEGIN { printf "%.2f", t / hz * 1e6 / c }') us each"
 done
+
+fi
 
 echo
 echo "callgrind instructions per request (server side; difference of two runs cancels startup):"

@@ -1,10 +1,8 @@
 import NIOCore
 
 /// The event-loop side of one server call: deframes requests into the inbox, sends
-/// the response head, messages and trailers, and enforces the deadline.
-///
-/// States: the response head is not sent / sent; the call is open / finished. A
-/// finish before any message goes out is a Trailers-Only response (one HEADERS frame).
+/// the response head, messages and trailers, and enforces the deadline. Where the call
+/// is lives in one value, `ServerCallStateMachine`; this class carries out what it says.
 final class ServerStream: HTTP2StreamHandler {
     /// Strong: a weak reference would give the connection a side table and slow every
     /// retain of it (nghttp2 callbacks retain it constantly). The connection drops its
@@ -17,12 +15,11 @@ final class ServerStream: HTTP2StreamHandler {
     private var call: ServerCall?
     private var task: Task<Void, Never>?
     private var deadlineTimer: Scheduled<Void>?
-    private var headersSent = false
-    private var finished = false
+    private var backlogCheck: Scheduled<Void>?
+    private var machine = ServerCallStateMachine(singleRequest: false)
     private var writeWaiters: [EventLoopPromise<Void>] = []
-    /// Single-request methods: the handler waits here until the request side is complete.
+    /// Single-request methods: the handler, until the request side is complete.
     private var pendingHandler: GRPCService.Handler?
-    private var singleRequest: ReceivedMessage?
     private var executor: EventLoopTaskExecutor?
 
     init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int, requestEncoding: GRPCCompression?) {
@@ -45,13 +42,14 @@ final class ServerStream: HTTP2StreamHandler {
         if let timeoutNanos {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             deadlineTimer = eventLoop.scheduleTask(in: .nanoseconds(timeoutNanos)) {
-                bound.value.deadlineExceeded()
+                bound.value.end(GRPCStatus(.deadlineExceeded, "deadline exceeded"), cancellingHandler: true)
             }
         }
         switch handler {
         case .requestStream:
             launch(call, handler, request: nil)
         case .singleRequest:
+            machine = ServerCallStateMachine(singleRequest: true)
             pendingHandler = handler
         }
     }
@@ -105,10 +103,9 @@ final class ServerStream: HTTP2StreamHandler {
 
     /// Queues a framed message.
     func write(_ message: ByteBuffer, on eventLoop: EventLoop) -> WriteOutcome {
-        guard !finished, let connection, let call else {
+        guard let connection, let call, startWrite(connection, call) else {
             return .failed(GRPCStatus(.cancelled, "the call has ended"))
         }
-        sendHeadersIfNeeded(connection, call)
         if connection.sendData(stream: id, message) { return .accepted }
         let promise = eventLoop.makePromise(of: Void.self)
         writeWaiters.append(promise)
@@ -118,8 +115,7 @@ final class ServerStream: HTTP2StreamHandler {
     /// Fan-out writes: queue regardless of the watermark, but cut off a peer that
     /// stays behind (bounded memory per slow client, while bursts to fast ones pass).
     func writeImmediately(_ message: ByteBuffer, limit: ServerCall.BacklogLimit) -> ServerCall.ImmediateWrite {
-        guard !finished, let connection, let call else { return .callEnded }
-        sendHeadersIfNeeded(connection, call)
+        guard let connection, let call, startWrite(connection, call) else { return .callEnded }
         let backlog = connection.sendDataReportingBacklog(stream: id, message) ?? 0
         if backlog > limit.hardBytes {
             cutOff(backlog: backlog)
@@ -138,33 +134,36 @@ final class ServerStream: HTTP2StreamHandler {
         return .queued
     }
 
-    private var backlogCheck: Scheduled<Void>?
+    /// What the machine says about a write: false to refuse it; sends the response head
+    /// first when it is the first.
+    private func startWrite(_ connection: HTTP2Connection, _ call: ServerCall) -> Bool {
+        switch machine.writing() {
+        case .sendHeadersFirst:
+            sendHeaders(connection, call)
+            return true
+        case .send:
+            return true
+        case .reject:
+            return false
+        }
+    }
 
     /// A peer that does not read cannot read a status either: reset the stream
     /// (ENHANCE_YOUR_CALM, which gRPC clients report as RESOURCE_EXHAUSTED) so the
     /// queued bytes are freed now.
     private func cutOff(backlog: Int) {
-        guard !finished, let connection else { return }
-        finished = true
-        deadlineTimer?.cancel()
-        backlogCheck?.cancel()
-        backlogCheck = nil
-        failWriters()
-        connection.resetStream(stream: id, code: .enhanceYourCalm)
+        guard machine.cutOff() else { return }
+        connection?.resetStream(stream: id, code: .enhanceYourCalm)
         call?.markCutOff()
-        call?.markEnded()
-        call?.inbox?.finish(GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"))
-        task?.cancel()
+        tearDown(inbox: GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"), cancellingHandler: true)
     }
 
     func sendHeadersNow() {
-        guard !finished, let connection, let call else { return }
-        sendHeadersIfNeeded(connection, call)
+        guard let connection, let call else { return }
+        _ = startWrite(connection, call)
     }
 
-    private func sendHeadersIfNeeded(_ connection: HTTP2Connection, _ call: ServerCall) {
-        guard !headersSent else { return }
-        headersSent = true
+    private func sendHeaders(_ connection: HTTP2Connection, _ call: ServerCall) {
         let metadata = call.initialMetadata
         let encoding = call.responseEncoding
         if metadata.isEmpty && encoding == nil {
@@ -190,31 +189,44 @@ final class ServerStream: HTTP2StreamHandler {
         return headers
     }
 
+    /// The handler's status.
     func finish(_ status: GRPCStatus) {
-        guard !finished else { return }
-        finished = true
-        deadlineTimer?.cancel()
-        failWriters()
-        call?.markEnded()
-        guard let connection, let call else { return }
-        let trailingMetadata = call.trailingMetadata
-        if headersSent && trailingMetadata.isEmpty && status.isOK && status.message.isEmpty {
-            connection.finishStream(stream: id, preparedTrailers: Self.preparedOKStatus)
-        } else if headersSent {
-            connection.finishStream(stream: id, trailers: Self.statusHeaders(status), trailingMetadata.headers)
-        } else {
-            // Trailers-Only: head, metadata and status in one HEADERS frame.
-            headersSent = true
-            connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailingMetadata.headers,
-                                           Self.statusHeaders(status), endStream: true)
-        }
-        call.inbox?.finish(status.isOK ? .ok : status)
+        end(status, cancellingHandler: false)
     }
 
-    private func deadlineExceeded() {
-        guard !finished else { return }
-        finish(GRPCStatus(.deadlineExceeded, "deadline exceeded"))
-        task?.cancel()
+    /// Ends the call with `status`: trailers (or a Trailers-Only response), then the
+    /// common teardown. A deadline or a protocol error also cancels the handler.
+    private func end(_ status: GRPCStatus, cancellingHandler: Bool) {
+        let outcome = machine.finish()
+        guard outcome != .nothing else { return }
+        if let connection, let call {
+            let trailingMetadata = call.trailingMetadata
+            switch outcome {
+            case .sendTrailers where trailingMetadata.isEmpty && status.isOK && status.message.isEmpty:
+                connection.finishStream(stream: id, preparedTrailers: Self.preparedOKStatus)
+            case .sendTrailers:
+                connection.finishStream(stream: id, trailers: Self.statusHeaders(status), trailingMetadata.headers)
+            case .sendTrailersOnly:
+                // Head, metadata and status in one HEADERS frame.
+                connection.sendResponseHeaders(stream: id, headers: Self.responseHead, call.initialMetadata.headers + trailingMetadata.headers,
+                                               Self.statusHeaders(status), endStream: true)
+            case .nothing:
+                break
+            }
+        }
+        tearDown(inbox: status.isOK ? .ok : status, cancellingHandler: cancellingHandler)
+    }
+
+    /// What every end of a call does, once: timers off, waiting writers failed, the end
+    /// reported (keepOpen, waitUntilEnded), the inbox ended, the handler cancelled if asked.
+    private func tearDown(inbox status: GRPCStatus, cancellingHandler: Bool) {
+        deadlineTimer?.cancel()
+        backlogCheck?.cancel()
+        backlogCheck = nil
+        failWriters()
+        call?.markEnded()
+        call?.inbox?.finish(status)
+        if cancellingHandler { task?.cancel() }
     }
 
     private func failWriters() {
@@ -231,62 +243,61 @@ final class ServerStream: HTTP2StreamHandler {
     }
 
     func streamReceivedData(_ data: UnsafeRawBufferPointer) {
-        guard !finished, let call else {
+        guard machine.isLive, let call else {
             connection?.consume(stream: id, data.count)
             return
         }
         deframer.append(data)
         do {
             while let message = try deframer.next() {
-                if pendingHandler == nil {
+                switch machine.receivedMessage(message) {
+                case .deliver:
                     call.inbox?.push(message)
-                } else if singleRequest == nil {
-                    singleRequest = message
-                    // Nobody reads an inbox here: give the window back at once.
+                case .held, .discard:
                     connection?.consume(stream: id, message.wireSize)
-                } else {
-                    fail(GRPCStatus(.internal, "the client sent more than one request message to a single-request method"))
+                case .fail(let status):
+                    end(status, cancellingHandler: true)
                     return
                 }
             }
         } catch {
-            fail(MessageDeframer.status(for: error))
+            end(MessageDeframer.status(for: error), cancellingHandler: true)
         }
     }
 
     func streamReceivedEndOfData() {
-        guard !finished, let call else { return }
-        if deframer.pendingBytes > 0 {
-            fail(GRPCStatus(.internal, "the request ended in the middle of a message (\(deframer.pendingBytes) bytes of a partial message)"))
-        } else if let handler = pendingHandler {
-            pendingHandler = nil
-            guard let request = singleRequest else {
-                fail(GRPCStatus(.internal, "the client half-closed without sending a request message"))
-                return
-            }
-            singleRequest = nil
+        guard let call else { return }
+        switch machine.receivedEndOfRequest(partialBytes: deframer.pendingBytes) {
+        case .startHandler(let request):
             call.inbox?.finish(.ok)
             if request.wasCompressed { call.markRequestCompressed() }
-            launch(call, handler, request: request.bytes)
-        } else {
+            if let handler = pendingHandler {
+                pendingHandler = nil
+                launch(call, handler, request: request.bytes)
+            }
+        case .endInbox:
             call.inbox?.finish(.ok)
+        case .fail(let status):
+            end(status, cancellingHandler: true)
+        case .nothing:
+            break
         }
     }
 
     func streamClosed(_ reason: HTTP2StreamCloseReason) {
-        deadlineTimer?.cancel()
-        if !finished {
-            finished = true
+        switch machine.streamClosed() {
+        case .endCall:
             let status = GRPCStatus(.cancelled, reason == .connectionLost ? "the client went away" : "the client cancelled the call")
-            call?.inbox?.finish(status)
-            call?.markEnded() // finish and cutOff mark it themselves
-            failWriters()
-            task?.cancel()
+            tearDown(inbox: status, cancellingHandler: true)
+        case .release:
+            deadlineTimer?.cancel()
+            backlogCheck?.cancel()
+        case .nothing:
+            break
         }
         call = nil
         task = nil
         pendingHandler = nil
-        singleRequest = nil
         connection = nil
     }
 
@@ -294,11 +305,5 @@ final class ServerStream: HTTP2StreamHandler {
         let waiters = writeWaiters
         writeWaiters.removeAll()
         for waiter in waiters { waiter.succeed() }
-    }
-
-    /// The request broke the protocol: answer with `status` and stop the handler.
-    private func fail(_ status: GRPCStatus) {
-        finish(status)
-        task?.cancel()
     }
 }
