@@ -61,17 +61,20 @@ struct MessageDeframer {
         } else if buffer.readerIndex > 64 << 10 {
             buffer.discardReadBytes()
         }
-        if flag == 1, let encoding {
-            do {
-                message = try MessageCompressor.decompress(message, encoding, limit: maxMessageSize, allocator: Self.allocator)
-            } catch {
-                throw .decompression(error)
-            }
-        }
+        if flag == 1, let encoding { message = try Self.inflate(message, encoding, limit: maxMessageSize) }
         return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: 5 + Int(length))
     }
 
-    private static let allocator = ByteBufferAllocator()
+    /// Out of line: every message passes through `next`, few are compressed, and the
+    /// inflating path would otherwise keep `next` from being inlined and optimized.
+    @inline(never)
+    private static func inflate(_ message: ByteBuffer, _ encoding: GRPCCompression, limit: Int) throws(Failure) -> ByteBuffer {
+        do {
+            return try MessageCompressor.decompress(message, encoding, limit: limit, allocator: ByteBufferAllocator())
+        } catch {
+            throw .decompression(error)
+        }
+    }
 
     /// The status a call ends with when its peer sent this.
     static func status(for failure: Failure) -> GRPCStatus {

@@ -33,7 +33,6 @@ public final class ServerCall: Sendable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
-        var requestWasCompressed = false
         /// What runs when the call ends (`keepOpen`'s action, `waitUntilEnded`'s wake-up).
         var endActions: [@Sendable (ServerCall) -> Void] = []
     }
@@ -49,6 +48,7 @@ public final class ServerCall: Sendable {
     /// How response messages are compressed: 0 not at all, else a GRPCCompression's
     /// index + 1. An atomic so that every send reads it without the lock.
     private let responseEncodingIndex = Atomic<UInt8>(0)
+    private let requestCompressed = Atomic<Bool>(false)
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
          connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox?,
@@ -92,9 +92,10 @@ public final class ServerCall: Sendable {
 
     /// Single-request methods (unary, server streaming): the request message arrived
     /// compressed.
-    public var requestWasCompressed: Bool { mutable.withLock { $0.requestWasCompressed } }
+    /// (Set before the handler starts, which orders it before any read.)
+    public var requestWasCompressed: Bool { requestCompressed.load(ordering: .relaxed) }
 
-    func markRequestCompressed() { mutable.withLock { $0.requestWasCompressed = true } }
+    func markRequestCompressed() { requestCompressed.store(true, ordering: .relaxed) }
 
     /// Compresses the response messages sent from now on with `encoding`, if the client
     /// accepts it (its grpc-accept-encoding); returns whether it does. Takes effect for

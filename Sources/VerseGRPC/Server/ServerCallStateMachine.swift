@@ -28,8 +28,6 @@ struct ServerCallStateMachine {
     }
 
     private(set) var state: State
-    /// The single request message, held from its arrival until the handler starts.
-    private var singleRequest: ReceivedMessage?
 
     init(singleRequest: Bool) {
         state = singleRequest ? .awaitingRequest(received: false) : .running(requestOpen: true, responseStarted: false)
@@ -48,7 +46,8 @@ struct ServerCallStateMachine {
     enum OnMessage: Equatable {
         /// Hand it to the handler's inbox.
         case deliver
-        /// Kept for the handler's start; nobody reads an inbox: give the window back now.
+        /// The single request: the stream keeps it for the handler's start, and gives its
+        /// window back now (nobody reads an inbox).
         case held
         /// The call is over: drop it, but give its window back.
         case discard
@@ -56,11 +55,10 @@ struct ServerCallStateMachine {
         case fail(GRPCStatus)
     }
 
-    mutating func receivedMessage(_ message: ReceivedMessage) -> OnMessage {
+    mutating func receivedMessage() -> OnMessage {
         switch state {
         case .awaitingRequest(received: false):
             state = .awaitingRequest(received: true)
-            singleRequest = message
             return .held
         case .awaitingRequest(received: true):
             return .fail(GRPCStatus(.internal, "the client sent more than one request message to a single-request method"))
@@ -72,8 +70,9 @@ struct ServerCallStateMachine {
     }
 
     enum OnEndOfRequest: Equatable {
-        /// Start the single-request handler with this message.
-        case startHandler(ReceivedMessage)
+        /// Start the single-request handler with the message the stream holds. (The
+        /// message stays with the stream: carried here, every call would copy it twice.)
+        case startHandler
         /// End the handler's inbox normally.
         case endInbox
         case fail(GRPCStatus)
@@ -91,9 +90,7 @@ struct ServerCallStateMachine {
             return .fail(GRPCStatus(.internal, "the client half-closed without sending a request message"))
         case .awaitingRequest(received: true):
             state = .running(requestOpen: false, responseStarted: false)
-            let message = singleRequest!
-            singleRequest = nil
-            return .startHandler(message)
+            return .startHandler
         case .running(requestOpen: true, let responseStarted):
             state = .running(requestOpen: false, responseStarted: responseStarted)
             return .endInbox
@@ -142,7 +139,6 @@ struct ServerCallStateMachine {
             return .sendTrailers
         case .running(_, responseStarted: false), .awaitingRequest:
             state = .finished
-            singleRequest = nil
             return .sendTrailersOnly
         case .finished, .closed:
             return .nothing
@@ -154,7 +150,6 @@ struct ServerCallStateMachine {
     mutating func cutOff() -> Bool {
         guard isLive else { return false }
         state = .finished
-        singleRequest = nil
         return true
     }
 
@@ -170,13 +165,6 @@ struct ServerCallStateMachine {
         let wasLive = isLive
         let wasClosed = state == .closed
         state = .closed
-        singleRequest = nil
         return wasClosed ? .nothing : wasLive ? .endCall : .release
-    }
-}
-
-extension ReceivedMessage: Equatable {
-    public static func == (lhs: ReceivedMessage, rhs: ReceivedMessage) -> Bool {
-        lhs.bytes == rhs.bytes && lhs.wasCompressed == rhs.wasCompressed && lhs.wireSize == rhs.wireSize
     }
 }

@@ -18,8 +18,9 @@ final class ServerStream: HTTP2StreamHandler {
     private var backlogCheck: Scheduled<Void>?
     private var machine = ServerCallStateMachine(singleRequest: false)
     private var writeWaiters: [EventLoopPromise<Void>] = []
-    /// Single-request methods: the handler, until the request side is complete.
+    /// Single-request methods: the handler and its message, until the request side is complete.
     private var pendingHandler: GRPCService.Handler?
+    private var singleRequest: ReceivedMessage?
     private var executor: EventLoopTaskExecutor?
 
     init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int, requestEncoding: GRPCCompression?) {
@@ -250,10 +251,13 @@ final class ServerStream: HTTP2StreamHandler {
         deframer.append(data)
         do {
             while let message = try deframer.next() {
-                switch machine.receivedMessage(message) {
+                switch machine.receivedMessage() {
                 case .deliver:
                     call.inbox?.push(message)
-                case .held, .discard:
+                case .held:
+                    singleRequest = message
+                    connection?.consume(stream: id, message.wireSize)
+                case .discard:
                     connection?.consume(stream: id, message.wireSize)
                 case .fail(let status):
                     end(status, cancellingHandler: true)
@@ -268,11 +272,10 @@ final class ServerStream: HTTP2StreamHandler {
     func streamReceivedEndOfData() {
         guard let call else { return }
         switch machine.receivedEndOfRequest(partialBytes: deframer.pendingBytes) {
-        case .startHandler(let request):
+        case .startHandler:
             call.inbox?.finish(.ok)
-            if request.wasCompressed { call.markRequestCompressed() }
-            if let handler = pendingHandler {
-                pendingHandler = nil
+            if let request = singleRequest.take(), let handler = pendingHandler.take() {
+                if request.wasCompressed { call.markRequestCompressed() }
                 launch(call, handler, request: request.bytes)
             }
         case .endInbox:
@@ -298,6 +301,7 @@ final class ServerStream: HTTP2StreamHandler {
         call = nil
         task = nil
         pendingHandler = nil
+        singleRequest = nil
         connection = nil
     }
 
