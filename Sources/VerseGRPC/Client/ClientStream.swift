@@ -13,8 +13,9 @@ final class ClientStream: HTTP2StreamHandler {
     let initialMetadata: EventLoopPromise<Metadata>
     let outcome: EventLoopPromise<(GRPCStatus, Metadata)>
     private var deadlineTimer: Scheduled<Void>?
-    private var completed = false
-    private var sawResponseHead = false
+    /// Where the call is; this class carries out what it says.
+    private var machine = ClientCallStateMachine()
+    private var initialMetadataDelivered = false
     private var writeWaiters: [EventLoopPromise<Void>] = []
     /// When set, messages go straight to this handler on the event loop (no inbox,
     /// no task hop); see `ClientCall.receive(_:)`.
@@ -53,19 +54,14 @@ final class ClientStream: HTTP2StreamHandler {
     }
 
     func write(_ message: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<Void> {
-        guard !completed, let connection else {
-            return eventLoop.makeFailedFuture(outcomeStatusOr(GRPCStatus(.cancelled, "the call has ended")))
+        guard let connection else {
+            return eventLoop.makeFailedFuture(machine.status ?? GRPCStatus(.cancelled, "the call has ended"))
         }
+        if case .reject(let status) = machine.writing() { return eventLoop.makeFailedFuture(status) }
         if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
         let promise = eventLoop.makePromise(of: Void.self)
         writeWaiters.append(promise)
         return promise.futureResult
-    }
-
-    private var settledStatus: GRPCStatus?
-
-    private func outcomeStatusOr(_ fallback: GRPCStatus) -> GRPCStatus {
-        settledStatus ?? fallback
     }
 
     /// Switches to direct delivery: queued messages first, then each as it arrives.
@@ -75,21 +71,21 @@ final class ClientStream: HTTP2StreamHandler {
     }
 
     func halfClose() {
-        guard !completed else { return }
+        guard machine.halfClosing() else { return }
         connection?.finishStream(stream: id, trailers: nil)
     }
 
     /// Ends the call locally (cancel, deadline): RST_STREAM(CANCEL) tells the server.
     func cancel(with status: GRPCStatus) {
-        guard !completed else { return }
+        guard !machine.isCompleted else { return }
         connection?.resetStream(stream: id, code: .cancel)
         complete(status, trailers: Metadata())
     }
 
+    /// The one way a call ends: the status settles the outcome, the inbox and any
+    /// waiting writers, once.
     private func complete(_ status: GRPCStatus, trailers: Metadata) {
-        guard !completed else { return }
-        completed = true
-        settledStatus = status
+        guard machine.complete(status) else { return }
         deadlineTimer?.cancel()
         deliverInitialMetadata(Metadata())
         inbox.finish(status)
@@ -102,46 +98,33 @@ final class ClientStream: HTTP2StreamHandler {
     // MARK: HTTP2StreamHandler
 
     func streamReceivedHeaders(_ headers: [HTTP2Header], endStream: Bool) {
-        guard !completed else { return }
-        if !sawResponseHead {
-            sawResponseHead = true
-            var httpStatus: Int?, contentType: String?, encoding: String?
+        var head = ClientCallStateMachine.Head(endStream: endStream)
+        if !machine.isCompleted {
             for header in headers {
-                if header.name == ":status" { httpStatus = Int(header.value) }
-                if header.name == "content-type" { contentType = header.value }
-                if header.name == "grpc-encoding" { encoding = header.value }
-            }
-            if let httpStatus, (100..<200).contains(httpStatus) {
-                sawResponseHead = false // informational; the real head follows
-                return
-            }
-            guard httpStatus == 200 else {
-                connection?.resetStream(stream: id, code: .cancel)
-                complete(GRPCStatus.fromHTTPStatus(httpStatus ?? 0), trailers: Metadata())
-                return
-            }
-            guard let contentType, contentType.hasPrefix("application/grpc") else {
-                connection?.resetStream(stream: id, code: .cancel)
-                complete(GRPCStatus(.unknown, "response content-type \"\(contentType ?? "")\" is not application/grpc"), trailers: Metadata())
-                return
-            }
-            if let encoding, encoding != "identity" {
-                guard let known = GRPCCompression(rawValue: encoding) else {
-                    connection?.resetStream(stream: id, code: .cancel)
-                    complete(GRPCStatus(.internal, "the response's grpc-encoding \"\(encoding.prefix(40))\" is not supported"),
-                             trailers: Metadata())
-                    return
+                switch header.name {
+                case ":status": head.httpStatus = Int(header.value)
+                case "content-type": head.contentType = header.value
+                case "grpc-encoding": head.encoding = header.value
+                default: break
                 }
-                deframer.encoding = known
             }
-            deliverInitialMetadata(Metadata(headers: headers))
-            if endStream { settle(trailers: headers) } // Trailers-Only
-            return
         }
-        settle(trailers: headers)
+        switch machine.receivedHeaders(head) {
+        case .informational, .ignore:
+            break
+        case .responseHead(let encoding):
+            deframer.encoding = encoding
+            deliverInitialMetadata(Metadata(headers: headers))
+        case .trailersOnly:
+            deliverInitialMetadata(Metadata(headers: headers))
+            settle(trailers: headers)
+        case .trailers:
+            settle(trailers: headers)
+        case .fail(let status):
+            connection?.resetStream(stream: id, code: .cancel)
+            complete(status, trailers: Metadata())
+        }
     }
-
-    private var initialMetadataDelivered = false
 
     private func deliverInitialMetadata(_ metadata: Metadata) {
         guard !initialMetadataDelivered else { return }
@@ -163,7 +146,7 @@ final class ClientStream: HTTP2StreamHandler {
     }
 
     func streamReceivedData(_ data: UnsafeRawBufferPointer) {
-        guard !completed else {
+        guard machine.acceptsData else {
             connection?.consume(stream: id, data.count)
             return
         }
@@ -184,12 +167,11 @@ final class ClientStream: HTTP2StreamHandler {
 
     func streamReceivedEndOfData() {
         // END_STREAM on DATA without trailers: the server broke the protocol.
-        guard !completed else { return }
         complete(GRPCStatus(.internal, "the server ended the response without trailers"), trailers: Metadata())
     }
 
     func streamClosed(_ reason: HTTP2StreamCloseReason) {
-        guard !completed else { return }
+        guard !machine.isCompleted else { return }
         switch reason {
         case .normal: complete(GRPCStatus(.internal, "the stream closed without a status"), trailers: Metadata())
         case .reset(let code): complete(GRPCStatus.fromResetCode(code), trailers: Metadata())
