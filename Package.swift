@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
-// SwiftVerse: a virtual-actor runtime with its own gRPC stack on nghttp2, protobuf-c and
-// OpenSSL. Layers (see ../shared/DESIGN.md): CModules -> VerseProtobuf / VerseGRPC ->
-// runtime -> applications. Tests and benchmarks build in this one package.
+// SwiftVerse: a virtual-actor runtime with its own gRPC stack on nghttp2, protobuf-c, zlib and
+// OpenSSL. Layers: CModules -> VerseProtobuf / VerseGRPC ->
+// runtime -> applications (docs/DESIGN.md). Tests and benchmarks build in this one package.
 import PackageDescription
 
 /// Per-message code paths (measured with callgrind):
@@ -142,8 +142,10 @@ let package = Package(
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
             "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",
+            "CNghttp2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ],
     swiftLanguageModes: [.v6]

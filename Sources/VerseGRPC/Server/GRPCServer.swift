@@ -68,7 +68,8 @@ public final class GRPCServer: Sendable {
         ])
     }
 
-    private func configure(_ channel: Channel, tls: TLSContext?) throws {
+    /// Sets up one accepted connection (internal: byte-level tests give it an EmbeddedChannel).
+    func configure(_ channel: Channel, tls: TLSContext?) throws {
         if let tls {
             try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, role: .server, serverName: nil))
         }

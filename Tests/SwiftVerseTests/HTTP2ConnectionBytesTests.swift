@@ -1,0 +1,158 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+import VerseProtobuf
+@testable import VerseGRPC
+
+/// The server side of a connection as bytes: raw HTTP/2 frames in through NIO's
+/// EmbeddedChannel, the frames the server writes back checked one by one. No sockets,
+/// no timing: each step's answer is there when `writeInbound` returns (handlers that
+/// suspend finish when the embedded loop runs).
+@Suite("HTTP/2 connection, byte by byte")
+struct HTTP2ConnectionBytesTests {
+    typealias Payload = Grpc_Testing_Payload
+    typealias Frame = HTTP2Frame
+
+    /// A server connection on an EmbeddedChannel, and the client's side of HPACK.
+    final class Peer {
+        let channel = EmbeddedChannel()
+        let server: GRPCServer
+        let hpack = HPACKCodec()
+
+        init() throws {
+            var service = GRPCService(name: "test.Bytes")
+            service.unary("Echo") { (request: Payload, _) in request }
+            // Reads requests until the client ends or cancels the call.
+            service.bidirectionalStreaming("Wait") { (requests: RequestStream<Payload>, _: ResponseWriter<Payload>, _) in
+                for try await _ in requests {}
+            }
+            var configuration = GRPCServer.Configuration(port: 0)
+            configuration.http2.keepaliveInterval = nil
+            server = GRPCServer(configuration: configuration, services: [service])
+            try server.configure(channel, tls: nil)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        }
+
+        func send(_ frames: Frame...) throws {
+            try send(frames.flatMap(\.bytes))
+        }
+
+        func send(_ bytes: [UInt8]) throws {
+            try channel.writeInbound(ByteBuffer(bytes: bytes))
+            channel.embeddedEventLoop.run()
+        }
+
+        /// What the server wrote since the last look.
+        func received() throws -> [Frame] {
+            var bytes: [UInt8] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += Array(buffer.readableBytesView) }
+            return Frame.parse(bytes)
+        }
+
+        func request(_ method: String, stream: UInt32, endStream: Bool = false) -> Frame {
+            let block = hpack.encode([(":method", "POST"), (":scheme", "http"), (":path", "/test.Bytes/\(method)"),
+                                      (":authority", "bytes.test"), ("content-type", "application/grpc"), ("te", "trailers")])
+            return Frame(.headers, flags: Frame.endHeaders | (endStream ? Frame.endStream : 0), stream: stream, payload: block)
+        }
+
+        /// A session: the client preface and empty SETTINGS, past the server's own.
+        func open() throws {
+            _ = try received()
+            try send(Frame.clientPreface + Frame(.settings).bytes)
+            _ = try received()
+        }
+    }
+
+    static func grpcMessage(_ body: [UInt8]) -> [UInt8] {
+        var payload = Payload()
+        payload.body = body
+        let encoded = payload.serializedBytes()
+        return [0, 0, 0, 0, UInt8(encoded.count)] + encoded
+    }
+
+    @Test func theServerSpeaksFirstAndAcknowledgesTheClientsSettings() throws {
+        let peer = try Peer()
+        let greeting = try peer.received()
+        // SETTINGS (ours) and the connection window raised to 8 MiB, before any client byte.
+        #expect(greeting.map(\.type) == [.settings, .windowUpdate])
+        let settings = Dictionary(uniqueKeysWithValues: stride(from: 0, to: greeting[0].payload.count, by: 6).map { offset in
+            (UInt16(greeting[0].payload[offset]) << 8 | UInt16(greeting[0].payload[offset + 1]), greeting[0].word(at: offset + 2))
+        })
+        #expect(settings[0x3] == 1000 && settings[0x4] == 1 << 20 && settings[0x6] == 16 << 10 && settings[0x9] == 1,
+                "MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_HEADER_LIST_SIZE, NO_RFC7540_PRIORITIES: \(settings)")
+        #expect(greeting[1].word(at: 0) == (8 << 20) - 65_535)
+
+        try peer.send(Frame.clientPreface + Frame(.settings).bytes)
+        #expect(try peer.received() == [Frame(.settings, flags: Frame.ack)])
+        try peer.send(Frame(.ping, payload: Array(1...8)))
+        #expect(try peer.received() == [Frame(.ping, flags: Frame.ack, payload: Array(1...8))])
+    }
+
+    @Test func aUnaryCallIsHeadersDataAndTrailers() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(peer.request("Echo", stream: 1), Frame(.data, flags: Frame.endStream, stream: 1, payload: Self.grpcMessage([7, 7])))
+        let frames = try peer.received().filter { $0.type != .windowUpdate }
+        #expect(frames.map(\.type) == [.headers, .data, .headers])
+        #expect(frames.allSatisfy { $0.stream == 1 })
+        guard frames.count == 3 else { return }
+        let head = peer.hpack.decode(frames[0].payload)
+        #expect(head.first! == (":status", "200") && head.contains { $0 == ("content-type", "application/grpc") })
+        #expect(frames[0].flags & Frame.endStream == 0)
+        #expect(frames[1].payload == Self.grpcMessage([7, 7]), "the echoed message, framed")
+        let trailers = peer.hpack.decode(frames[2].payload)
+        #expect(trailers.count == 1 && trailers[0] == ("grpc-status", "0"))
+        #expect(frames[2].flags & Frame.endStream != 0)
+    }
+
+    @Test func aCancelledStreamGetsNoAnswerAndTheConnectionGoesOn() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(peer.request("Wait", stream: 1))
+        try peer.send(Frame(.rstStream, stream: 1, payload: [0, 0, 0, 8])) // CANCEL
+        #expect(try peer.received().filter { $0.stream == 1 && $0.type != .windowUpdate } == [],
+                "nothing is sent on a stream the client reset")
+        try peer.send(peer.request("Echo", stream: 3), Frame(.data, flags: Frame.endStream, stream: 3, payload: Self.grpcMessage([1])))
+        let answer = try peer.received().filter { $0.stream == 3 }
+        #expect(answer.map(\.type) == [.headers, .data, .headers])
+    }
+
+    @Test func anUnknownMethodIsOneTrailersOnlyFrame() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(peer.request("Missing", stream: 1, endStream: true))
+        let frames = try peer.received()
+        #expect(frames.map(\.type) == [.headers] && frames[0].flags & Frame.endStream != 0)
+        let fields = peer.hpack.decode(frames[0].payload)
+        #expect(fields.contains { $0 == ("grpc-status", "12") })
+        #expect(fields.contains { $0 == ("grpc-message", "unknown method Missing for service test.Bytes") })
+    }
+
+    @Test func drainingSendsGoAwayNamingTheLastStreamAndRefusesNewOnes() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(peer.request("Wait", stream: 1))
+        try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self).startDraining()
+        let goAway = try peer.received().filter { $0.type == .goAway }
+        #expect(goAway.count == 1)
+        #expect(goAway.first?.word(at: 0) == 1 && goAway.first?.word(at: 4) == 0, "last stream 1, NO_ERROR")
+        try peer.send(peer.request("Echo", stream: 3, endStream: true))
+        #expect(try peer.received().filter { $0.stream == 3 }.allSatisfy { $0.type == .rstStream },
+                "a stream opened after GOAWAY is not served")
+        // The stream in flight still completes, and then the connection closes.
+        try peer.send(Frame(.data, flags: Frame.endStream, stream: 1))
+        let end = try peer.received().filter { $0.stream == 1 }
+        #expect(end.last?.type == .headers && end.last.map { $0.flags & Frame.endStream != 0 } == true)
+    }
+
+    @Test func aMalformedFrameIsAGoAwayAndAClose() throws {
+        let peer = try Peer()
+        try peer.open()
+        // SETTINGS whose length is not a multiple of 6.
+        try peer.send(Frame(.settings, payload: [0, 0, 0, 0, 0]).bytes)
+        let frames = try peer.received()
+        #expect(frames.last?.type == .goAway)
+        #expect(frames.last?.word(at: 4) == HTTP2ErrorCode.frameSizeError.rawValue)
+        #expect(!peer.channel.isActive)
+    }
+}
