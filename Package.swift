@@ -15,6 +15,13 @@ let hotPathSettings: [SwiftSetting] = [
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
+/// The executables replace glibc malloc with mimalloc (a library should not choose its
+/// users' allocator). Each call allocates a few dozen small objects that are freed in
+/// batches (a read's worth of calls at once), which overflows glibc's per-thread cache
+/// into its slow path: mimalloc cuts malloc+free from about 5,000 to 1,500 instructions
+/// per unary call (callgrind).
+let executableLinking: [LinkerSetting] = [.linkedLibrary("mimalloc")]
+
 let package = Package(
     name: "SwiftVerse",
     platforms: [.macOS(.v14)],
@@ -56,13 +63,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: hotPathSettings,
-        // mimalloc replaces glibc malloc in every process that links this module (tests
-        // included). Each call allocates a few dozen small objects that are freed in
-        // batches (a read's worth of calls at once), which overflows glibc's per-thread
-        // cache into its slow path: mimalloc cuts malloc+free from about 5,000 to 1,500
-        // instructions per unary call (callgrind).
-        linkerSettings: [.linkedLibrary("mimalloc")]),
+        ], swiftSettings: hotPathSettings),
         // etcd v3 client (KV, Lease, Watch) on VerseGRPC.
         .target(name: "VerseEtcd", dependencies: [
             "VerseGRPC", "VerseProtobuf",
@@ -87,11 +88,11 @@ let package = Package(
         .executableTarget(name: "ChatServer", dependencies: [
             "ChatService", "VerseServer", "VerseRuntime", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         .executableTarget(name: "ChatClient", dependencies: [
             "VerseGRPC", "VerseProtobuf", "VerseCLI", "VerseGateClient", "TerminalInput",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         // The chat CLI's line model and key decoding, apart from the terminal so they test alone.
         .target(name: "TerminalInput"),
         // A client of gate.GateService: registration, calls, pushes.
@@ -103,7 +104,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
+        ], linkerSettings: executableLinking),
         // What every executable shares: logging setup, signals, a valgrind-friendly main.
         .target(name: "VerseCLI", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -119,26 +120,26 @@ let package = Package(
         .executableTarget(name: "VerseGate", dependencies: [
             "VerseServer", "VerseRuntime", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         .executableTarget(name: "VerseTestNode", dependencies: [
             "VerseServer", "VerseRuntime", "VerseCLI", "VerseTestObjects",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         // grpc.testing.TestService: server implementation and the standard client cases.
         .target(name: "GRPCInterop", dependencies: ["VerseGRPC", "VerseProtobuf"]),
 
         .executableTarget(name: "InteropServer", dependencies: [
             "GRPCInterop", "VerseGRPC", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         .executableTarget(name: "InteropClient", dependencies: [
             "GRPCInterop", "VerseGRPC", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
         .executableTarget(name: "GRPCBench", dependencies: [
             "GRPCInterop", "VerseGRPC", "VerseProtobuf", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], linkerSettings: executableLinking),
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
             "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",

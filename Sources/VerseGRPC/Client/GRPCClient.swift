@@ -126,8 +126,7 @@ public final class GRPCClient: Sendable {
                          compression: GRPCCompression? = nil) async throws -> ClientCall {
         let encoding = compression ?? configuration.compression
         let timeoutNanos = timeout.map { duration -> Int64 in
-            let (seconds, attoseconds) = duration.components
-            return max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            max(1, TimeAmount(duration).nanoseconds)
         }
         var headers = [
             HTTP2Header(":method", "POST"),

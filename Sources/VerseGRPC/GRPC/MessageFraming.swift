@@ -11,7 +11,12 @@ public struct ReceivedMessage: Sendable {
 }
 
 /// gRPC's length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length,
-/// then the message. Messages may span DATA frames and a frame may hold many.
+/// then the message.
+enum GRPCMessagePrefix {
+    static let length = 5
+}
+
+/// Reads length-prefixed messages. Messages may span DATA frames and a frame may hold many.
 struct MessageDeframer {
     enum Failure: Error, Equatable {
         case tooLarge(size: Int, limit: Int)
@@ -42,7 +47,8 @@ struct MessageDeframer {
     /// runs as soon as the 5-byte prefix arrives, before the body is buffered; a
     /// compressed body is held to the same limit once inflated.
     mutating func next() throws(Failure) -> ReceivedMessage? {
-        guard buffer.readableBytes >= 5,
+        let prefix = GRPCMessagePrefix.length
+        guard buffer.readableBytes >= prefix,
               let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
               let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self) else { return nil }
         switch flag {
@@ -51,8 +57,8 @@ struct MessageDeframer {
         default: throw .invalidFlag(flag)
         }
         guard Int(length) <= maxMessageSize else { throw .tooLarge(size: Int(length), limit: maxMessageSize) }
-        guard buffer.readableBytes >= 5 + Int(length) else { return nil }
-        buffer.moveReaderIndex(forwardBy: 5)
+        guard buffer.readableBytes >= prefix + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: prefix)
         var message = buffer.readSlice(length: Int(length))!
         if buffer.readableBytes == 0 {
             // The message slice shares this storage: start afresh rather than clear(),
@@ -62,7 +68,7 @@ struct MessageDeframer {
             buffer.discardReadBytes()
         }
         if flag == 1, let encoding { message = try Self.inflate(message, encoding, limit: maxMessageSize) }
-        return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: 5 + Int(length))
+        return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: prefix + Int(length))
     }
 
     /// Out of line: every message passes through `next`, few are compressed, and the
@@ -98,13 +104,13 @@ enum MessageFramer {
     /// Frames an encoded message: prefix and body written straight into one buffer.
     @usableFromInline
     static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let size = message.count
-        var buffer = allocator.buffer(capacity: 5 + size)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 5 + size) { out in
+        let size = message.count, prefix = GRPCMessagePrefix.length
+        var buffer = allocator.buffer(capacity: prefix + size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix + size) { out in
             out[0] = 0 // not compressed
             out.storeBytes(of: UInt32(size).bigEndian, toByteOffset: 1, as: UInt32.self)
-            if size > 0 { message.write(into: UnsafeMutableRawBufferPointer(rebasing: out[5...]), knownCount: size) }
-            return 5 + size
+            if size > 0 { message.write(into: UnsafeMutableRawBufferPointer(rebasing: out[prefix...]), knownCount: size) }
+            return prefix + size
         }
         return buffer
     }
@@ -114,11 +120,12 @@ enum MessageFramer {
     /// compress once for every recipient that accepts the encoding.
     @usableFromInline
     static func compress(framed: ByteBuffer, _ encoding: GRPCCompression, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let prefix = GRPCMessagePrefix.length
         var compressed = framed.withUnsafeReadableBytes { bytes in
-            MessageCompressor.compress(UnsafeRawBufferPointer(rebasing: bytes[5...]), encoding, prefix: 5, allocator: allocator)
+            MessageCompressor.compress(UnsafeRawBufferPointer(rebasing: bytes[prefix...]), encoding, prefix: prefix, allocator: allocator)
         }
         compressed.setInteger(UInt8(1), at: compressed.readerIndex)
-        compressed.setInteger(UInt32(compressed.readableBytes - 5), at: compressed.readerIndex + 1)
+        compressed.setInteger(UInt32(compressed.readableBytes - prefix), at: compressed.readerIndex + 1)
         return compressed
     }
 

@@ -270,9 +270,8 @@ public final class Gate: Sendable {
     }
 
     private func write(_ push: FramedPush, to sessions: [ClientSession]) {
-        let (seconds, attoseconds) = configuration.slowClientGrace.components
         let limit = ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes,
-                                            grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                                            grace: TimeAmount(configuration.slowClientGrace))
         for session in sessions {
             // cut-offs are logged when Register ends
             _ = session.call.writeOnEventLoop(framed: push.framed(for: session), limit: limit)

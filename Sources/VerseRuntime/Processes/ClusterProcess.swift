@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
 import VerseEtcd
@@ -180,8 +181,7 @@ public final class ClusterProcess: Sendable {
         for task in background.withLockedValue({ $0 }) { task.cancel() }
         for task in subscriptions.withLockedValue({ Array($0.values) }) { task.cancel() }
         await coordinator?.stop()
-        let (seconds, attoseconds) = grace.components
-        await server.shutdown(grace: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()
         await etcd?.close()
         // The event loops are left to end with the process: a connection attempt still
