@@ -18,7 +18,7 @@ struct ClientCallStateMachineTests {
             _ = machine.receivedHeaders(responseHead)
             if !requestOpen { _ = machine.halfClosing() }
         case .completed:
-            _ = machine.complete(.ok)
+            _ = machine.complete(.ok, cause: .serverStatus)
         }
         return machine
     }
@@ -39,7 +39,7 @@ struct ClientCallStateMachineTests {
         #expect(machine.state == .receivingResponse(requestOpen: false) && machine.acceptsData)
         let trailers = machine.receivedHeaders(Head(endStream: true))
         #expect(trailers == .trailers)
-        let completed = machine.complete(.ok)
+        let completed = machine.complete(.ok, cause: .serverStatus)
         #expect(completed)
         #expect(machine.state == .completed && machine.status == .ok)
         for state in Self.allStates { #expect(Self.machine(state).state == state) }
@@ -64,7 +64,7 @@ struct ClientCallStateMachineTests {
         }
         // A write after a failure is refused with the call's own status.
         var failed = Machine()
-        _ = failed.complete(GRPCStatus(.unavailable, "gone"))
+        _ = failed.complete(GRPCStatus(.unavailable, "gone"), cause: .connectionLost)
         #expect(failed.writing() == .reject(GRPCStatus(.unavailable, "gone")))
     }
 
@@ -105,10 +105,12 @@ struct ClientCallStateMachineTests {
             let outcome = machine.receivedHeaders(Self.responseHead)
             #expect(outcome == headers[state], "\(state)")
             var ending = Self.machine(state)
-            let first = ending.complete(GRPCStatus(.cancelled, "x")), second = ending.complete(.ok)
+            let first = ending.complete(GRPCStatus(.cancelled, "x"), cause: .cancelled)
+            let second = ending.complete(.ok, cause: .serverStatus)
             #expect(first == (state != .completed), "\(state)")
             #expect(second == false, "\(state): only the first ending counts")
             #expect(ending.state == .completed && !ending.acceptsData)
+            if state != .completed { #expect(ending.cause == .cancelled && ending.status?.code == .cancelled, "\(state)") }
         }
     }
 }

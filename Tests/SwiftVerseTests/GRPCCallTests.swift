@@ -170,6 +170,31 @@ struct GRPCCallTests {
         }
     }
 
+    /// How a call ended is typed, so callers that retry elsewhere never read status text.
+    @Test func aCallSaysHowItEnded() async throws {
+        try await Self.withServer { server, client in
+            let echo = try await Self.startStream(client, "/test.Probe/Echo")
+            #expect(await echo.status().isOK)
+            #expect(await echo.endCause() == .serverStatus)
+            // (The answer may come before the request is sent: the send then fails with it.)
+            let unknown = try await client.makeCall(path: "/test.Probe/Nope")
+            try? await unknown.send(Empty())
+            unknown.finishSending()
+            #expect(await unknown.status().code == .unimplemented)
+            #expect(await unknown.endCause() == .serverStatus)
+            let late = try await Self.startStream(client, "/test.Probe/Hang", timeout: .milliseconds(50))
+            #expect(await late.endCause() == .deadlineExceeded)
+            let cancelled = try await Self.startStream(client, "/test.Probe/Hang")
+            cancelled.cancel()
+            #expect(await cancelled.endCause() == .cancelled)
+            // The server goes away under a call in flight (its grace period is zero).
+            let orphan = try await Self.startStream(client, "/test.Probe/Hang")
+            await server.shutdown(grace: .zero)
+            #expect(await orphan.status().code == .unavailable)
+            #expect(await orphan.endCause() == .connectionLost)
+        }
+    }
+
     @Test func clientCancellationCancelsTheServerHandler() async throws {
         let seen = Observations()
         try await Self.withServer(seen) { _, client in

@@ -10,7 +10,7 @@ public final class ClientCall: Sendable {
     let inbox: MessageInbox
     private let stream: NIOLoopBound<ClientStream>
     private let initialMetadataFuture: EventLoopFuture<Metadata>
-    private let outcome: EventLoopFuture<(GRPCStatus, Metadata)>
+    private let outcome: EventLoopFuture<(GRPCStatus, Metadata, CallEndCause)>
     /// How request messages are compressed (the call's grpc-encoding), if at all.
     public let requestEncoding: GRPCCompression?
 
@@ -49,7 +49,7 @@ public final class ClientCall: Sendable {
     /// Cancels the call: the server sees RST_STREAM(CANCEL), the caller CANCELLED.
     public func cancel() {
         let stream = self.stream
-        eventLoop.execute { stream.value.cancel(with: GRPCStatus(.cancelled, "cancelled by the client")) }
+        eventLoop.execute { stream.value.cancel(with: GRPCStatus(.cancelled, "cancelled by the client"), cause: .cancelled) }
     }
 
     /// The next response message's bytes; nil when the call ended OK, otherwise the
@@ -81,6 +81,11 @@ public final class ClientCall: Sendable {
     /// The final status, once the call has ended.
     public func status() async -> GRPCStatus {
         (try? await outcome.get().0) ?? GRPCStatus(.unknown, "call outcome lost")
+    }
+
+    /// How the call ended (the server's status, a lost connection, ...), once it has.
+    public func endCause() async -> CallEndCause {
+        (try? await outcome.get().2) ?? .protocolError
     }
 
     /// Trailing metadata, once the call has ended.

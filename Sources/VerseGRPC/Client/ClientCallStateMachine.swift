@@ -1,3 +1,22 @@
+/// How a client call ended, apart from its status: callers that retry elsewhere (a
+/// node link) tell a lost connection from a server's answer by this, never by the text
+/// of a status message.
+public enum CallEndCause: Sendable, Equatable {
+    /// The server's status (trailers, or a Trailers-Only response).
+    case serverStatus
+    /// The stream was reset (RST_STREAM, or GOAWAY before it was processed).
+    case reset
+    /// The connection went away under the call.
+    case connectionLost
+    /// The call never started: the connection could not take it.
+    case notStarted
+    /// Ended here: cancelled by the caller, or its deadline passed.
+    case cancelled
+    case deadlineExceeded
+    /// The server broke the protocol (a bad head, a bad message, no trailers).
+    case protocolError
+}
+
 /// Where one client call is, as one value: the request side (what the caller sends)
 /// and the response side (what the server sends), from the request head to the status.
 ///
@@ -20,8 +39,9 @@ struct ClientCallStateMachine {
     }
 
     private(set) var state = State.awaitingResponseHead(requestOpen: true)
-    /// The status the call completed with.
+    /// The status the call completed with, and why it ended.
     private(set) var status: GRPCStatus?
+    private(set) var cause: CallEndCause?
 
     var isCompleted: Bool { state == .completed }
 
@@ -121,10 +141,11 @@ struct ClientCallStateMachine {
     /// The call ends with `status` (trailers, a reset, a lost connection, the deadline,
     /// a cancel, a protocol error). False when it had ended already: only the first
     /// ending counts.
-    mutating func complete(_ status: GRPCStatus) -> Bool {
+    mutating func complete(_ status: GRPCStatus, cause: CallEndCause) -> Bool {
         guard !isCompleted else { return false }
         state = .completed
         self.status = status
+        self.cause = cause
         return true
     }
 }

@@ -11,7 +11,7 @@ final class ClientStream: HTTP2StreamHandler {
     private var deframer: MessageDeframer
     let inbox: MessageInbox
     let initialMetadata: EventLoopPromise<Metadata>
-    let outcome: EventLoopPromise<(GRPCStatus, Metadata)>
+    let outcome: EventLoopPromise<(GRPCStatus, Metadata, CallEndCause)>
     private var deadlineTimer: Scheduled<Void>?
     /// Where the call is; this class carries out what it says.
     private var machine = ClientCallStateMachine()
@@ -40,14 +40,14 @@ final class ClientStream: HTTP2StreamHandler {
     func start(headers: [HTTP2Header], timeoutNanos: Int64?, eventLoop: EventLoop) -> Bool {
         guard let connection, let id = connection.startRequest(headers: headers, handler: self) else {
             // Settle the promises: an unstarted stream must not leave them dangling.
-            complete(GRPCStatus(.unavailable, "the connection cannot take new calls"), trailers: Metadata())
+            complete(GRPCStatus(.unavailable, "the connection cannot take new calls"), .notStarted)
             return false
         }
         self.id = id
         if let timeoutNanos {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             deadlineTimer = eventLoop.scheduleTask(in: .nanoseconds(timeoutNanos)) {
-                bound.value.cancel(with: GRPCStatus(.deadlineExceeded, "deadline exceeded"))
+                bound.value.cancel(with: GRPCStatus(.deadlineExceeded, "deadline exceeded"), cause: .deadlineExceeded)
             }
         }
         return true
@@ -75,21 +75,22 @@ final class ClientStream: HTTP2StreamHandler {
         connection?.finishStream(stream: id, trailers: nil)
     }
 
-    /// Ends the call locally (cancel, deadline): RST_STREAM(CANCEL) tells the server.
-    func cancel(with status: GRPCStatus) {
+    /// Ends the call here (cancel, deadline, a response it cannot read): RST_STREAM(CANCEL)
+    /// tells the server.
+    func cancel(with status: GRPCStatus, cause: CallEndCause = .cancelled) {
         guard !machine.isCompleted else { return }
         connection?.resetStream(stream: id, code: .cancel)
-        complete(status, trailers: Metadata())
+        complete(status, cause)
     }
 
     /// The one way a call ends: the status settles the outcome, the inbox and any
     /// waiting writers, once.
-    private func complete(_ status: GRPCStatus, trailers: Metadata) {
-        guard machine.complete(status) else { return }
+    private func complete(_ status: GRPCStatus, _ cause: CallEndCause, trailers: Metadata = Metadata()) {
+        guard machine.complete(status, cause: cause) else { return }
         deadlineTimer?.cancel()
         deliverInitialMetadata(Metadata())
         inbox.finish(status)
-        outcome.succeed((status, trailers))
+        outcome.succeed((status, trailers, cause))
         let waiters = writeWaiters
         writeWaiters.removeAll()
         for waiter in waiters { waiter.fail(status.isOK ? GRPCStatus(.cancelled, "the call has ended") : status) }
@@ -122,7 +123,7 @@ final class ClientStream: HTTP2StreamHandler {
             settle(trailers: headers)
         case .fail(let status):
             connection?.resetStream(stream: id, code: .cancel)
-            complete(status, trailers: Metadata())
+            complete(status, .protocolError)
         }
     }
 
@@ -142,7 +143,7 @@ final class ClientStream: HTTP2StreamHandler {
         if status.isOK && deframer.pendingBytes > 0 {
             status = GRPCStatus(.internal, "the response ended in the middle of a message")
         }
-        complete(status, trailers: Metadata(headers: trailers))
+        complete(status, .serverStatus, trailers: Metadata(headers: trailers))
     }
 
     func streamReceivedData(_ data: UnsafeRawBufferPointer) {
@@ -161,23 +162,23 @@ final class ClientStream: HTTP2StreamHandler {
                 }
             }
         } catch {
-            cancel(with: MessageDeframer.status(for: error))
+            cancel(with: MessageDeframer.status(for: error), cause: .protocolError)
         }
     }
 
     func streamReceivedEndOfData() {
         // END_STREAM on DATA without trailers: the server broke the protocol.
-        complete(GRPCStatus(.internal, "the server ended the response without trailers"), trailers: Metadata())
+        complete(GRPCStatus(.internal, "the server ended the response without trailers"), .protocolError)
     }
 
     func streamClosed(_ reason: HTTP2StreamCloseReason) {
         guard !machine.isCompleted else { return }
         switch reason {
-        case .normal: complete(GRPCStatus(.internal, "the stream closed without a status"), trailers: Metadata())
-        case .reset(let code): complete(GRPCStatus.fromResetCode(code), trailers: Metadata())
+        case .normal: complete(GRPCStatus(.internal, "the stream closed without a status"), .protocolError)
+        case .reset(let code): complete(GRPCStatus.fromResetCode(code), .reset)
         case .connectionLost:
             let cause = connection?.closeError.map { ": \($0)" } ?? ""
-            complete(GRPCStatus(.unavailable, "the connection to the server was lost" + cause), trailers: Metadata())
+            complete(GRPCStatus(.unavailable, "the connection to the server was lost" + cause), .connectionLost)
         }
     }
 

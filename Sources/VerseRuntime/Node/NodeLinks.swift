@@ -128,7 +128,7 @@ final class RemoteNode: Sendable {
             if let shard = await call.trailingMetadata()[ShardNotServed.metadataKey].flatMap(Int.init) {
                 throw ShardNotServed(shard: shard, node: address)
             }
-            if status.code == .unavailable && status.message.hasPrefix("the connection to the server was lost") {
+            if await call.endCause() == .connectionLost {
                 throw NodeUnreachable(node: address, reason: status.message)
             }
             throw status
