@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport bench-anchors clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -92,5 +92,18 @@ bench-anchors: build-release
 bench-transport: deps build-release
 	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
 
+## fuzz: libFuzzer on each fuzz target for FUZZ_SECONDS (default 60) from the committed seeds;
+## non-zero on a crash, a leak or a timeout (the input lands in Tests/Fuzz/crashes/: commit it)
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -c release --build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+	-Xcc -fsanitize=fuzzer-no-link -Xcc -fsanitize=address
+fuzz: deps
+	$(SWIFT) build $(FUZZ_FLAGS) --product verse-fuzz
+	tools/fuzz.sh $$($(SWIFT) build $(FUZZ_FLAGS) --show-bin-path)/verse-fuzz $(FUZZ_SECONDS)
+
+## fuzz-seeds: rewrite the seed corpus (Tests/Fuzz/corpus) from Tests/Fuzz/make-seeds.py
+fuzz-seeds: venv
+	$(PYTHON) Tests/Fuzz/make-seeds.py
+
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build .build-fuzz $(VENV)

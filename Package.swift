@@ -34,6 +34,7 @@ let package = Package(
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "chat", targets: ["ChatClient"]),
         .executable(name: "chat-bench", targets: ["ChatBench"]),
+        .executable(name: "verse-fuzz", targets: ["VerseFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -141,9 +142,21 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: executableLinking),
 
+        // The fuzz targets (make fuzz), replayed by the tests.
+        .target(name: "VerseFuzzTargets", dependencies: [
+            "VerseGRPC", "VerseProtobuf",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        // No mimalloc here: the fuzz build runs under AddressSanitizer, which owns malloc.
+        .executableTarget(name: "VerseFuzz", dependencies: [
+            "VerseFuzzTargets",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         .testTarget(name: "SwiftVerseTests", dependencies: [
             "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",
-            "CNghttp2",
+            "CNghttp2", "VerseFuzzTargets",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

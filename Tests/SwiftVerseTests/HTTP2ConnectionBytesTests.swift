@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 import VerseProtobuf
-@testable import VerseGRPC
+@_spi(Fuzzing) @testable import VerseGRPC
 
 /// The server side of a connection as bytes: raw HTTP/2 frames in through NIO's
 /// EmbeddedChannel, the frames the server writes back checked one by one. No sockets,
@@ -29,7 +29,7 @@ struct HTTP2ConnectionBytesTests {
             var configuration = GRPCServer.Configuration(port: 0)
             configuration.http2.keepaliveInterval = nil
             server = GRPCServer(configuration: configuration, services: [service])
-            try server.configure(channel, tls: nil)
+            try server.serve(on: channel)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         }
 

@@ -68,7 +68,14 @@ public final class GRPCServer: Sendable {
         ])
     }
 
-    /// Sets up one accepted connection (internal: byte-level tests give it an EmbeddedChannel).
+    /// Serves one cleartext connection on a channel the caller made. SPI: byte-level
+    /// tests and the fuzz targets give it an EmbeddedChannel.
+    @_spi(Fuzzing)
+    public func serve(on channel: Channel) throws {
+        try configure(channel, tls: nil)
+    }
+
+    /// Sets up one accepted connection.
     func configure(_ channel: Channel, tls: TLSContext?) throws {
         if let tls {
             try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, role: .server, serverName: nil))
@@ -79,8 +86,10 @@ public final class GRPCServer: Sendable {
         try channel.pipeline.syncOperations.addHandler(connection)
         let key = ObjectIdentifier(delegate)
         connections.withLockedValue { $0[key] = delegate }
-        channel.closeFuture.whenComplete { [weak self] _ in
-            self?.connections.withLockedValue { _ = $0.removeValue(forKey: key) }
+        // The table, not the server: no weak reference (and its side table) per server.
+        // The callback goes once the channel has closed.
+        channel.closeFuture.whenComplete { [connections] _ in
+            connections.withLockedValue { _ = $0.removeValue(forKey: key) }
         }
     }
 
