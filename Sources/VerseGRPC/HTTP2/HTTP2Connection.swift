@@ -249,7 +249,10 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             if case .failure = result {
                 channel.close(promise: nil)
             } else {
-                channel.eventLoop.scheduleTask(in: Self.lingerTimeout) { channel.close(promise: nil) }
+                // Cancelled when the channel closes: the timer holds the channel, and a
+                // closed connection should not linger in memory for the timeout.
+                let linger = channel.eventLoop.scheduleTask(in: Self.lingerTimeout) { channel.close(promise: nil) }
+                channel.closeFuture.whenComplete { _ in linger.cancel() }
             }
         }
     }
