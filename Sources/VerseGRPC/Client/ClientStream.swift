@@ -16,7 +16,7 @@ final class ClientStream: HTTP2StreamHandler {
     /// Where the call is; this class carries out what it says.
     private var machine = ClientCallStateMachine()
     private var initialMetadataDelivered = false
-    private var writeWaiters: [EventLoopPromise<Void>] = []
+    private var writeWaiters = WriteWaiters()
     /// When set, messages go straight to this handler on the event loop (no inbox,
     /// no task hop); see `ClientCall.receive(_:)`.
     private var directHandler: (@Sendable (ByteBuffer) -> Void)?
@@ -59,9 +59,7 @@ final class ClientStream: HTTP2StreamHandler {
         }
         if case .reject(let status) = machine.writing() { return eventLoop.makeFailedFuture(status) }
         if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
-        let promise = eventLoop.makePromise(of: Void.self)
-        writeWaiters.append(promise)
-        return promise.futureResult
+        return writeWaiters.wait(on: eventLoop)
     }
 
     /// Switches to direct delivery: queued messages first, then each as it arrives.
@@ -91,9 +89,7 @@ final class ClientStream: HTTP2StreamHandler {
         deliverInitialMetadata(Metadata())
         inbox.finish(status)
         outcome.succeed((status, trailers, cause))
-        let waiters = writeWaiters
-        writeWaiters.removeAll()
-        for waiter in waiters { waiter.fail(status.isOK ? GRPCStatus(.cancelled, "the call has ended") : status) }
+        writeWaiters.failAll(status.isOK ? GRPCStatus(.cancelled, "the call has ended") : status)
     }
 
     // MARK: HTTP2StreamHandler
@@ -183,8 +179,6 @@ final class ClientStream: HTTP2StreamHandler {
     }
 
     func streamWritable() {
-        let waiters = writeWaiters
-        writeWaiters.removeAll()
-        for waiter in waiters { waiter.succeed() }
+        writeWaiters.resumeAll()
     }
 }

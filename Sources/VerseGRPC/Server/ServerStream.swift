@@ -17,7 +17,7 @@ final class ServerStream: HTTP2StreamHandler {
     private var deadlineTimer: Scheduled<Void>?
     private var backlogCheck: Scheduled<Void>?
     private var machine = ServerCallStateMachine(singleRequest: false)
-    private var writeWaiters: [EventLoopPromise<Void>] = []
+    private var writeWaiters = WriteWaiters()
     /// Single-request methods: the handler and its message, until the request side is complete.
     private var pendingHandler: GRPCService.Handler?
     private var singleRequest: ReceivedMessage?
@@ -108,9 +108,7 @@ final class ServerStream: HTTP2StreamHandler {
             return .failed(GRPCStatus(.cancelled, "the call has ended"))
         }
         if connection.sendData(stream: id, message) { return .accepted }
-        let promise = eventLoop.makePromise(of: Void.self)
-        writeWaiters.append(promise)
-        return .wait(promise.futureResult)
+        return .wait(writeWaiters.wait(on: eventLoop))
     }
 
     /// Fan-out writes: queue regardless of the watermark, but cut off a peer that
@@ -224,16 +222,10 @@ final class ServerStream: HTTP2StreamHandler {
         deadlineTimer?.cancel()
         backlogCheck?.cancel()
         backlogCheck = nil
-        failWriters()
+        writeWaiters.failAll(GRPCStatus(.cancelled, "the call has ended"))
         call?.markEnded()
         call?.inbox?.finish(status)
         if cancellingHandler { task?.cancel() }
-    }
-
-    private func failWriters() {
-        let waiters = writeWaiters
-        writeWaiters.removeAll()
-        for waiter in waiters { waiter.fail(GRPCStatus(.cancelled, "the call has ended")) }
     }
 
     // MARK: HTTP2StreamHandler
@@ -306,8 +298,6 @@ final class ServerStream: HTTP2StreamHandler {
     }
 
     func streamWritable() {
-        let waiters = writeWaiters
-        writeWaiters.removeAll()
-        for waiter in waiters { waiter.succeed() }
+        writeWaiters.resumeAll()
     }
 }
