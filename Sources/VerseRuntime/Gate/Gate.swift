@@ -207,10 +207,7 @@ public final class Gate: Sendable {
 
     static func validate(type: String, id: String) throws {
         guard !type.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object type") }
-        guard !id.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object id") }
-        guard id.utf8.count <= Node.maxIDLength else {
-            throw GRPCStatus(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(Node.maxIDLength)")
-        }
+        try ObjectID.validate(id)
     }
 
     private func timeout(_ context: ServerContext) -> Duration {

@@ -11,7 +11,7 @@ import VerseProtobuf
 /// "look at the map again and retry" (never shown to clients).
 public final class Node: Sendable {
     /// Longest object id accepted, in UTF-8 bytes.
-    public static let maxIDLength = 256
+    public static let maxIDLength = ObjectID.maxLength
 
     public let address: String
     public let shardCount: Int
@@ -107,10 +107,7 @@ public final class Node: Sendable {
     /// Validates type, id and method before anything is activated.
     private func resolveType(_ type: String, id: String) throws -> ObjectType {
         guard let objectType = types[type] else { throw GRPCStatus(.notFound, "unknown object type \"\(type)\"") }
-        guard !id.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object id") }
-        guard id.utf8.count <= Self.maxIDLength else {
-            throw GRPCStatus(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(Self.maxIDLength)")
-        }
+        try ObjectID.validate(id)
         return objectType
     }
 
