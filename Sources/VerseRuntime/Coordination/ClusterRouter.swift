@@ -22,37 +22,33 @@ final class ClusterRouter: Sendable {
 
     func call(type: String, id: String, method: String, request: ProtoAny, context: CallContext,
               timeout: Duration) async throws -> ProtoAny {
-        try await route(id: id, timeout: timeout) { owner, remaining in
-            if let node = self.localNode, node.address == owner {
-                return try await node.call(type: type, id: id, method: method, request: request, context: context)
-            }
-            return try await self.links.link(to: owner).call(
-                type: type, id: id, method: method, request: request, context: context, timeout: remaining)
+        try await route(id: id, timeout: timeout) { host, remaining in
+            try await host.call(type: type, id: id, method: method, request: request, context: context, timeout: remaining)
         }
     }
 
     func create(type: String, id: String, context: CallContext, timeout: Duration) async throws {
-        try await route(id: id, timeout: timeout) { owner, remaining in
-            if let node = self.localNode, node.address == owner {
-                return try await node.create(type: type, id: id)
-            }
-            try await self.links.link(to: owner).create(type: type, id: id, context: context, timeout: remaining)
+        try await route(id: id, timeout: timeout) { host, remaining in
+            try await host.create(type: type, id: id, context: context, timeout: remaining)
         }
     }
 
     func delete(type: String, id: String, context: CallContext, timeout: Duration) async throws {
-        try await route(id: id, timeout: timeout) { owner, remaining in
-            if let node = self.localNode, node.address == owner {
-                return try await node.delete(type: type, id: id)
-            }
-            try await self.links.link(to: owner).delete(type: type, id: id, context: context, timeout: remaining)
+        try await route(id: id, timeout: timeout) { host, remaining in
+            try await host.delete(type: type, id: id, context: context, timeout: remaining)
         }
     }
 
-    /// Finds the owner of `id`'s shard and runs `attempt` against it, retrying while
+    /// The node that runs calls for `owner`: this process's, or a link to another.
+    private func host(_ owner: String) throws -> any ObjectHost {
+        if let node = localNode, node.address == owner { return node }
+        return try links.link(to: owner)
+    }
+
+    /// Finds the owner of `id`'s shard and runs `attempt` on its host, retrying while
     /// the shard is in transit, until `timeout`.
     private func route<T: Sendable>(id: String, timeout: Duration,
-                                    _ attempt: @Sendable (String, Duration) async throws -> T) async throws -> T {
+                                    _ attempt: @Sendable (any ObjectHost, Duration) async throws -> T) async throws -> T {
         let deadline = ContinuousClock.now + timeout
         let shard = ShardID.of(id, count: view.shardCount)
         var lastProblem = "no node serves shard \(shard)"
@@ -64,7 +60,7 @@ final class ClusterRouter: Sendable {
             }
             if let owner = view.owner(of: shard) {
                 do {
-                    return try await attempt(owner, remaining)
+                    return try await attempt(try host(owner), remaining)
                 } catch let moved as ShardNotServed {
                     lastProblem = moved.description
                 } catch let unreachable as NodeUnreachable {
