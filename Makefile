@@ -88,7 +88,7 @@ bench-anchors: build-release
 	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:{port} --log-level warning" \
 	  SERVERS="anchor-cpp" ../shared/bench-anchors/compare.sh all
 
-## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see README)
+## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see docs/PERFORMANCE.md)
 bench-transport: deps build-release
 	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
 
