@@ -54,10 +54,8 @@ final class ClientStream: HTTP2StreamHandler {
     }
 
     func write(_ message: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<Void> {
-        guard let connection else {
-            return eventLoop.makeFailedFuture(machine.status ?? GRPCStatus(.cancelled, "the call has ended"))
-        }
         if case .reject(let status) = machine.writing() { return eventLoop.makeFailedFuture(status) }
+        guard let connection else { return eventLoop.makeFailedFuture(GRPCStatus(.cancelled, "the call has ended")) }
         if connection.sendData(stream: id, message) { return eventLoop.makeSucceededVoidFuture() }
         return writeWaiters.wait(on: eventLoop)
     }

@@ -18,7 +18,17 @@ public enum GRPCCompression: String, Sendable, CaseIterable {
     /// zlib's window bits: 15 (a 32 KiB window), plus 16 for the gzip wrapper.
     fileprivate var windowBits: Int32 { self == .gzip ? 15 + 16 : 15 }
 
-    fileprivate var bit: UInt8 { self == .gzip ? 1 : 2 }
+    /// One bit per encoding (never 0): its place in `AcceptedCompression`, and what
+    /// `ServerCall` keeps in an atomic. (`allCases` would build an array per use.)
+    var code: UInt8 { self == .gzip ? 1 : 2 }
+
+    init?(code: UInt8) {
+        switch code {
+        case 1: self = .gzip
+        case 2: self = .deflate
+        default: return nil
+        }
+    }
 }
 
 /// Which encodings a peer accepts (its `grpc-accept-encoding`), as a small bit set.
@@ -29,7 +39,7 @@ public struct AcceptedCompression: Sendable, Equatable {
     public static let all = AcceptedCompression(GRPCCompression.allCases)
 
     public init<Encodings: Sequence<GRPCCompression>>(_ encodings: Encodings) {
-        for encoding in encodings { bits |= encoding.bit }
+        for encoding in encodings { bits |= encoding.code }
     }
 
     private init() {}
@@ -42,13 +52,13 @@ public struct AcceptedCompression: Sendable, Equatable {
             while from < to && headerValue[from] == UInt8(ascii: " ") { from += 1 }
             while to > from && headerValue[to - 1] == UInt8(ascii: " ") { to -= 1 }
             if let encoding = GRPCCompression(headerValue: UnsafeRawBufferPointer(rebasing: headerValue[from..<to])) {
-                bits |= encoding.bit
+                bits |= encoding.code
             }
             start = index + 1
         }
     }
 
-    public func contains(_ encoding: GRPCCompression) -> Bool { bits & encoding.bit != 0 }
+    public func contains(_ encoding: GRPCCompression) -> Bool { bits & encoding.code != 0 }
 }
 
 /// Why a compressed message could not be read.

@@ -46,8 +46,8 @@ public final class ServerCall: Sendable {
     /// Inline (a Mutex is stored in the object): no separate allocation per call.
     private let mutable = Mutex(Mutable())
     /// How response messages are compressed: 0 not at all, else a GRPCCompression's
-    /// index + 1. An atomic so that every send reads it without the lock.
-    private let responseEncodingIndex = Atomic<UInt8>(0)
+    /// code. An atomic so that every send reads it without the lock.
+    private let responseEncodingCode = Atomic<UInt8>(0)
     private let requestCompressed = Atomic<Bool>(false)
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
@@ -103,18 +103,17 @@ public final class ServerCall: Sendable {
     @discardableResult
     public func compressResponses(with encoding: GRPCCompression?) -> Bool {
         guard let encoding, acceptedEncodings.contains(encoding) else {
-            responseEncodingIndex.store(0, ordering: .relaxed)
+            responseEncodingCode.store(0, ordering: .relaxed)
             return encoding == nil
         }
-        responseEncodingIndex.store(UInt8(GRPCCompression.allCases.firstIndex(of: encoding)! + 1), ordering: .relaxed)
+        responseEncodingCode.store(encoding.code, ordering: .relaxed)
         return true
     }
 
     /// The encoding response messages are compressed with, if any.
     @usableFromInline
     var responseEncoding: GRPCCompression? {
-        let index = Int(responseEncodingIndex.load(ordering: .relaxed))
-        return index == 0 ? nil : GRPCCompression.allCases[index - 1]
+        GRPCCompression(code: responseEncodingCode.load(ordering: .relaxed))
     }
 
     /// Sends an already framed message. Suspends while the stream's outbound queue is
