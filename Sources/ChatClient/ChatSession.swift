@@ -80,9 +80,9 @@ final class ChatSession: Sendable {
     }
 
     private func reconnect() async {
-        var delay = Duration.milliseconds(500)
+        var backoff = RetryBackoff(first: .milliseconds(500), limit: .seconds(5))
         while !state.withLockedValue({ $0.closing }) {
-            try? await Task.sleep(for: delay)
+            try? await backoff.wait()
             do {
                 try await connect()
                 var note = "reconnected to \(server) as \(options.user)"
@@ -93,7 +93,7 @@ final class ChatSession: Sendable {
                 output.show(note)
                 return
             } catch {
-                delay = min(delay * 2, .seconds(5))
+                continue
             }
         }
     }

@@ -84,11 +84,12 @@ public final class EtcdClient: Sendable {
     /// Compare-and-swap: stores `value` only if `key`'s mod revision is still
     /// `expectedRevision` (0: only if the key does not exist). Returns whether it did.
     public func put(_ key: String, _ value: [UInt8], ifModRevision expectedRevision: Int64, lease: Int64 = 0) async throws -> Bool {
-        var compare = Etcdserverpb_Compare()
-        compare.key = Array(key.utf8)
-        compare.result = .equal
-        compare.target = .mod
-        compare.modRevision = expectedRevision
+        try await put(key, value, ifModRevisions: [key: expectedRevision], lease: lease)
+    }
+
+    /// Stores `value` at `key` only if every key in `conditions` still has the mod
+    /// revision given for it (0: the key does not exist), in one transaction.
+    public func put(_ key: String, _ value: [UInt8], ifModRevisions conditions: [String: Int64], lease: Int64 = 0) async throws -> Bool {
         var put = Etcdserverpb_PutRequest()
         put.key = Array(key.utf8)
         put.value = value
@@ -96,7 +97,14 @@ public final class EtcdClient: Sendable {
         var operation = Etcdserverpb_RequestOp()
         operation.requestPut = put
         var request = Etcdserverpb_TxnRequest()
-        request.compare = [compare]
+        request.compare = conditions.sorted { $0.key < $1.key }.map { key, revision in
+            var compare = Etcdserverpb_Compare()
+            compare.key = Array(key.utf8)
+            compare.result = .equal
+            compare.target = .mod
+            compare.modRevision = revision
+            return compare
+        }
         request.success = [operation]
         return try await txn(request).succeeded
     }

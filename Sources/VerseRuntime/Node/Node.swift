@@ -30,6 +30,15 @@ public final class Node: Sendable {
         var clientWatches: [String: Set<ObjectKey>] = [:]
         /// State handed over by the previous owner, for objects not activated here yet.
         var handedOver: [ObjectKey: HandedOverState] = [:]
+        /// No shard is served (the lease expired; see `suspendServing`).
+        var suspended = false
+        /// `release` calls waiting for their shards' running calls to end.
+        var drains: [Drain] = []
+    }
+
+    private struct Drain {
+        let shards: Set<Int>
+        let done: CheckedContinuation<Void, Never>
     }
 
     struct HandedOverState {
@@ -153,7 +162,7 @@ public final class Node: Sendable {
 
     private func enterShard(_ shard: Int) throws {
         try state.withLockedValue { state in
-            guard state.map.owner(of: shard) == address, !state.releasing.contains(shard) else {
+            guard state.map.owner(of: shard) == address, !state.releasing.contains(shard), !state.suspended else {
                 throw ShardNotServed(shard: shard, node: address)
             }
             state.callsInFlight[shard, default: 0] += 1
@@ -161,10 +170,25 @@ public final class Node: Sendable {
     }
 
     private func leaveShard(_ shard: Int) {
-        state.withLockedValue { state in
+        let drained = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.callsInFlight[shard, default: 1] -= 1
-            if state.callsInFlight[shard] == 0 { state.callsInFlight[shard] = nil }
+            guard state.callsInFlight[shard] == 0 else { return [] }
+            state.callsInFlight[shard] = nil
+            return Self.finishedDrains(&state)
         }
+        for drain in drained { drain.resume() }
+    }
+
+    /// Removes and returns the drains none of whose shards has a call running.
+    private static func finishedDrains(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        guard !state.drains.isEmpty else { return [] }
+        var finished: [CheckedContinuation<Void, Never>] = []
+        state.drains.removeAll { drain in
+            let done = !drain.shards.contains { state.callsInFlight[$0] != nil }
+            if done { finished.append(drain.done) }
+            return done
+        }
+        return finished
     }
 
     private func activeObject(_ objectType: ObjectType, id: String, shard: Int) async throws -> ActiveObject {
@@ -262,6 +286,18 @@ public final class Node: Sendable {
         }
     }
 
+    /// Stops serving every shard at once, objects kept: the coordinator calls this when
+    /// the store says this node's lease expired (it was paused or cut off past its TTL),
+    /// so others may already have claimed its shards. `resumeServing` follows the next
+    /// registration's listing, whose map (adopted first) drops the shards that moved.
+    func suspendServing() {
+        state.withLockedValue { $0.suspended = true }
+    }
+
+    func resumeServing() {
+        state.withLockedValue { $0.suspended = false }
+    }
+
     /// Drops the objects of shards this node no longer serves.
     func deactivate(lostShards: Set<Int>) async {
         await deactivate(shards: lostShards, objects: state.withLockedValue { $0.objects })
@@ -273,9 +309,14 @@ public final class Node: Sendable {
     @discardableResult
     func release(shards: Set<Int>) async -> [Verse_HandedOverObject] {
         guard !shards.isEmpty else { return [] }
-        state.withLockedValue { $0.releasing.formUnion(shards) }
-        while state.withLockedValue({ state in shards.contains { state.callsInFlight[$0] != nil } }) {
-            try? await Task.sleep(for: .milliseconds(5))
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let drained = state.withLockedValue { state -> Bool in
+                state.releasing.formUnion(shards)
+                guard shards.contains(where: { state.callsInFlight[$0] != nil }) else { return true }
+                state.drains.append(Drain(shards: shards, done: done)) // resumed by the last leaveShard
+                return false
+            }
+            if drained { done.resume() }
         }
         return await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
     }

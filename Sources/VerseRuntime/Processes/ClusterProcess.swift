@@ -50,8 +50,8 @@ public final class ClusterProcess: Sendable {
     public let node: Node?
     public let gate: Gate?
     private let server: GRPCServer
-    private let coordinator: EtcdCoordinator?
-    private let etcd: EtcdClient?
+    private let coordinator: ShardCoordinator
+    private let store: any ClusterStore
     private let links: NodeLinks
     private let address: String
     private let settings: ClusterSettings
@@ -114,19 +114,27 @@ public final class ClusterProcess: Sendable {
         }
         self.gate = gate
 
+        // One coordinator for every mode: an embedded process runs it on a store in
+        // its own memory, so `make run` places shards exactly as a cluster does.
+        let prefix: String
         switch settings.coordination {
         case .embedded:
-            etcd = nil
-            coordinator = nil
-        case .etcd(let endpoint, let prefix):
-            let etcd = try EtcdClient(endpoint: endpoint, tls: settings.etcdTLS, group: group, logger: logger)
-            self.etcd = etcd
-            var coordination = EtcdCoordinator.Settings(prefix: prefix)
-            coordination.leaseTTL = settings.leaseTTL
-            coordination.maxMovesInFlight = settings.maxMovesInFlight
-            coordinator = EtcdCoordinator(etcd: etcd, settings: coordination, role: role == .gate ? .gate : .node,
-                                          address: advertise, view: view, node: node, links: links, logger: logger)
+            store = InMemoryClusterStore()
+            prefix = "/swiftverse/"
+        case .etcd(let endpoint, let etcdPrefix):
+            store = EtcdClusterStore(etcd: try EtcdClient(endpoint: endpoint, tls: settings.etcdTLS, group: group, logger: logger))
+            prefix = etcdPrefix
         }
+        var coordination = ShardCoordinator.Settings(prefix: prefix)
+        coordination.leaseTTL = settings.leaseTTL
+        coordination.maxMovesInFlight = settings.maxMovesInFlight
+        let kinds: [ClusterKeys.MemberKind] = switch role {
+        case .node: [.node]
+        case .gate: [.gate]
+        case .embedded: [.node, .gate]
+        }
+        coordinator = ShardCoordinator(store: store, settings: coordination, kinds: kinds, address: advertise, view: view,
+                                       node: node, links: links, logger: logger)
 
         var services: [GRPCService] = []
         if let node, role == .node {
@@ -149,19 +157,12 @@ public final class ClusterProcess: Sendable {
 
     public func start() async throws {
         try await server.start()
-        if let coordinator {
-            coordinator.start()
-        } else if let node, let gate {
-            // Embedded: this node owns every shard; pushes go straight to this gate.
-            var map = ShardMap(shardCount: settings.shardCount)
-            let me = map.index(of: address)
-            map.target = Array(repeating: me, count: settings.shardCount)
-            map.current = map.target
-            map.epoch = 1
-            view.update(map: map, liveNodes: [address], liveGates: [address])
-            await node.apply(map: map)
+        coordinator.start()
+        if role == .embedded, let node, let gate {
+            // Pushes go straight to this process's gate; the coordinator places every
+            // shard on this node, and the process is ready once it has.
             node.pushes.attach(gate: address, sink: LocalGateSink(gate: gate))
-            logger.notice("cluster ready: embedded node and gate own all \(settings.shardCount) shards")
+            try await view.waitUntilReady(timeout: .seconds(30))
         }
         if let node {
             let interval = settings.idleSweepInterval
@@ -180,10 +181,10 @@ public final class ClusterProcess: Sendable {
     public func stop(grace: Duration = .seconds(5)) async {
         for task in background.withLockedValue({ $0 }) { task.cancel() }
         for task in subscriptions.withLockedValue({ Array($0.values) }) { task.cancel() }
-        await coordinator?.stop()
+        await coordinator.stop()
         await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()
-        await etcd?.close()
+        await store.close()
         // The event loops are left to end with the process: a connection attempt still
         // in flight (etcd away) must not meet a shut-down loop.
     }
@@ -227,7 +228,7 @@ public final class ClusterProcess: Sendable {
 
     /// Receives one node's pushes for this gate's clients; reconnects with backoff.
     private func subscribe(to nodeAddress: String, gate: Gate) async {
-        var backoff = Duration.milliseconds(100)
+        var backoff = RetryBackoff(first: .milliseconds(100), limit: .seconds(2))
         while !Task.isCancelled {
             do {
                 let node = try links.link(to: nodeAddress)
@@ -238,14 +239,13 @@ public final class ClusterProcess: Sendable {
                                                           metadata: node.callMetadata)
                 _ = try await call.initialMetadata()
                 logger.info("subscribed to pushes from node \(nodeAddress)")
-                backoff = .milliseconds(100)
+                backoff.reset()
                 for try await push in call.responses { gate.deliver(push) }
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("push stream from \(nodeAddress) broke: \(error)")
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(2))
+            try? await backoff.wait()
         }
     }
 
@@ -262,7 +262,7 @@ public final class ClusterProcess: Sendable {
     // MARK: verse.Admin
 
     private static func adminService(role: Role, address: String, view: ClusterView, node: Node?, gate: Gate?,
-                                     coordinator: EtcdCoordinator?) -> GRPCService {
+                                     coordinator: ShardCoordinator) -> GRPCService {
         var service = GRPCService(name: "verse.Admin")
         service.unary("Status") { (_: Verse_StatusRequest, _) -> Verse_StatusResponse in
             var status = Verse_StatusResponse()
@@ -276,7 +276,7 @@ public final class ClusterProcess: Sendable {
             status.shardsServed = Int32(node.map { view.map.shards(servedBy: $0.address).count } ?? 0)
             status.activeObjects = Int32(node?.activeObjectCount ?? 0)
             status.connectedClients = Int32(gate?.clientCount ?? 0)
-            status.leader = coordinator?.isLeader ?? (role == .embedded)
+            status.leader = coordinator.isLeader
             status.pushesDropped = Int64(node?.pushes.droppedPushes ?? 0)
             status.slowClientsDisconnected = Int64(gate?.slowClientsDisconnected ?? 0)
             return status

@@ -1,37 +1,34 @@
 import Logging
 import NIOConcurrencyHelpers
-import VerseEtcd
+import VerseGRPC
 import VerseProtobuf
 
-/// Membership, leader election and shard placement through etcd.
-///
-/// Keys under the prefix (documented in the README):
-/// - `members/<kind>/<address>`: a `verse.MemberRecord` on the member's lease;
-/// - `leader`: the leader node's address, on its lease (created only if absent);
-/// - `shardmap`: a `verse.ShardMapRecord`, written only with compare-and-swap.
+/// Membership, leader election and shard placement through a `ClusterStore` (etcd in a
+/// cluster, memory in one process: both run this same code). Keys: `ClusterKeys`.
 ///
 /// Every process watches the prefix and routes from its local copy (`ClusterView`),
-/// which keeps serving while etcd is away. Nodes also reconcile: the leader sets
+/// which keeps serving while the store is away. Nodes also reconcile: the leader sets
 /// shard targets (`ShardAssigner`); each node claims shards targeted at it once their
 /// previous owner has released them (or died), and releases shards targeted elsewhere
-/// after draining their calls.
-final class EtcdCoordinator: Sendable {
-    enum Role: String, Sendable { case node, gate }
-
+/// after draining their calls (`ShardClaims`).
+final class ShardCoordinator: Sendable {
     struct Settings: Sendable {
         var prefix: String
         var leaseTTL: Int64 = 2
         var maxMovesInFlight = 1024
     }
 
-    let etcd: EtcdClient
+    let store: any ClusterStore
     let settings: Settings
-    let role: Role
+    /// What this process registers as (an embedded process is both).
+    let kinds: [ClusterKeys.MemberKind]
     let address: String
     let view: ClusterView
+    /// The node this process hosts: only nodes reconcile.
     let node: Node?
     /// Where released objects' state goes (the shards' next owners).
     private let links: NodeLinks
+    private let keys: ClusterKeys
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let triggers: AsyncStream<Void>
@@ -45,23 +42,19 @@ final class EtcdCoordinator: Sendable {
         var tasks: [Task<Void, Never>] = []
     }
 
-    init(etcd: EtcdClient, settings: Settings, role: Role, address: String, view: ClusterView, node: Node?,
-         links: NodeLinks, logger: Logger) {
+    init(store: any ClusterStore, settings: Settings, kinds: [ClusterKeys.MemberKind], address: String, view: ClusterView,
+         node: Node?, links: NodeLinks, logger: Logger) {
+        self.store = store
         self.links = links
-        self.etcd = etcd
         self.settings = settings
-        self.role = role
+        self.kinds = kinds
         self.address = address
         self.view = view
         self.node = node
         self.logger = logger
+        self.keys = ClusterKeys(prefix: settings.prefix)
         (triggers, trigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
-
-    private var prefix: String { settings.prefix.hasSuffix("/") ? settings.prefix : settings.prefix + "/" }
-    private var memberKey: String { "\(prefix)members/\(role.rawValue)/\(address)" }
-    private var leaderKey: String { "\(prefix)leader" }
-    private var mapKey: String { "\(prefix)shardmap" }
 
     var isLeader: Bool { state.withLockedValue { $0.isLeader } }
 
@@ -84,9 +77,7 @@ final class EtcdCoordinator: Sendable {
         if let node {
             let mine = Set(view.map.shards(servedBy: address))
             let handedOff = await node.release(shards: mine)
-            _ = try? await updateMap { map in
-                for shard in mine where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
-            }
+            _ = try? await updateMap { map in ShardClaims.release(mine, by: self.address, in: &map) }
             // No node is targeted at these shards until this one's lease is gone; the
             // leader will then place them as ShardAssigner does, which is deterministic:
             // hand the state to those nodes now (a wrong guess only leaves state unused).
@@ -97,58 +88,68 @@ final class EtcdCoordinator: Sendable {
             }
         }
         let lease = state.withLockedValue { $0.lease }
-        if lease != 0 { try? await etcd.revokeLease(lease) }
+        if lease != 0 { try? await store.revokeLease(lease) }
         logger.info("left the cluster")
     }
 
     // MARK: session: lease, registration, watch
 
     private func sessionLoop() async {
-        var backoff = Duration.milliseconds(200)
+        var backoff = RetryBackoff(first: .milliseconds(200), limit: .seconds(2))
         while !Task.isCancelled {
             do {
                 try await session()
             } catch is CancellationError {
                 return
+            } catch is LeaseExpired {
+                // Others may have claimed this node's shards while it was away (paused
+                // past its lease): stop serving every one of them until the next
+                // session's listing says which are still ours.
+                logger.warning("lease expired: not serving until registered again")
+                node?.suspendServing()
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("etcd session lost, serving with the last known map: \(error)")
+                logger.warning("coordination store session lost, serving with the last known map: \(error)")
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(2))
+            try? await backoff.wait()
         }
     }
 
-    /// One registration: lease, member key, initial listing, then the watch until it
-    /// breaks. Throws when etcd goes away; the caller starts over.
+    /// One registration: lease, member keys, initial listing, then the watch until it
+    /// breaks. Throws when the store goes away or the lease expires; the caller starts over.
     private func session() async throws {
-        let lease = try await etcd.grantLease(ttl: settings.leaseTTL)
+        let lease = try await store.grantLease(ttl: settings.leaseTTL)
         state.withLockedValue { $0.lease = lease.id }
-        var record = Verse_MemberRecord()
-        record.address = address
-        record.kind = role.rawValue
-        record.startedUnixMicros = WallClock.unixMicros()
-        try await etcd.put(memberKey, record.serializedBytes(), lease: lease.id)
-        logger.info("registered in etcd", metadata: ["key": "\(memberKey)", "lease-ttl": "\(lease.ttl)s"])
+        for kind in kinds {
+            var record = Verse_MemberRecord()
+            record.address = address
+            record.kind = kind.rawValue
+            record.startedUnixMicros = WallClock.unixMicros()
+            try await store.put(keys.member(kind, address), record.serializedBytes(), lease: lease.id)
+        }
+        logger.info("registered", metadata: ["as": "\(kinds.map(\.rawValue))", "address": "\(address)", "lease-ttl": "\(lease.ttl)s"])
 
-        let keeper = Task { [etcd] in
-            // Refresh at a third of the TTL; if etcd says the lease is gone, re-register.
-            try await etcd.keepAlive(lease: lease.id, every: .milliseconds(Int64(lease.ttl) * 1000 / 3))
+        let keeper = Task { [store] in
+            // Refresh at a third of the TTL.
+            try await store.keepAlive(lease, every: .milliseconds(Int64(lease.ttl) * 1000 / 3))
         }
         defer { keeper.cancel() }
 
-        let listing = try await etcd.list(prefix: prefix)
-        apply(listing.kvs)
+        // Listed after registering: every claim made while this node was not registered
+        // is in it, and none can follow while it is (nobody claims a live node's shards).
+        let listing = try await store.list(prefix: keys.prefix)
+        apply(listing.entries)
+        node?.resumeServing()
         trigger.yield()
-        let events = etcd.watch(prefix: prefix, fromRevision: listing.revision + 1)
+        let events = store.watch(prefix: keys.prefix, fromRevision: listing.revision + 1)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await batch in events { self.apply(events: batch) }
-                throw EtcdError.streamEnded("watch")
+                throw StoreStreamEnded(what: "watch")
             }
             group.addTask {
                 try await keeper.value
-                throw EtcdError.streamEnded("lease (expired)")
+                throw LeaseExpired()
             }
             try await group.next()
             group.cancelAll()
@@ -156,47 +157,42 @@ final class EtcdCoordinator: Sendable {
     }
 
     /// Rebuilds membership and the map from a full listing.
-    private func apply(_ kvs: [EtcdKeyValue]) {
+    private func apply(_ entries: [StoreEntry]) {
         var nodes = Set<String>(), gates = Set<String>()
         var map: ShardMap?
-        for kv in kvs {
-            let key = String(decoding: kv.key, as: UTF8.self)
-            if let member = member(from: key) {
-                if member.kind == "node" { nodes.insert(member.address) } else { gates.insert(member.address) }
-            } else if key == mapKey, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
-                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.shardCount)
+        for entry in entries {
+            if let member = keys.member(from: entry.key) {
+                if member.kind == .node { nodes.insert(member.address) } else { gates.insert(member.address) }
+            } else if entry.key == keys.shardMap {
+                map = decodeMap(entry) ?? map
             }
         }
         publish(map: map, nodes: nodes, gates: gates)
     }
 
-    private func apply(events: [EtcdEvent]) {
+    private func apply(events: [StoreEvent]) {
         var nodes = view.liveNodes, gates = view.liveGates
         var map: ShardMap?
         for event in events {
-            guard let kv = event.kv else { continue }
-            let key = String(decoding: kv.key, as: UTF8.self)
-            if let member = member(from: key) {
-                let isNode = member.kind == "node"
-                if event.type == .delete {
+            let entry = event.entry
+            if let member = keys.member(from: entry.key) {
+                let isNode = member.kind == .node
+                if event.kind == .delete {
                     if isNode { nodes.remove(member.address) } else { gates.remove(member.address) }
                 } else {
                     if isNode { nodes.insert(member.address) } else { gates.insert(member.address) }
                 }
-            } else if key == mapKey, event.type == .put, let record = try? Verse_ShardMapRecord(serializedBytes: kv.value) {
-                map = ShardMap(record: record, revision: kv.modRevision, shardCount: view.shardCount)
+            } else if entry.key == keys.shardMap, event.kind == .put {
+                map = decodeMap(entry) ?? map
             }
         }
         publish(map: map, nodes: nodes, gates: gates)
         trigger.yield()
     }
 
-    private func member(from key: String) -> (kind: String, address: String)? {
-        let members = "\(prefix)members/"
-        guard key.hasPrefix(members) else { return nil }
-        let rest = key.dropFirst(members.count)
-        guard let slash = rest.firstIndex(of: "/") else { return nil }
-        return (String(rest[..<slash]), String(rest[rest.index(after: slash)...]))
+    private func decodeMap(_ entry: StoreEntry) -> ShardMap? {
+        guard let record = try? Verse_ShardMapRecord(serializedBytes: entry.value) else { return nil }
+        return ShardMap(record: record, revision: entry.modRevision, shardCount: view.shardCount)
     }
 
     private func publish(map: ShardMap?, nodes: Set<String>, gates: Set<String>) {
@@ -229,7 +225,7 @@ final class EtcdCoordinator: Sendable {
     // MARK: reconciliation (nodes only)
 
     private func reconcileLoop() async {
-        guard role == .node else { return }
+        guard node != nil else { return }
         for await _ in triggers {
             if state.withLockedValue({ $0.stopping }) { return }
             do {
@@ -261,23 +257,18 @@ final class EtcdCoordinator: Sendable {
         // Release what is targeted elsewhere: drain, drop objects (handing their state
         // to the target node), then mark it free.
         let map = view.map
-        let release = Set(map.shards(servedBy: address).filter { map.targetNode(of: $0) != address })
+        let release = ShardClaims.toRelease(by: address, in: map)
         if !release.isEmpty {
             let handedOff = await node.release(shards: release)
             await handOver(handedOff, map: map)
-            try await updateMap { map in
-                for shard in release where map.owner(of: shard) == self.address { map.current[shard] = ShardMap.none }
-            }
+            try await updateMap { map in ShardClaims.release(release, by: self.address, in: &map) }
             logger.info("released \(release.count) shards")
         }
 
         // Claim what is targeted here and free (released, or its owner is gone).
-        let claimed = try await updateMap { map in
-            let me = map.index(of: self.address)
-            for shard in 0..<map.shardCount where map.target[shard] == me && map.current[shard] != me {
-                if map.owner(of: shard).map({ !live.contains($0) }) ?? true { map.current[shard] = me }
-            }
-        }
+        let claimed = try await updateMap(requiringAbsent: { map in
+            ShardClaims.claim(for: self.address, live: live, in: &map).map { self.keys.member(.node, $0) }
+        })
         if claimed { logger.info("claimed shards; now serving \(view.map.shards(servedBy: address).count)") }
     }
 
@@ -326,10 +317,10 @@ final class EtcdCoordinator: Sendable {
     private func campaign() async throws {
         let lease = state.withLockedValue { $0.lease }
         guard lease != 0 else { return }
-        if try await etcd.put(leaderKey, Array(address.utf8), ifModRevision: 0, lease: lease) {
+        if try await store.put(keys.leader, Array(address.utf8), ifModRevision: 0, lease: lease) {
             logger.notice("elected leader")
         }
-        let leader = try await etcd.get(leaderKey).map { String(decoding: $0.value, as: UTF8.self) }
+        let leader = try await store.get(keys.leader).map { String(decoding: $0.value, as: UTF8.self) }
         state.withLockedValue { $0.isLeader = leader == address }
     }
 
@@ -337,22 +328,43 @@ final class EtcdCoordinator: Sendable {
     /// Returns whether it wrote (false when `change` left the map as it was).
     @discardableResult
     private func updateMap(_ change: @Sendable (inout ShardMap) -> Void) async throws -> Bool {
+        try await updateMap(requiringAbsent: { map in
+            change(&map)
+            return []
+        })
+    }
+
+    /// `updateMap` whose change also names keys that must not exist when the write
+    /// lands (the member keys of owners it took shards from), checked in the same write.
+    @discardableResult
+    private func updateMap(requiringAbsent change: @Sendable (inout ShardMap) -> [String]) async throws -> Bool {
         for _ in 0..<20 {
-            let stored = try await etcd.get(mapKey)
+            let stored = try await store.get(keys.shardMap)
             var map = try stored.map {
                 ShardMap(record: try Verse_ShardMapRecord(serializedBytes: $0.value), revision: $0.modRevision,
                          shardCount: view.shardCount)
             } ?? ShardMap(shardCount: view.shardCount)
             let before = map
-            change(&map)
+            var conditions = [keys.shardMap: stored?.modRevision ?? 0]
+            for key in change(&map) { conditions[key] = 0 }
             guard map.target != before.target || map.current != before.current else { return false }
             map.epoch += 1
-            if try await etcd.put(mapKey, map.record.serializedBytes(), ifModRevision: stored?.modRevision ?? 0) {
+            if try await store.put(keys.shardMap, map.record.serializedBytes(), ifModRevisions: conditions, lease: 0) {
                 return true
             }
         }
         throw CoordinationConflict()
     }
+}
+
+/// The store said this process's lease is gone (it was away longer than the TTL).
+struct LeaseExpired: Error, CustomStringConvertible {
+    var description: String { "the member lease expired" }
+}
+
+struct StoreStreamEnded: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "the cluster store ended the \(what) stream" }
 }
 
 struct CoordinationConflict: Error, CustomStringConvertible {
