@@ -1,34 +1,25 @@
 import NIOCore
 
-/// Per-stream state the connection keeps: the outbound queue that nghttp2's data
-/// provider drains as flow control allows, and where the stream is in its life.
+/// What the connection keeps per stream: its state (`HTTP2StreamStateMachine`), the
+/// outbound queue that nghttp2's data provider drains as flow control allows, the
+/// trailers that follow it, and the handler that hears the stream's events.
 final class HTTP2Stream {
     let id: Int32
     var handler: HTTP2StreamHandler?
-
-    var headerBlocksReceived = 0
+    var state: HTTP2StreamStateMachine
 
     // Outbound: bytes waiting for the peer's window, then optional trailers.
     var outbound = HTTP2Stream.empty
     static let empty = ByteBufferAllocator().buffer(capacity: 0)
-    /// No more data will be queued; after `outbound` drains the stream ends.
-    var outboundFinished = false
     /// Trailers to send once `outbound` drains (gRPC's status lives here).
     var trailers: [HTTP2Header]?
     var moreTrailers: [HTTP2Header] = []
     /// Trailers encoded once (takes the place of `trailers` when set).
     var preparedTrailers: PreparedHeaders?
-    /// The data provider returned NGHTTP2_ERR_DEFERRED and waits for resume_data.
-    var deferred = false
-    /// A data provider is attached (response/request HEADERS were submitted with one).
-    var hasDataProvider = false
-    /// The writer was told to wait; tell it when the queue falls below the watermark.
-    var writerBlocked = false
-    var remoteEnded = false
-    var closed = false
 
-    init(id: Int32) {
+    init(id: Int32, state: HTTP2StreamStateMachine) {
         self.id = id
+        self.state = state
     }
 
     /// Header bytes as RFC 7541 counts them for SETTINGS_MAX_HEADER_LIST_SIZE.

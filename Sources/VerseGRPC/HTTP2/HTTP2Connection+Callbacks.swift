@@ -1,0 +1,132 @@
+import CNghttp2
+import NIOCore
+
+/// nghttp2's events for this connection (called by NGHTTP2Glue, inside mem_recv and
+/// mem_send): header blocks, DATA, stream closes, GOAWAY, PING acks, and the data
+/// provider that feeds a stream's queued bytes to nghttp2 as the window allows.
+extension HTTP2Connection {
+    // MARK: nghttp2 callbacks (called by NGHTTP2Glue, inside mem_recv/mem_send)
+
+    func onBeginHeaders(streamID: Int32, category: UInt32) -> Int32 {
+        if role == .server && category == NGHTTP2_HCAT_REQUEST.rawValue {
+            streams.insert(HTTP2Stream(id: streamID, state: .server()))
+        }
+        headerBlock.removeAll()
+        headerBlockSize = 0
+        headerBlockTooLarge = false
+        return 0
+    }
+
+    /// One field of the header block being received.
+    func onHeader(name: HTTP2HeaderBlock.Received, value: HTTP2HeaderBlock.Received) -> Int32 {
+        headerBlockSize += HTTP2Stream.headerSize(nameLength: name.bytes.count, valueLength: value.bytes.count)
+        if headerBlockSize > Int(settings.maxHeaderListSize) {
+            // Stop storing; the block is answered as a whole once it is complete.
+            headerBlockTooLarge = true
+            headerBlock.removeAll()
+            return 0
+        }
+        headerBlock.append(name: name, value: value)
+        return 0
+    }
+
+    func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
+        // Readers take what they need during the call; the storage is reused by the next block.
+        defer { headerBlock.removeAll() }
+        guard let stream = stream(streamID) else { return 0 }
+        let block = stream.state.receivedHeaders(endStream: endStream)
+        if block == .unexpected { return 0 } // nghttp2 refuses headers after END_STREAM itself
+        if role == .server && block == .initial {
+            if isDraining {
+                resetStream(stream: streamID, code: .refusedStream)
+                return 0
+            }
+            stream.handler = delegate?.connection(
+                self, openedStream: streamID, headers: headerBlock, endStream: endStream,
+                oversizedHeaders: headerBlockTooLarge ? headerBlockSize : nil)
+        } else if headerBlockTooLarge {
+            resetStream(stream: streamID, code: .protocolError)
+        } else {
+            stream.handler?.streamReceivedHeaders(headerBlock.headers(&headerStrings), endStream: endStream)
+        }
+        return 0
+    }
+
+    func onDataChunk(streamID: Int32, data: UnsafeRawBufferPointer) -> Int32 {
+        guard let stream = stream(streamID), let handler = stream.handler else {
+            // Nobody will read it: give the window back at once.
+            if let session { _ = nghttp2_session_consume(session, streamID, data.count) }
+            return 0
+        }
+        handler.streamReceivedData(data)
+        return 0
+    }
+
+    func onDataEndStream(streamID: Int32) {
+        guard let stream = stream(streamID), stream.state.receivedEndOfData() else { return }
+        stream.handler?.streamReceivedEndOfData()
+    }
+
+    func onStreamClose(streamID: Int32, errorCode: UInt32) {
+        guard let stream = streams.remove(streamID) else { return }
+        if lastStream === stream { lastStream = nil }
+        guard stream.state.close() else { return }
+        stream.handler?.streamClosed(errorCode == 0 ? .normal : .reset(errorCode))
+        stream.handler = nil
+        if isDraining && streams.isEmpty { flushSoon() }
+    }
+
+    func onGoAway(lastStreamID: Int32, errorCode: UInt32) {
+        if !isClosed { lifecycle = .draining }
+        delegate?.connection(self, receivedGoAway: lastStreamID, errorCode: errorCode)
+    }
+
+    func onPingAck(_ opaque: UInt64) {
+        pendingPings.removeValue(forKey: opaque)?.succeed()
+    }
+
+    /// The server finished its side (trailers or END_STREAM sent). If the client has
+    /// not finished, RST_STREAM(NO_ERROR) tells it to stop sending (RFC 9113 8.1).
+    func onEndStreamSent(streamID: Int32) {
+        guard role == .server, let session, let stream = stream(streamID), !stream.state.remoteEnded else { return }
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.noError.rawValue)
+    }
+
+    /// Data provider: copies up to `length` queued bytes; parks when none are queued.
+    func readData(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        guard let session, let stream = stream(streamID) else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        let count: Int
+        switch stream.state.provideData(queued: stream.outbound.readableBytes, capacity: buffer.count) {
+        case .fail:
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        case .park:
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .send(let sending, let end):
+            count = sending
+            if count > 0 {
+                stream.outbound.withUnsafeReadableBytes { bytes in
+                    buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count)
+                }
+                stream.outbound.moveReaderIndex(forwardBy: count)
+                // Drop the drained buffer (it may be a caller's, shared): the next write replaces it.
+                if stream.outbound.readableBytes == 0 { stream.outbound = HTTP2Stream.empty }
+            }
+            if end {
+                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if let prepared = stream.preparedTrailers {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    _ = prepared.withNameValues { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
+                } else if let trailers = stream.trailers {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    _ = NGHTTP2Glue.withNameValues(trailers, stream.moreTrailers) { nva, n in nghttp2_submit_trailer(session, streamID, nva, n) }
+                }
+            }
+        }
+        if stream.state.drained(backlog: stream.outbound.readableBytes, highWatermark: settings.outboundHighWatermark) {
+            stream.handler?.streamWritable()
+        }
+        return count
+    }
+}
