@@ -172,7 +172,8 @@ struct GRPCCallTests {
 
     /// How a call ended is typed, so callers that retry elsewhere never read status text.
     @Test func aCallSaysHowItEnded() async throws {
-        try await Self.withServer { server, client in
+        let seen = Observations()
+        try await Self.withServer(seen) { server, client in
             let echo = try await Self.startStream(client, "/test.Probe/Echo")
             #expect(await echo.status().isOK)
             #expect(await echo.endCause() == .serverStatus)
@@ -188,7 +189,11 @@ struct GRPCCallTests {
             cancelled.cancel()
             #expect(await cancelled.endCause() == .cancelled)
             // The server goes away under a call in flight (its grace period is zero).
+            // In flight: its handler runs. A call the server has not seen yet when it
+            // sends GOAWAY is refused instead (REFUSED_STREAM, safe to retry).
+            let started = seen.startedHangs.withLockedValue { $0 }
             let orphan = try await Self.startStream(client, "/test.Probe/Hang")
+            try await Self.waitUntil { seen.startedHangs.withLockedValue { $0 } > started }
             await server.shutdown(grace: .zero)
             #expect(await orphan.status().code == .unavailable)
             #expect(await orphan.endCause() == .connectionLost)

@@ -6,7 +6,7 @@ import VerseFuzzTargets
 /// through the same entry points `make fuzz` uses: a finding that comes back fails here.
 @Suite("fuzz corpus replay")
 struct FuzzReplayTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz")
 
     static func inputs(_ target: FuzzTarget) throws -> [URL] {
