@@ -45,7 +45,7 @@ public actor ChatRoom: VirtualObject {
 
     private static func member(_ context: CallContext) throws -> (client: String, user: String) {
         guard let client = context.clientID, let user = context.user, !user.isEmpty else {
-            throw GRPCStatus(.unauthenticated, "only a registered client can do this")
+            throw VerseError(.unauthenticated, "only a registered client can do this")
         }
         return (client, user)
     }
@@ -68,11 +68,11 @@ public actor ChatRoom: VirtualObject {
     func send(_ text: String, _ context: CallContext) throws -> Chat_Client_SendChatMessageResponse {
         let (client, user) = try Self.member(context)
         guard members[client] != nil else {
-            throw GRPCStatus(.failedPrecondition, "join room \(name) before sending to it")
+            throw VerseError(.failedPrecondition, "join room \(name) before sending to it")
         }
-        guard !text.allSatisfy(\.isWhitespace) else { throw GRPCStatus(.invalidArgument, "the message is empty") }
+        guard !text.allSatisfy(\.isWhitespace) else { throw VerseError(.invalidArgument, "the message is empty") }
         guard text.utf8.count <= Chat.maxMessageBytes else {
-            throw GRPCStatus(.invalidArgument, "the message is \(text.utf8.count) bytes; the limit is \(Chat.maxMessageBytes)")
+            throw VerseError(.invalidArgument, "the message is \(text.utf8.count) bytes; the limit is \(Chat.maxMessageBytes)")
         }
         var message = Chat_ChatMessage()
         message.userName = user // from the verified identity, never from the request

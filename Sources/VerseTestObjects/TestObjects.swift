@@ -73,7 +73,7 @@ public actor Echo: VirtualObject {
 
     func echo(_ request: Verse_Test_EchoRequest) throws -> Verse_Test_EchoResponse {
         if request.failWithCode != 0 {
-            throw GRPCStatus(GRPCStatus.Code(rawValue: Int(request.failWithCode)) ?? .unknown, "failing as asked: \(request.text)")
+            throw VerseError(VerseError.Code(rawValue: Int(request.failWithCode)) ?? .unknown, "failing as asked: \(request.text)")
         }
         var response = Verse_Test_EchoResponse()
         response.text = request.text
@@ -106,7 +106,7 @@ public actor Channel: VirtualObject {
     }
 
     func subscribe(_ context: CallContext) throws -> Verse_Test_SubscribeResponse {
-        guard let client = context.clientID else { throw GRPCStatus(.failedPrecondition, "only clients subscribe") }
+        guard let client = context.clientID else { throw VerseError(.failedPrecondition, "only clients subscribe") }
         if !subscribers.contains(client) {
             subscribers.append(client)
             runtime.watchClient(client)

@@ -146,3 +146,14 @@ public struct GRPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// An error that knows the gRPC status it stands for. A handler that throws one ends
+/// its call with that status, so a layer above keeps its own error type and says once
+/// how it maps to gRPC.
+public protocol GRPCStatusConvertible: Error {
+    var grpcStatus: GRPCStatus { get }
+}
+
+extension GRPCStatus: GRPCStatusConvertible {
+    public var grpcStatus: GRPCStatus { self }
+}

@@ -82,8 +82,8 @@ final class ServerStream: HTTP2StreamHandler {
             }
             guard call.endsWhenHandlerReturns else { return } // handed over (keepOpen)
             status = .ok
-        } catch let error as GRPCStatus {
-            status = error
+        } catch let error as GRPCStatusConvertible {
+            status = error.grpcStatus
         } catch is CancellationError {
             status = GRPCStatus(.cancelled, "the call was cancelled")
         } catch {

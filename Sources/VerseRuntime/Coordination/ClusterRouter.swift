@@ -56,7 +56,7 @@ final class ClusterRouter: Sendable {
             let version = view.version
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else {
-                throw GRPCStatus(.unavailable, "\(lastProblem) (gave up after \(timeout))")
+                throw VerseError(.unavailable, "\(lastProblem) (gave up after \(timeout))")
             }
             if let owner = view.owner(of: shard) {
                 do {

@@ -29,7 +29,7 @@ public struct ClusterSecret: Sendable {
     func guarding(_ service: GRPCService) -> GRPCService {
         service.guarded { call in
             guard admits(call.requestMetadata[Self.metadataKey]) else {
-                throw GRPCStatus(.unauthenticated, "\(Self.metadataKey) missing or wrong: this node takes calls only from its cluster")
+                throw VerseError(.unauthenticated, "\(Self.metadataKey) missing or wrong: this node takes calls only from its cluster")
             }
         }
     }

@@ -250,7 +250,7 @@ final class ShardCoordinator: Sendable {
             let wrote = try await updateMap { map in
                 map = ShardAssigner.assign(map, liveNodes: Array(live), maxMovesInFlight: maxMoves)
             }
-            if wrote { logger.info("leader: updated shard targets", metadata: ["live-nodes": "\(live.count)"]) }
+            if wrote != nil { logger.info("leader: updated shard targets", metadata: ["live-nodes": "\(live.count)"]) }
         }
         guard let node else { return }
 
@@ -269,7 +269,7 @@ final class ShardCoordinator: Sendable {
         let claimed = try await updateMap(requiringAbsent: { map in
             ShardClaims.claim(for: self.address, live: live, in: &map).map { self.keys.member(.node, $0) }
         })
-        if claimed { logger.info("claimed shards; now serving \(view.map.shards(servedBy: address).count)") }
+        if let claimed { logger.info("claimed shards; now serving \(claimed.shards(servedBy: address).count)") }
     }
 
     /// Sends objects' state to the nodes their shards are moving to, before the shards
@@ -325,9 +325,9 @@ final class ShardCoordinator: Sendable {
     }
 
     /// Read-modify-write of the shard map with compare-and-swap; retries on conflict.
-    /// Returns whether it wrote (false when `change` left the map as it was).
+    /// Returns the map it wrote (nil when `change` left the map as it was).
     @discardableResult
-    private func updateMap(_ change: @Sendable (inout ShardMap) -> Void) async throws -> Bool {
+    private func updateMap(_ change: @Sendable (inout ShardMap) -> Void) async throws -> ShardMap? {
         try await updateMap(requiringAbsent: { map in
             change(&map)
             return []
@@ -337,7 +337,7 @@ final class ShardCoordinator: Sendable {
     /// `updateMap` whose change also names keys that must not exist when the write
     /// lands (the member keys of owners it took shards from), checked in the same write.
     @discardableResult
-    private func updateMap(requiringAbsent change: @Sendable (inout ShardMap) -> [String]) async throws -> Bool {
+    private func updateMap(requiringAbsent change: @Sendable (inout ShardMap) -> [String]) async throws -> ShardMap? {
         for _ in 0..<20 {
             let stored = try await store.get(keys.shardMap)
             var map = try stored.map {
@@ -347,10 +347,10 @@ final class ShardCoordinator: Sendable {
             let before = map
             var conditions = [keys.shardMap: stored?.modRevision ?? 0]
             for key in change(&map) { conditions[key] = 0 }
-            guard map.target != before.target || map.current != before.current else { return false }
+            guard map.target != before.target || map.current != before.current else { return nil }
             map.epoch += 1
             if try await store.put(keys.shardMap, map.record.serializedBytes(), ifModRevisions: conditions, lease: 0) {
-                return true
+                return map
             }
         }
         throw CoordinationConflict()

@@ -23,21 +23,21 @@ public struct SharedPasswordAuthenticator: Authenticator {
 
     /// 1 to 32 printable characters, no white space.
     public static func validate(userName: String) throws {
-        guard !userName.isEmpty else { throw GRPCStatus(.unauthenticated, "missing x-username") }
+        guard !userName.isEmpty else { throw VerseError(.unauthenticated, "missing x-username") }
         guard userName.count <= 32 else {
-            throw GRPCStatus(.unauthenticated, "user name longer than 32 characters")
+            throw VerseError(.unauthenticated, "user name longer than 32 characters")
         }
         guard userName.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace && $0.value >= 0x21 && $0.value != 0x7f
                 && !(0x80...0x9f).contains($0.value) }) else {
-            throw GRPCStatus(.unauthenticated, "user name must be printable with no spaces")
+            throw VerseError(.unauthenticated, "user name must be printable with no spaces")
         }
     }
 
     public func authenticate(_ metadata: Metadata) async throws -> Identity {
         let user = metadata["x-username"] ?? ""
         try Self.validate(userName: user)
-        guard let given = metadata["x-password"] else { throw GRPCStatus(.unauthenticated, "missing x-password") }
-        guard given == password else { throw GRPCStatus(.unauthenticated, "wrong password for \(user)") }
+        guard let given = metadata["x-password"] else { throw VerseError(.unauthenticated, "missing x-password") }
+        guard given == password else { throw VerseError(.unauthenticated, "wrong password for \(user)") }
         return Identity(user: user)
     }
 }

@@ -82,14 +82,14 @@ public final class Gate: Sendable {
     private func authorize(type: String, method: String, session: ClientSession?) async throws {
         switch await catalog.check(type: type, method: method) {
         case .known, .unavailable: break
-        case .unknownType: throw GRPCStatus(.notFound, "unknown object type \"\(type)\"")
-        case .unknownMethod: throw GRPCStatus(.unimplemented, "\(type) has no method \(method)")
+        case .unknownType: throw VerseError(.notFound, "unknown object type \"\(type)\"")
+        case .unknownMethod: throw VerseError(.unimplemented, "\(type) has no method \(method)")
         }
         guard configuration.policy.allowsCall(type: type, method: method) else {
-            throw GRPCStatus(.permissionDenied, "clients may not call \(type).\(method)")
+            throw VerseError(.permissionDenied, "clients may not call \(type).\(method)")
         }
         if session == nil && !configuration.policy.isPublic(type: type, method: method) {
-            throw GRPCStatus(.unauthenticated, "\(type).\(method) needs a registered client: call Register and pass its client id")
+            throw VerseError(.unauthenticated, "\(type).\(method) needs a registered client: call Register and pass its client id")
         }
     }
 
@@ -159,7 +159,7 @@ public final class Gate: Sendable {
         service.unary("CreateObject") { [self] (request: Gate_CreateObjectRequest, context) -> Gate_CreateObjectResponse in
             let session = try connectionSession(context)
             guard configuration.policy.allowsCreate(type: request.type) else {
-                throw GRPCStatus(.permissionDenied, "clients may not create \(request.type) objects")
+                throw VerseError(.permissionDenied, "clients may not create \(request.type) objects")
             }
             try Self.validate(type: request.type, id: request.id)
             try await router.create(type: request.type, id: request.id,
@@ -171,7 +171,7 @@ public final class Gate: Sendable {
         service.unary("DeleteObject") { [self] (request: Gate_DeleteObjectRequest, context) -> Gate_DeleteObjectResponse in
             let session = try connectionSession(context)
             guard configuration.policy.allowsDelete(type: request.type) else {
-                throw GRPCStatus(.permissionDenied, "clients may not delete \(request.type) objects")
+                throw VerseError(.permissionDenied, "clients may not delete \(request.type) objects")
             }
             try Self.validate(type: request.type, id: request.id)
             try await router.delete(type: request.type, id: request.id,
@@ -187,10 +187,10 @@ public final class Gate: Sendable {
     private func session(clientID: String, _ context: ServerContext) throws -> ClientSession? {
         guard !clientID.isEmpty else { return nil }
         guard let session = sessions.withLockedValue({ $0.byID[clientID] }) else {
-            throw GRPCStatus(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
+            throw VerseError(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
         }
         guard session.call.connectionID == context.call.connectionID else {
-            throw GRPCStatus(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
+            throw VerseError(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
         }
         return session
     }
@@ -200,13 +200,13 @@ public final class Gate: Sendable {
         let connection = context.call.connectionID
         let session = sessions.withLockedValue { $0.first(on: connection) }
         if session == nil && configuration.policy.requiresSession {
-            throw GRPCStatus(.unauthenticated, "register first: this connection has no authenticated client")
+            throw VerseError(.unauthenticated, "register first: this connection has no authenticated client")
         }
         return session
     }
 
     static func validate(type: String, id: String) throws {
-        guard !type.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object type") }
+        guard !type.isEmpty else { throw VerseError(.invalidArgument, "empty object type") }
         try ObjectID.validate(id)
     }
 

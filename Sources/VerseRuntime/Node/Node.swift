@@ -115,7 +115,7 @@ public final class Node: Sendable {
 
     /// Validates type, id and method before anything is activated.
     private func resolveType(_ type: String, id: String) throws -> ObjectType {
-        guard let objectType = types[type] else { throw GRPCStatus(.notFound, "unknown object type \"\(type)\"") }
+        guard let objectType = types[type] else { throw VerseError(.notFound, "unknown object type \"\(type)\"") }
         try ObjectID.validate(id)
         return objectType
     }
@@ -123,11 +123,11 @@ public final class Node: Sendable {
     public func call(type: String, id: String, method: String, request: ProtoAny, context: CallContext) async throws -> ProtoAny {
         let objectType = try resolveType(type, id: id)
         guard let expected = objectType.requestTypes[method] else {
-            throw GRPCStatus(.unimplemented, "\(type) has no method \(method)")
+            throw VerseError(.unimplemented, "\(type) has no method \(method)")
         }
         // A wrong payload type is refused before anything is activated.
         guard request.typeUrl.isEmpty || request.typeName == expected else {
-            throw GRPCStatus(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
+            throw VerseError(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
         }
         let shard = ShardID.of(id, count: shardCount)
         try enterShard(shard)
@@ -156,7 +156,7 @@ public final class Node: Sendable {
         defer { leaveShard(shard) }
         let key = ObjectKey(type: type, id: id)
         let slot = state.withLockedValue { $0.objects.removeValue(forKey: key) }
-        guard case .active(let active)? = slot else { throw GRPCStatus(.notFound, "no active object \(key)") }
+        guard case .active(let active)? = slot else { throw VerseError(.notFound, "no active object \(key)") }
         try await active.mailbox.run { await active.object.onDeactivate() }
     }
 
@@ -200,7 +200,7 @@ public final class Node: Sendable {
             case .activating(let task)?: return .activating(task)
             case nil:
                 guard objectType.allowsActivation(of: id) else {
-                    throw GRPCStatus(.notFound, "there is no \(objectType.name) \"\(id)\"")
+                    throw VerseError(.notFound, "there is no \(objectType.name) \"\(id)\"")
                 }
                 let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoops.next())
                 let carried = state.handedOver.removeValue(forKey: key)?.state
@@ -227,8 +227,8 @@ public final class Node: Sendable {
             } catch {
                 state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
                 logger.warning("activation of \(key) failed: \(error)")
-                if let status = error as? GRPCStatus { throw status }
-                throw GRPCStatus(.internal, "activating \(key) failed: \(error)")
+                if let error = error as? VerseError { throw error }
+                throw VerseError(.internal, "activating \(key) failed: \(error)")
             }
         }
     }

@@ -47,7 +47,7 @@ final class RemoteNode: Sendable {
 
     init(address: String, tls: TLSConfiguration?, secret: ClusterSecret?, group: EventLoopGroup) throws {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw GRPCStatus(.internal, "node address \"\(address)\" is not host:port")
+            throw VerseError(.internal, "node address \"\(address)\" is not host:port")
         }
         self.address = address
         self.callMetadata = secret?.metadata ?? Metadata()
@@ -131,7 +131,7 @@ final class RemoteNode: Sendable {
             if await call.endCause() == .connectionLost {
                 throw NodeUnreachable(node: address, reason: status.message)
             }
-            throw status
+            throw VerseError(status)
         }
     }
 }

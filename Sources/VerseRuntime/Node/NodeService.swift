@@ -51,7 +51,7 @@ enum NodeService {
         }
         service.serverStreaming("RegisterGate") {
             (request: Verse_RegisterGateRequest, _: ResponseWriter<Verse_GatePush>, context) in
-            guard !request.gate.isEmpty else { throw GRPCStatus(.invalidArgument, "RegisterGate needs the gate's address") }
+            guard !request.gate.isEmpty else { throw VerseError(.invalidArgument, "RegisterGate needs the gate's address") }
             let sink = RemoteGateSink(call: context.call)
             node.pushes.attach(gate: request.gate, sink: sink)
             logger.info("gate \(request.gate) subscribed to pushes")

@@ -7,9 +7,9 @@ enum ObjectID {
     static let maxLength = 256
 
     static func validate(_ id: String) throws {
-        guard !id.isEmpty else { throw GRPCStatus(.invalidArgument, "empty object id") }
+        guard !id.isEmpty else { throw VerseError(.invalidArgument, "empty object id") }
         guard id.utf8.count <= maxLength else {
-            throw GRPCStatus(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(maxLength)")
+            throw VerseError(.invalidArgument, "object id of \(id.utf8.count) bytes exceeds \(maxLength)")
         }
     }
 }

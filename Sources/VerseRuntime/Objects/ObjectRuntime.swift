@@ -51,7 +51,7 @@ public final class ObjectRuntime: Sendable {
         do {
             return try response.unpack(Response.self)
         } catch {
-            throw GRPCStatus(.internal, "\(type).\(method) answered \(response.typeUrl), expected \(Response.protoMessageName)")
+            throw VerseError(.internal, "\(type).\(method) answered \(response.typeUrl), expected \(Response.protoMessageName)")
         }
     }
 

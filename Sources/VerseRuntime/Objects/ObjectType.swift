@@ -20,7 +20,7 @@ struct ObjectType: Sendable {
         make = { id, runtime in Object(id: id, runtime: runtime) }
         invoke = { object, method, request, context in
             guard let typed = object as? Object, let body = Object.methods.methods[method] else {
-                throw GRPCStatus(.unimplemented, "\(Object.typeName) has no method \(method)")
+                throw VerseError(.unimplemented, "\(Object.typeName) has no method \(method)")
             }
             return try await body(typed, request, context)
         }

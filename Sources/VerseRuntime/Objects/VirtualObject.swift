@@ -91,9 +91,9 @@ public struct MethodTable<Object: VirtualObject>: Sendable {
                 // missing message field), as other gates accept it.
                 request = payload.typeUrl.isEmpty && payload.value.isEmpty ? Request() : try payload.unpack(Request.self)
             } catch let mismatch as ProtoAnyTypeMismatch {
-                throw GRPCStatus(.invalidArgument, "\(Object.typeName).\(name): \(mismatch)")
+                throw VerseError(.invalidArgument, "\(Object.typeName).\(name): \(mismatch)")
             } catch {
-                throw GRPCStatus(.invalidArgument, "\(Object.typeName).\(name): request is not a valid \(Request.protoMessageName)")
+                throw VerseError(.invalidArgument, "\(Object.typeName).\(name): request is not a valid \(Request.protoMessageName)")
             }
             return ProtoAny(packing: try await body(object, request, context))
         }

@@ -66,7 +66,7 @@ public final class ClusterProcess: Sendable {
                             logger: Logger = Logger(label: "swiftverse")) throws -> ClusterProcess {
         let embedded: Bool
         if case .embedded = settings.coordination { embedded = true } else { embedded = false }
-        guard !embedded || gate != nil else { throw GRPCStatus(.invalidArgument, "embedded mode needs a gate configuration") }
+        guard !embedded || gate != nil else { throw ClusterConfigurationError(description: "embedded mode needs a gate configuration") }
         return try ClusterProcess(role: embedded ? .embedded : .node, listen: listen, advertise: advertise,
                                   objectTypes: objectTypes, gateConfiguration: embedded ? gate : nil,
                                   settings: settings, logger: logger)
@@ -76,7 +76,7 @@ public final class ClusterProcess: Sendable {
     public static func gate(listen: GRPCServer.Configuration, configuration: Gate.Configuration, settings: ClusterSettings,
                             logger: Logger = Logger(label: "swiftverse")) throws -> ClusterProcess {
         guard case .etcd = settings.coordination else {
-            throw GRPCStatus(.invalidArgument, "a standalone gate needs etcd; use a node's --embedded mode for one process")
+            throw ClusterConfigurationError(description: "a standalone gate needs etcd; use a node's --embedded mode for one process")
         }
         return try ClusterProcess(role: .gate, listen: listen, advertise: configuration.advertiseAddress, objectTypes: [],
                                   gateConfiguration: configuration, settings: settings, logger: logger)
