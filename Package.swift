@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // SwiftVerse: a virtual-actor runtime with its own gRPC stack on nghttp2, protobuf-c, zlib and
-// OpenSSL. Layers: CModules -> VerseProtobuf / VerseGRPC ->
+// OpenSSL. Layers: CModules -> VerseCodec -> VerseProtobuf / VerseGRPC ->
 // runtime -> applications (docs/DESIGN.md). Tests and benchmarks build in this one package.
 import PackageDescription
 
@@ -55,11 +55,13 @@ let package = Package(
         // protoc-c output for proto/ (committed; `make proto` regenerates it).
         .target(name: "CSwiftVerseProto", dependencies: ["CProtobufC"], path: "CModules/CSwiftVerseProto"),
 
-        // Swift message API over protobuf-c.
-        .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto"], swiftSettings: hotPathSettings),
-        // HTTP/2 (nghttp2) + TLS (OpenSSL) + gRPC calls, server and client.
+        // The codec seam: what the transport needs of a message (VerseGRPC knows only this).
+        .target(name: "VerseCodec", swiftSettings: hotPathSettings),
+        // Swift message API over protobuf-c; its messages implement VerseCodec.
+        .target(name: "VerseProtobuf", dependencies: ["CProtobufC", "CSwiftVerseProto", "VerseCodec"], swiftSettings: hotPathSettings),
+        // HTTP/2 (nghttp2) + TLS (OpenSSL) + gRPC calls, server and client; no protobuf.
         .target(name: "VerseGRPC", dependencies: [
-            "CNghttp2", "COpenSSL", "CZlib", "VerseProtobuf",
+            "CNghttp2", "COpenSSL", "CZlib", "VerseCodec",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

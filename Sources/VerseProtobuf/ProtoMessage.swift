@@ -1,8 +1,9 @@
 import CProtobufC
+import VerseCodec
 
 /// A protobuf message as a Swift value. Generated code (tools/gen_swift_protos.py)
 /// conforms each message in proto/ to it; the wire format itself is protobuf-c's job.
-public protocol ProtoMessage: Sendable, Equatable {
+public protocol ProtoMessage: WireMessage, Equatable where Encoding == EncodedProto {
     static var protoDescriptor: ProtoDescriptor { get }
     init()
     /// Copies the fields out of a message protobuf-c has decoded.
@@ -26,6 +27,11 @@ public struct ProtoDecodingError: Error, CustomStringConvertible, Equatable {
 extension ProtoMessage {
     /// The full protobuf name, e.g. `chat.ChatMessage`.
     public static var protoMessageName: String { protoDescriptor.fullName }
+
+    // The codec seam (VerseCodec): how the transport carries protobuf messages.
+    public static var wireName: String { protoMessageName }
+    public func wireEncoding() -> EncodedProto { encoded() }
+    public init(wireBytes bytes: UnsafeRawBufferPointer) throws { try self.init(serializedBytes: bytes) }
 
     /// Decodes `bytes` with protobuf-c.
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws {
@@ -64,7 +70,7 @@ extension ProtoMessage {
 /// A message in protobuf-c's C form: its encoded size is known before any byte is
 /// written, so callers can encode straight into their own buffer (e.g. after a gRPC
 /// length prefix) without an intermediate copy.
-public struct EncodedProto {
+public struct EncodedProto: WireEncoding {
     let writer: ProtoWriter
 
     private var cMessage: UnsafePointer<ProtobufCMessage> {

@@ -1,5 +1,5 @@
 import NIOCore
-import VerseProtobuf
+import VerseCodec
 
 /// One outgoing call as the calling task sees it: send request messages, read response
 /// messages, and learn the status. Every operation hops to the connection's event loop.
@@ -35,8 +35,8 @@ public final class ClientCall: Sendable {
     }
 
     /// Sends a message, compressed with the call's encoding unless `compress` is false.
-    public func send<M: ProtoMessage>(_ message: M, compress: Bool = true) async throws {
-        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator,
+    public func send<M: WireMessage>(_ message: M, compress: Bool = true) async throws {
+        try await send(framed: MessageFramer.frame(message.wireEncoding(), allocator: allocator,
                                                    compression: compress ? requestEncoding : nil))
     }
 
@@ -95,7 +95,7 @@ public final class ClientCall: Sendable {
 }
 
 /// A typed streaming call (client, server or bidirectional streaming).
-public struct StreamingCall<Request: ProtoMessage, Response: ProtoMessage>: Sendable {
+public struct StreamingCall<Request: WireMessage, Response: WireMessage>: Sendable {
     public let call: ClientCall
 
     /// Typed view of a raw call (e.g. one made with `GRPCClient.makeCall`).
@@ -126,7 +126,7 @@ public struct StreamingCall<Request: ProtoMessage, Response: ProtoMessage>: Send
 }
 
 /// Response messages as they arrive; ends normally on OK, throws GRPCStatus otherwise.
-public struct ResponseStream<Message: ProtoMessage>: AsyncSequence, Sendable {
+public struct ResponseStream<Message: WireMessage>: AsyncSequence, Sendable {
     public typealias Element = Message
     let call: ClientCall
 
@@ -142,7 +142,7 @@ public struct ResponseStream<Message: ProtoMessage>: AsyncSequence, Sendable {
 }
 
 /// A unary response with the metadata that came with it.
-public struct UnaryResponse<Message: ProtoMessage>: Sendable {
+public struct UnaryResponse<Message: WireMessage>: Sendable {
     public let message: Message
     public let initialMetadata: Metadata
     public let trailingMetadata: Metadata

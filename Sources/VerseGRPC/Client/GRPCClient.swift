@@ -2,7 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import VerseProtobuf
+import VerseCodec
 
 /// A gRPC client over one HTTP/2 connection (cleartext prior-knowledge or TLS + ALPN
 /// h2). Many calls share the connection; it is opened on first use and opened again
@@ -180,7 +180,7 @@ public final class GRPCClient: Sendable {
         throw GRPCStatus(.unavailable, "no usable connection to \(configuration.host):\(configuration.port): \(lastProblem)")
     }
 
-    public func unaryCall<Request: ProtoMessage, Response: ProtoMessage>(
+    public func unaryCall<Request: WireMessage, Response: WireMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> UnaryResponse<Response> {
@@ -193,7 +193,7 @@ public final class GRPCClient: Sendable {
                              trailingMetadata: await call.trailingMetadata())
     }
 
-    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+    public func unary<Request: WireMessage, Response: WireMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> Response {
@@ -201,7 +201,7 @@ public final class GRPCClient: Sendable {
                             responseType: Response.self).message
     }
 
-    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+    public func serverStreaming<Request: WireMessage, Response: WireMessage>(
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> StreamingCall<Request, Response> {
@@ -212,7 +212,7 @@ public final class GRPCClient: Sendable {
     }
 
     /// Client-streaming and bidirectional calls: send, then `finishSending()`.
-    public func streaming<Request: ProtoMessage, Response: ProtoMessage>(
+    public func streaming<Request: WireMessage, Response: WireMessage>(
         _ path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil, compression: GRPCCompression? = nil,
         requestType: Request.Type = Request.self, responseType: Response.Type = Response.self
     ) async throws -> StreamingCall<Request, Response> {

@@ -1,5 +1,5 @@
 import NIOCore
-import VerseProtobuf
+import VerseCodec
 
 /// A message as it came off the wire: its bytes (inflated if it came compressed).
 public struct ReceivedMessage: Sendable {
@@ -103,7 +103,7 @@ struct MessageDeframer {
 enum MessageFramer {
     /// Frames an encoded message: prefix and body written straight into one buffer.
     @usableFromInline
-    static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func frame(_ message: some WireEncoding, allocator: ByteBufferAllocator) -> ByteBuffer {
         let size = message.count, prefix = GRPCMessagePrefix.length
         var buffer = allocator.buffer(capacity: prefix + size)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix + size) { out in
@@ -131,7 +131,7 @@ enum MessageFramer {
 
     /// Frames `message`, compressed when `encoding` is set.
     @usableFromInline
-    static func frame(_ message: EncodedProto, allocator: ByteBufferAllocator, compression encoding: GRPCCompression?) -> ByteBuffer {
+    static func frame(_ message: some WireEncoding, allocator: ByteBufferAllocator, compression encoding: GRPCCompression?) -> ByteBuffer {
         let framed = frame(message, allocator: allocator)
         guard let encoding else { return framed }
         return compress(framed: framed, encoding, allocator: allocator)
@@ -143,8 +143,8 @@ enum MessageFramer {
 public enum GRPCMessageFraming {
     private static let allocator = ByteBufferAllocator()
 
-    public static func frame<Message: ProtoMessage>(_ message: Message) -> ByteBuffer {
-        MessageFramer.frame(message.encoded(), allocator: allocator)
+    public static func frame<Message: WireMessage>(_ message: Message) -> ByteBuffer {
+        MessageFramer.frame(message.wireEncoding(), allocator: allocator)
     }
 
     /// The same message compressed with `encoding`, from what `frame` made.

@@ -1,5 +1,5 @@
 import NIOCore
-import VerseProtobuf
+import VerseCodec
 
 /// A gRPC service: its full name and a handler per method.
 ///
@@ -54,7 +54,7 @@ public struct GRPCService: Sendable {
     }
 
     @inlinable
-    public mutating func unary<Request: ProtoMessage, Response: ProtoMessage>(
+    public mutating func unary<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
         raw(method, .singleRequest { bytes, call in
@@ -65,7 +65,7 @@ public struct GRPCService: Sendable {
     }
 
     @inlinable
-    public mutating func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+    public mutating func serverStreaming<Request: WireMessage, Response: WireMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
@@ -76,7 +76,7 @@ public struct GRPCService: Sendable {
     }
 
     @inlinable
-    public mutating func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+    public mutating func clientStreaming<Request: WireMessage, Response: WireMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ServerContext) async throws -> Response
     ) {
@@ -87,7 +87,7 @@ public struct GRPCService: Sendable {
     }
 
     @inlinable
-    public mutating func bidirectionalStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+    public mutating func bidirectionalStreaming<Request: WireMessage, Response: WireMessage>(
         _ method: String,
         _ handler: @escaping @Sendable (RequestStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
@@ -100,8 +100,8 @@ public struct GRPCService: Sendable {
 /// A handler's only response message: queued right away on the event loop, sent with
 /// back-pressure elsewhere.
 @inlinable @inline(__always)
-func sendFinal<Response: ProtoMessage>(_ response: Response, _ call: ServerCall) async throws {
-    let framed = MessageFramer.frame(response.encoded(), allocator: call.allocator, compression: call.responseEncoding)
+func sendFinal<Response: WireMessage>(_ response: Response, _ call: ServerCall) async throws {
+    let framed = MessageFramer.frame(response.wireEncoding(), allocator: call.allocator, compression: call.responseEncoding)
     if try !call.queueFinalMessage(framed) { try await call.send(framed: framed) }
 }
 

@@ -1,6 +1,6 @@
 import NIOCore
 import Synchronization
-import VerseProtobuf
+import VerseCodec
 
 /// One incoming call as its handler task sees it. Every operation hops to the
 /// connection's event loop; nothing here blocks an event loop.
@@ -158,8 +158,8 @@ public final class ServerCall: Sendable {
     /// unless `compress` is false (a message that would not shrink, or a test that
     /// asks for an uncompressed one).
     @inlinable
-    public func send<M: ProtoMessage>(_ message: M, compress: Bool = true) async throws {
-        try await send(framed: MessageFramer.frame(message.encoded(), allocator: allocator,
+    public func send<M: WireMessage>(_ message: M, compress: Bool = true) async throws {
+        try await send(framed: MessageFramer.frame(message.wireEncoding(), allocator: allocator,
                                                    compression: compress ? responseEncoding : nil))
     }
 
@@ -293,7 +293,7 @@ public struct ServerContext: Sendable {
 }
 
 /// Incoming request messages, decoded with protobuf-c as they are read.
-public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
+public struct RequestStream<Message: WireMessage>: AsyncSequence, Sendable {
     public typealias Element = Message
     let call: ServerCall
 
@@ -311,7 +311,7 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
 }
 
 /// Outgoing response messages.
-public struct ResponseWriter<Message: ProtoMessage>: Sendable {
+public struct ResponseWriter<Message: WireMessage>: Sendable {
     @usableFromInline let call: ServerCall
 
     @usableFromInline init(call: ServerCall) { self.call = call }
@@ -325,10 +325,10 @@ public struct ResponseWriter<Message: ProtoMessage>: Sendable {
 /// Decodes a received message; a malformed one ends the call with INTERNAL, as other
 /// gRPC implementations do for unparsable messages.
 @inlinable
-func decodeMessage<M: ProtoMessage>(_ type: M.Type, from bytes: ByteBuffer, role: String) throws -> M {
+func decodeMessage<M: WireMessage>(_ type: M.Type, from bytes: ByteBuffer, role: String) throws -> M {
     do {
-        return try bytes.withUnsafeReadableBytes { try M(serializedBytes: $0) }
+        return try bytes.withUnsafeReadableBytes { try M(wireBytes: $0) }
     } catch {
-        throw GRPCStatus(.internal, "could not decode \(role) message as \(M.protoMessageName) (\(bytes.readableBytes) bytes)")
+        throw GRPCStatus(.internal, "could not decode \(role) message as \(M.wireName) (\(bytes.readableBytes) bytes)")
     }
 }
