@@ -137,18 +137,3 @@ enum MessageFramer {
         return compress(framed: framed, encoding, allocator: allocator)
     }
 }
-
-/// gRPC framing for code above the transport that writes pre-framed messages (fan-out:
-/// frame once, write to many streams).
-public enum GRPCMessageFraming {
-    private static let allocator = ByteBufferAllocator()
-
-    public static func frame<Message: WireMessage>(_ message: Message) -> ByteBuffer {
-        MessageFramer.frame(message.wireEncoding(), allocator: allocator)
-    }
-
-    /// The same message compressed with `encoding`, from what `frame` made.
-    public static func compress(framed: ByteBuffer, _ encoding: GRPCCompression) -> ByteBuffer {
-        MessageFramer.compress(framed: framed, encoding, allocator: allocator)
-    }
-}

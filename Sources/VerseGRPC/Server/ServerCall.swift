@@ -252,12 +252,12 @@ public final class ServerCall: Sendable {
         }
     }
 
-    /// Queues a framed message without suspending, for fan-out code that already runs
+    /// Queues a shared message without suspending, for fan-out code that already runs
     /// on `eventLoop` (it must). A burst may exceed `limit.bytes` briefly; a peer whose
     /// backlog stays over it for `limit.grace` (or passes `limit.hardBytes`) is cut off.
-    public func writeOnEventLoop(framed message: ByteBuffer, limit: BacklogLimit) -> ImmediateWrite {
+    public func writeOnEventLoop(_ message: SharedMessage, limit: BacklogLimit) -> ImmediateWrite {
         eventLoop.preconditionInEventLoop()
-        return stream.value.writeImmediately(message, limit: limit)
+        return stream.value.writeImmediately(message.framed(for: responseEncoding), limit: limit)
     }
 
     /// Ends the call now with `status`, from the event loop.

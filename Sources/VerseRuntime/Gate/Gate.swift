@@ -224,24 +224,20 @@ public final class Gate: Sendable {
 
     // MARK: pushes
 
-    /// Delivers a node's push: framed once (and compressed once, if any target takes
+    /// Delivers a node's push: encoded once (and compressed once, if any target takes
     /// compressed pushes), written to every target stream with one hop per event loop
     /// (not per client).
     func deliver(_ push: Verse_GatePush) {
         guard let message = push.message else { return }
-        let plain = GRPCMessageFraming.frame(message)
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
             push.broadcast ? Array(sessions.byID.values) : push.clientIds.compactMap { sessions.byID[$0] }
         }
-        var compressed: ByteBuffer?
-        if let encoding = configuration.pushCompression, targets.contains(where: \.compressesPushes) {
-            compressed = GRPCMessageFraming.compress(framed: plain, encoding)
-        }
-        let framed = FramedPush(plain: plain, compressed: compressed)
+        let compression = targets.contains(where: \.compressesPushes) ? configuration.pushCompression : nil
+        let shared = SharedMessage(message, compressedWith: compression)
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).
         if targets.allSatisfy({ $0.call.eventLoop.inEventLoop }) {
-            write(framed, to: targets)
+            write(shared, to: targets)
             return
         }
         var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
@@ -249,29 +245,19 @@ public final class Gate: Sendable {
         for group in byLoop.values {
             let loop = group[0].call.eventLoop
             if loop.inEventLoop {
-                write(framed, to: group)
+                write(shared, to: group)
             } else {
-                loop.execute { self.write(framed, to: group) }
+                loop.execute { self.write(shared, to: group) }
             }
         }
     }
 
-    /// One push as framed for every kind of recipient.
-    private struct FramedPush: Sendable {
-        let plain: ByteBuffer
-        let compressed: ByteBuffer?
-
-        func framed(for session: ClientSession) -> ByteBuffer {
-            session.compressesPushes ? compressed ?? plain : plain
-        }
-    }
-
-    private func write(_ push: FramedPush, to sessions: [ClientSession]) {
+    private func write(_ push: SharedMessage, to sessions: [ClientSession]) {
         let limit = ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes,
                                             grace: TimeAmount(configuration.slowClientGrace))
         for session in sessions {
             // cut-offs are logged when Register ends
-            _ = session.call.writeOnEventLoop(framed: push.framed(for: session), limit: limit)
+            _ = session.call.writeOnEventLoop(push, limit: limit)
         }
     }
 }

@@ -92,10 +92,10 @@ struct RemoteGateSink: GateSink {
     static let limit = ServerCall.BacklogLimit(bytes: 64 << 20, grace: .seconds(10))
 
     func deliver(_ push: Verse_GatePush) -> Bool {
-        let framed = GRPCMessageFraming.frame(push)
+        let shared = SharedMessage(push)
         let call = self.call
         call.eventLoop.execute {
-            _ = call.writeOnEventLoop(framed: framed, limit: Self.limit)
+            _ = call.writeOnEventLoop(shared, limit: Self.limit)
         }
         return true
     }

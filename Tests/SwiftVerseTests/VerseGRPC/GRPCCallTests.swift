@@ -245,9 +245,9 @@ struct GRPCCallTests {
             let serverCall = try #require(seen.handedOver.withLockedValue { $0 })
             var payload = Payload()
             payload.body = Array("later".utf8)
-            let framed = GRPCMessageFraming.frame(payload)
+            let shared = SharedMessage(payload)
             serverCall.eventLoop.execute {
-                _ = serverCall.writeOnEventLoop(framed: framed, limit: .init(bytes: 1 << 20))
+                _ = serverCall.writeOnEventLoop(shared, limit: .init(bytes: 1 << 20))
                 serverCall.finishOnEventLoop(.ok)
             }
             let later = try #require(try await call.nextResponse())
