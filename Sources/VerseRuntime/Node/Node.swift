@@ -24,41 +24,10 @@ public final class Node: Sendable {
     private struct State {
         var map: ShardMap
         var objects: [ObjectKey: Slot] = [:]
-        /// Shards being handed over: no new calls, waiting for running ones.
-        var releasing: Set<Int> = []
-        var callsInFlight: [Int: Int] = [:]
+        var shards = ShardGate()
         var clientWatches: [String: Set<ObjectKey>] = [:]
-        /// State handed over by the previous owner, for objects not activated here yet.
-        var handedOver: [ObjectKey: HandedOverState] = [:]
-        /// No shard is served (the lease expired; see `suspendServing`).
-        var suspended = false
-        /// `release` calls waiting for their shards' running calls to end.
-        var drains: [Drain] = []
+        var handedOver = HandOverStore()
     }
-
-    private struct Drain {
-        let shards: Set<Int>
-        let done: CheckedContinuation<Void, Never>
-    }
-
-    struct HandedOverState {
-        let state: ProtoAny
-        /// The node that sent it: it owns the shard until it marks it free.
-        let sender: String
-        let received: ContinuousClock.Instant
-
-        /// Still worth keeping under `map`: the shard is free, ours, or still the
-        /// sender's. Once a third node has claimed it, this state is stale.
-        func isCurrent(_ key: ObjectKey, in map: ShardMap, here address: String) -> Bool {
-            guard let owner = map.owner(of: key.shard(among: map.shardCount)) else { return true }
-            return owner == address || owner == sender
-        }
-    }
-
-    /// Handed-over state for a shard this node has not claimed is dropped after this
-    /// long (the shard went elsewhere after all). While the node serves the shard the
-    /// state waits for the object's next call, however late.
-    static let handedOverLifetime: Duration = .seconds(120)
 
     private enum Slot {
         case activating(Task<ActiveObject, Error>)
@@ -162,33 +131,15 @@ public final class Node: Sendable {
 
     private func enterShard(_ shard: Int) throws {
         try state.withLockedValue { state in
-            guard state.map.owner(of: shard) == address, !state.releasing.contains(shard), !state.suspended else {
+            guard state.shards.enter(shard, owned: state.map.owner(of: shard) == address) else {
                 throw ShardNotServed(shard: shard, node: address)
             }
-            state.callsInFlight[shard, default: 0] += 1
         }
     }
 
     private func leaveShard(_ shard: Int) {
-        let drained = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
-            state.callsInFlight[shard, default: 1] -= 1
-            guard state.callsInFlight[shard] == 0 else { return [] }
-            state.callsInFlight[shard] = nil
-            return Self.finishedDrains(&state)
-        }
+        let drained = state.withLockedValue { $0.shards.leave(shard) }
         for drain in drained { drain.resume() }
-    }
-
-    /// Removes and returns the drains none of whose shards has a call running.
-    private static func finishedDrains(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
-        guard !state.drains.isEmpty else { return [] }
-        var finished: [CheckedContinuation<Void, Never>] = []
-        state.drains.removeAll { drain in
-            let done = !drain.shards.contains { state.callsInFlight[$0] != nil }
-            if done { finished.append(drain.done) }
-            return done
-        }
-        return finished
     }
 
     private func activeObject(_ objectType: ObjectType, id: String, shard: Int) async throws -> ActiveObject {
@@ -203,7 +154,7 @@ public final class Node: Sendable {
                     throw VerseError(.notFound, "there is no \(objectType.name) \"\(id)\"")
                 }
                 let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoops.next())
-                let carried = state.handedOver.removeValue(forKey: key)?.state
+                let carried = state.handedOver.take(key)
                 let task = Task {
                     let object = objectType.makeObject(id: id, runtime: runtime)
                     try await object.onCreated()
@@ -279,9 +230,8 @@ public final class Node: Sendable {
             let before = Set(state.map.shards(servedBy: address))
             state.map = map
             // A third node claimed the shard: state handed here for it is stale.
-            state.handedOver = state.handedOver.filter { $1.isCurrent($0, in: map, here: address) }
-            // A released shard stays blocked until the map shows it gone from here.
-            state.releasing = state.releasing.filter { map.owner(of: $0) == address }
+            state.handedOver.keepCurrent(in: map, here: address)
+            state.shards.keepReleasing { map.owner(of: $0) == address }
             return before.subtracting(map.shards(servedBy: address))
         }
     }
@@ -291,11 +241,11 @@ public final class Node: Sendable {
     /// so others may already have claimed its shards. `resumeServing` follows the next
     /// registration's listing, whose map (adopted first) drops the shards that moved.
     func suspendServing() {
-        state.withLockedValue { $0.suspended = true }
+        state.withLockedValue { $0.shards.suspended = true }
     }
 
     func resumeServing() {
-        state.withLockedValue { $0.suspended = false }
+        state.withLockedValue { $0.shards.suspended = false }
     }
 
     /// Drops the objects of shards this node no longer serves.
@@ -310,12 +260,7 @@ public final class Node: Sendable {
     func release(shards: Set<Int>) async -> [Verse_HandedOverObject] {
         guard !shards.isEmpty else { return [] }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let drained = state.withLockedValue { state -> Bool in
-                state.releasing.formUnion(shards)
-                guard shards.contains(where: { state.callsInFlight[$0] != nil }) else { return true }
-                state.drains.append(Drain(shards: shards, done: done)) // resumed by the last leaveShard
-                return false
-            }
+            let drained = state.withLockedValue { $0.shards.release(shards, done: done) }
             if drained { done.resume() }
         }
         return await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
@@ -337,12 +282,8 @@ public final class Node: Sendable {
             if let carried { handedOff.append(Self.handedOver(key, carried)) }
         }
         // State handed here for objects never called since goes on to the next owner.
-        let unclaimed = state.withLockedValue { state in
-            let leaving = state.handedOver.filter { shards.contains($0.key.shard(among: shardCount)) }
-            for key in leaving.keys { state.handedOver[key] = nil }
-            return leaving
-        }
-        handedOff += unclaimed.map { Self.handedOver($0.key, $0.value.state) }
+        let unclaimed = state.withLockedValue { $0.handedOver.removeAll(in: shards, shardCount: shardCount) }
+        handedOff += unclaimed.map { Self.handedOver($0.key, $0.value) }
         if count > 0 {
             logger.info("deactivated \(count) objects of \(shards.count) shards leaving this node", metadata: ["handed-off": "\(handedOff.count)"])
         }
@@ -362,8 +303,8 @@ public final class Node: Sendable {
         let now = ContinuousClock.now
         state.withLockedValue { state in
             for object in objects where types[object.type] != nil {
-                state.handedOver[ObjectKey(type: object.type, id: object.id)] =
-                    HandedOverState(state: object.state ?? ProtoAny(), sender: sender, received: now)
+                state.handedOver.receive(ObjectKey(type: object.type, id: object.id), state: object.state ?? ProtoAny(),
+                                         from: sender, at: now)
             }
         }
         logger.info("received the state of \(objects.count) handed-over objects")
@@ -384,10 +325,8 @@ public final class Node: Sendable {
             _ = try? await active.mailbox.run { await active.object.onDeactivate() }
         }
         state.withLockedValue { state in
-            state.handedOver = state.handedOver.filter { key, carried in
-                state.map.owner(of: key.shard(among: shardCount)) == address
-                    || now - carried.received < Self.handedOverLifetime
-            }
+            let map = state.map
+            state.handedOver.expire(now: now) { map.owner(of: $0.shard(among: shardCount)) == address }
         }
         return candidates.count
     }
