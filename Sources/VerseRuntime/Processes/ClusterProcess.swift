@@ -57,7 +57,7 @@ public final class ClusterProcess: Sendable {
     private let settings: ClusterSettings
     private let logger: Logger
     private let background = NIOLockedValueBox<[Task<Void, Never>]>([])
-    private let subscriptions = NIOLockedValueBox<[String: Task<Void, Never>]>([:])
+    private let subscriptions: GatePushSubscriptions?
     private let group: MultiThreadedEventLoopGroup
 
     /// A node hosting `objectTypes` (with `.embedded`, also the gate, configured by `gate`).
@@ -113,6 +113,8 @@ public final class ClusterProcess: Sendable {
             })
         }
         self.gate = gate
+        // A standalone gate hears pushes from the nodes; an embedded one from its own node.
+        subscriptions = role == .gate ? gate.map { GatePushSubscriptions(gate: $0, address: advertise, view: view, links: links, logger: logger) } : nil
 
         // One coordinator for every mode: an embedded process runs it on a store in
         // its own memory, so `make run` places shards exactly as a cluster does.
@@ -147,7 +149,7 @@ public final class ClusterProcess: Sendable {
             }
         }
         if let gate { services.append(gate.service()) }
-        services.append(Self.adminService(role: role, address: advertise, view: view, node: node, gate: gate,
+        services.append(AdminService.make(role: role, address: advertise, view: view, node: node, gate: gate,
                                           coordinator: coordinator))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
     }
@@ -174,13 +176,13 @@ public final class ClusterProcess: Sendable {
             }
             background.withLockedValue { $0.append(sweeper) }
         }
-        if role == .gate { startPushSubscriptions() }
+        subscriptions?.start()
     }
 
     /// Runs until SIGINT/SIGTERM-driven `stop()`; convenience for executables.
     public func stop(grace: Duration = .seconds(5)) async {
         for task in background.withLockedValue({ $0 }) { task.cancel() }
-        for task in subscriptions.withLockedValue({ Array($0.values) }) { task.cancel() }
+        subscriptions?.stop()
         await coordinator.stop()
         await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()
@@ -196,59 +198,6 @@ public final class ClusterProcess: Sendable {
         try await router.create(type: type, id: id, context: .internalCall, timeout: timeout)
     }
 
-    // MARK: gate: push subscriptions to every live node
-
-    private func startPushSubscriptions() {
-        let watcher = Task {
-            var seen = -1
-            while !Task.isCancelled {
-                let version = view.version
-                if version != seen {
-                    seen = version
-                    reconcileSubscriptions(live: view.liveNodes)
-                }
-                await view.waitForChange(after: version, timeout: .seconds(1))
-            }
-        }
-        background.withLockedValue { $0.append(watcher) }
-    }
-
-    private func reconcileSubscriptions(live: Set<String>) {
-        guard let gate else { return }
-        subscriptions.withLockedValue { subscriptions in
-            for (address, task) in subscriptions where !live.contains(address) {
-                task.cancel()
-                subscriptions[address] = nil
-            }
-            for address in live where subscriptions[address] == nil {
-                subscriptions[address] = Task { await self.subscribe(to: address, gate: gate) }
-            }
-        }
-    }
-
-    /// Receives one node's pushes for this gate's clients; reconnects with backoff.
-    private func subscribe(to nodeAddress: String, gate: Gate) async {
-        var backoff = RetryBackoff(first: .milliseconds(100), limit: .seconds(2))
-        while !Task.isCancelled {
-            do {
-                let node = try links.link(to: nodeAddress)
-                var request = Verse_RegisterGateRequest()
-                request.gate = address
-                let call: StreamingCall<Verse_RegisterGateRequest, Verse_GatePush> =
-                    try await node.client.serverStreaming("/verse.NodeService/RegisterGate", request: request,
-                                                          metadata: node.callMetadata)
-                _ = try await call.initialMetadata()
-                logger.info("subscribed to pushes from node \(nodeAddress)")
-                backoff.reset()
-                for try await push in call.responses { gate.deliver(push) }
-            } catch {
-                if Task.isCancelled { return }
-                logger.debug("push stream from \(nodeAddress) broke: \(error)")
-            }
-            try? await backoff.wait()
-        }
-    }
-
     static func reportGone(_ clientIDs: [String], view: ClusterView, localNode: Node?, links: NodeLinks) async {
         if let localNode {
             await localNode.clientsGone(clientIDs)
@@ -257,30 +206,5 @@ public final class ClusterProcess: Sendable {
         for address in view.liveNodes {
             try? await links.link(to: address).clientsGone(clientIDs)
         }
-    }
-
-    // MARK: verse.Admin
-
-    private static func adminService(role: Role, address: String, view: ClusterView, node: Node?, gate: Gate?,
-                                     coordinator: ShardCoordinator) -> GRPCService {
-        var service = GRPCService(name: "verse.Admin")
-        service.unary("Status") { (_: Verse_StatusRequest, _) -> Verse_StatusResponse in
-            var status = Verse_StatusResponse()
-            status.ready = view.isReady
-            status.settled = view.isSettled
-            status.liveNodes = view.liveNodes.sorted()
-            status.liveGates = view.liveGates.sorted()
-            status.mapEpoch = view.map.epoch
-            status.role = role.rawValue
-            status.address = address
-            status.shardsServed = Int32(node.map { view.map.shards(servedBy: $0.address).count } ?? 0)
-            status.activeObjects = Int32(node?.activeObjectCount ?? 0)
-            status.connectedClients = Int32(gate?.clientCount ?? 0)
-            status.leader = coordinator.isLeader
-            status.pushesDropped = Int64(node?.pushes.droppedPushes ?? 0)
-            status.slowClientsDisconnected = Int64(gate?.slowClientsDisconnected ?? 0)
-            return status
-        }
-        return service
     }
 }
