@@ -26,8 +26,8 @@ final class ShardCoordinator: Sendable {
     let view: ClusterView
     /// The node this process hosts: only nodes reconcile.
     let node: Node?
-    /// Where released objects' state goes (the shards' next owners).
-    private let links: NodeLinks
+    /// Sends released objects' state to the shards' next owners.
+    private let handOver: StateHandOver
     private let keys: ClusterKeys
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
@@ -45,7 +45,7 @@ final class ShardCoordinator: Sendable {
     init(store: any ClusterStore, settings: Settings, kinds: [ClusterKeys.MemberKind], address: String, view: ClusterView,
          node: Node?, links: NodeLinks, logger: Logger) {
         self.store = store
-        self.links = links
+        self.handOver = StateHandOver(links: links, address: address, logger: logger)
         self.settings = settings
         self.kinds = kinds
         self.address = address
@@ -84,7 +84,7 @@ final class ShardCoordinator: Sendable {
             let others = view.liveNodes.subtracting([address])
             if !handedOff.isEmpty && !others.isEmpty {
                 let next = ShardAssigner.assign(view.map, liveNodes: Array(others), maxMovesInFlight: settings.maxMovesInFlight)
-                await handOver(handedOff, map: next)
+                await handOver.send(handedOff, map: next)
             }
         }
         let lease = state.withLockedValue { $0.lease }
@@ -260,7 +260,7 @@ final class ShardCoordinator: Sendable {
         let release = ShardClaims.toRelease(by: address, in: map)
         if !release.isEmpty {
             let handedOff = await node.release(shards: release)
-            await handOver(handedOff, map: map)
+            await handOver.send(handedOff, map: map)
             try await updateMap { map in ShardClaims.release(release, by: self.address, in: &map) }
             logger.info("released \(release.count) shards")
         }
@@ -270,47 +270,6 @@ final class ShardCoordinator: Sendable {
             ShardClaims.claim(for: self.address, live: live, in: &map).map { self.keys.member(.node, $0) }
         })
         if let claimed { logger.info("claimed shards; now serving \(claimed.shards(servedBy: address).count)") }
-    }
-
-    /// Sends objects' state to the nodes their shards are moving to, before the shards
-    /// are marked free (so it is there when the target claims them and activates the
-    /// objects). A node that cannot be reached gets nothing: its objects start empty.
-    private func handOver(_ objects: [Verse_HandedOverObject], map: ShardMap) async {
-        guard !objects.isEmpty else { return }
-        let byTarget = Dictionary(grouping: objects) { map.targetNode(of: ShardID.of($0.id, count: map.shardCount)) ?? "" }
-        for (target, objects) in byTarget where !target.isEmpty && target != address {
-            for batch in Self.batches(objects) {
-                do {
-                    try await links.link(to: target).handOver(batch, from: address)
-                } catch {
-                    logger.warning("could not hand \(batch.count) objects' state to \(target): \(error)")
-                }
-            }
-        }
-    }
-
-    /// Hand-over calls stay under this many bytes of state: a node takes messages of up
-    /// to 4 MiB, and one chat room's history alone can approach that.
-    static let handOverBatchBytes = 3 << 20
-
-    /// `objects` in order, split so each batch's state stays under `handOverBatchBytes`
-    /// (an object larger than that goes alone, and its receiver may refuse it).
-    static func batches(_ objects: [Verse_HandedOverObject]) -> [[Verse_HandedOverObject]] {
-        var batches: [[Verse_HandedOverObject]] = []
-        var current: [Verse_HandedOverObject] = []
-        var bytes = 0
-        for object in objects {
-            let size = (object.state?.value.count ?? 0) + object.type.utf8.count + object.id.utf8.count
-            if !current.isEmpty && bytes + size > handOverBatchBytes {
-                batches.append(current)
-                current = []
-                bytes = 0
-            }
-            current.append(object)
-            bytes += size
-        }
-        if !current.isEmpty { batches.append(current) }
-        return batches
     }
 
     /// Becomes leader if nobody is (the leader key lives on the leader's lease).

@@ -22,9 +22,9 @@ struct HandOverBatchTests {
     /// hand-over calls are split by size, in order, and an oversized object goes alone.
     @Test func handOverCallsAreSplitBySizeInOrder() {
         let objects = (0..<7).map { Self.object("o\($0)", bytes: 1 << 20) } + [Self.object("huge", bytes: 5 << 20), Self.object("last", bytes: 10)]
-        let batches = ShardCoordinator.batches(objects)
+        let batches = StateHandOver.batches(objects)
         #expect(batches.map { $0.map(\.id) } == [["o0", "o1"], ["o2", "o3"], ["o4", "o5"], ["o6"], ["huge"], ["last"]])
-        #expect(ShardCoordinator.batches([]).isEmpty)
-        #expect(ShardCoordinator.batches([Self.object("a", bytes: 1), Self.object("b", bytes: 1)]).map(\.count) == [2])
+        #expect(StateHandOver.batches([]).isEmpty)
+        #expect(StateHandOver.batches([Self.object("a", bytes: 1), Self.object("b", bytes: 1)]).map(\.count) == [2])
     }
 }
