@@ -14,6 +14,7 @@
 #include "google/protobuf/empty.pb-c.h"
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void) { return &chat__chat_message__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomEvent(void) { return &chat__chat_room_event__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomMember(void) { return &chat__chat_room_member__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomState(void) { return &chat__chat_room_state__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest(void) { return &chat__chat_room__get_recent_messages_request__descriptor; }
@@ -27,6 +28,7 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListResponse(vo
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_SendChatMessageRequest(void) { return &chat__chat_room__send_chat_message_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_Client_NewMessageNotification(void) { return &chat__client__new_message_notification__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_Client_SendChatMessageResponse(void) { return &chat__client__send_chat_message_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_StoredChatMessage(void) { return &chat__stored_chat_message__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_Compare(void) { return &etcdserverpb__compare__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_DeleteRangeRequest(void) { return &etcdserverpb__delete_range_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_DeleteRangeResponse(void) { return &etcdserverpb__delete_range_response__descriptor; }

@@ -547,7 +547,7 @@ void   chat__chat_room__leave_response__free_unpacked
   assert(message->base.descriptor == &chat__chat_room__leave_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[3] =
+static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[4] =
 {
   {
     "user_name",
@@ -585,16 +585,29 @@ static const ProtobufCFieldDescriptor chat__chat_message__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "seq",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatMessage, seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_message__field_indices_by_name[] = {
   1,   /* field[1] = message */
+  3,   /* field[3] = seq */
   2,   /* field[2] = timestamp */
   0,   /* field[0] = user_name */
 };
 static const ProtobufCIntRange chat__chat_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor chat__chat_message__descriptor =
 {
@@ -604,14 +617,14 @@ const ProtobufCMessageDescriptor chat__chat_message__descriptor =
   "Chat__ChatMessage",
   "chat",
   sizeof(Chat__ChatMessage),
-  3,
+  4,
   chat__chat_message__field_descriptors,
   chat__chat_message__field_indices_by_name,
   1,  chat__chat_message__number_ranges,
   (ProtobufCMessageInit) chat__chat_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chat__chat_room__join_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor chat__chat_room__join_request__field_descriptors[3] =
 {
   {
     "user_name",
@@ -637,15 +650,28 @@ static const ProtobufCFieldDescriptor chat__chat_room__join_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "after_seq",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatRoomJoinRequest, after_seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_room__join_request__field_indices_by_name[] = {
+  2,   /* field[2] = after_seq */
   1,   /* field[1] = client_id */
   0,   /* field[0] = user_name */
 };
 static const ProtobufCIntRange chat__chat_room__join_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor chat__chat_room__join_request__descriptor =
 {
@@ -655,7 +681,7 @@ const ProtobufCMessageDescriptor chat__chat_room__join_request__descriptor =
   "Chat__ChatRoomJoinRequest",
   "chat",
   sizeof(Chat__ChatRoomJoinRequest),
-  2,
+  3,
   chat__chat_room__join_request__field_descriptors,
   chat__chat_room__join_request__field_indices_by_name,
   1,  chat__chat_room__join_request__number_ranges,
@@ -713,7 +739,7 @@ const ProtobufCMessageDescriptor chat__chat_room__join_response__descriptor =
   (ProtobufCMessageInit) chat__chat_room__join_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chat__chat_room__send_chat_message_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor chat__chat_room__send_chat_message_request__field_descriptors[3] =
 {
   {
     "user_name",
@@ -739,15 +765,28 @@ static const ProtobufCFieldDescriptor chat__chat_room__send_chat_message_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "message_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatRoomSendChatMessageRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_room__send_chat_message_request__field_indices_by_name[] = {
   1,   /* field[1] = message */
+  2,   /* field[2] = message_id */
   0,   /* field[0] = user_name */
 };
 static const ProtobufCIntRange chat__chat_room__send_chat_message_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor chat__chat_room__send_chat_message_request__descriptor =
 {
@@ -757,7 +796,7 @@ const ProtobufCMessageDescriptor chat__chat_room__send_chat_message_request__des
   "Chat__ChatRoomSendChatMessageRequest",
   "chat",
   sizeof(Chat__ChatRoomSendChatMessageRequest),
-  2,
+  3,
   chat__chat_room__send_chat_message_request__field_descriptors,
   chat__chat_room__send_chat_message_request__field_indices_by_name,
   1,  chat__chat_room__send_chat_message_request__number_ranges,
@@ -876,9 +915,42 @@ const ProtobufCMessageDescriptor chat__chat_room__list_response__descriptor =
   (ProtobufCMessageInit) chat__chat_room__list_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define chat__chat_room__get_recent_messages_request__field_descriptors NULL
-#define chat__chat_room__get_recent_messages_request__field_indices_by_name NULL
-#define chat__chat_room__get_recent_messages_request__number_ranges NULL
+static const ProtobufCFieldDescriptor chat__chat_room__get_recent_messages_request__field_descriptors[2] =
+{
+  {
+    "after_seq",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatRoomGetRecentMessagesRequest, after_seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Chat__ChatRoomGetRecentMessagesRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_room__get_recent_messages_request__field_indices_by_name[] = {
+  0,   /* field[0] = after_seq */
+  1,   /* field[1] = limit */
+};
+static const ProtobufCIntRange chat__chat_room__get_recent_messages_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
 const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_request__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -887,10 +959,10 @@ const ProtobufCMessageDescriptor chat__chat_room__get_recent_messages_request__d
   "Chat__ChatRoomGetRecentMessagesRequest",
   "chat",
   sizeof(Chat__ChatRoomGetRecentMessagesRequest),
-  0,
+  2,
   chat__chat_room__get_recent_messages_request__field_descriptors,
   chat__chat_room__get_recent_messages_request__field_indices_by_name,
-  0,  chat__chat_room__get_recent_messages_request__number_ranges,
+  1,  chat__chat_room__get_recent_messages_request__number_ranges,
   (ProtobufCMessageInit) chat__chat_room__get_recent_messages_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -97,6 +97,96 @@ void   chat__chat_room_state__free_unpacked
   assert(message->base.descriptor == &chat__chat_room_state__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   chat__chat_room_event__init
+                     (Chat__ChatRoomEvent         *message)
+{
+  static const Chat__ChatRoomEvent init_value = CHAT__CHAT_ROOM_EVENT__INIT;
+  *message = init_value;
+}
+size_t chat__chat_room_event__get_packed_size
+                     (const Chat__ChatRoomEvent *message)
+{
+  assert(message->base.descriptor == &chat__chat_room_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__chat_room_event__pack
+                     (const Chat__ChatRoomEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__chat_room_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__chat_room_event__pack_to_buffer
+                     (const Chat__ChatRoomEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__chat_room_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__ChatRoomEvent *
+       chat__chat_room_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__ChatRoomEvent *)
+     protobuf_c_message_unpack (&chat__chat_room_event__descriptor,
+                                allocator, len, data);
+}
+void   chat__chat_room_event__free_unpacked
+                     (Chat__ChatRoomEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__chat_room_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   chat__stored_chat_message__init
+                     (Chat__StoredChatMessage         *message)
+{
+  static const Chat__StoredChatMessage init_value = CHAT__STORED_CHAT_MESSAGE__INIT;
+  *message = init_value;
+}
+size_t chat__stored_chat_message__get_packed_size
+                     (const Chat__StoredChatMessage *message)
+{
+  assert(message->base.descriptor == &chat__stored_chat_message__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t chat__stored_chat_message__pack
+                     (const Chat__StoredChatMessage *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &chat__stored_chat_message__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t chat__stored_chat_message__pack_to_buffer
+                     (const Chat__StoredChatMessage *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &chat__stored_chat_message__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Chat__StoredChatMessage *
+       chat__stored_chat_message__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Chat__StoredChatMessage *)
+     protobuf_c_message_unpack (&chat__stored_chat_message__descriptor,
+                                allocator, len, data);
+}
+void   chat__stored_chat_message__free_unpacked
+                     (Chat__StoredChatMessage *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &chat__stored_chat_message__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor chat__chat_room_member__field_descriptors[2] =
 {
   {
@@ -148,7 +238,7 @@ const ProtobufCMessageDescriptor chat__chat_room_member__descriptor =
   (ProtobufCMessageInit) chat__chat_room_member__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor chat__chat_room_state__field_descriptors[2] =
+static const ProtobufCFieldDescriptor chat__chat_room_state__field_descriptors[3] =
 {
   {
     "history",
@@ -174,15 +264,28 @@ static const ProtobufCFieldDescriptor chat__chat_room_state__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "stored",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chat__ChatRoomState, n_stored),
+    offsetof(Chat__ChatRoomState, stored),
+    &chat__stored_chat_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned chat__chat_room_state__field_indices_by_name[] = {
   0,   /* field[0] = history */
   1,   /* field[1] = members */
+  2,   /* field[2] = stored */
 };
 static const ProtobufCIntRange chat__chat_room_state__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor chat__chat_room_state__descriptor =
 {
@@ -192,10 +295,125 @@ const ProtobufCMessageDescriptor chat__chat_room_state__descriptor =
   "Chat__ChatRoomState",
   "chat",
   sizeof(Chat__ChatRoomState),
-  2,
+  3,
   chat__chat_room_state__field_descriptors,
   chat__chat_room_state__field_indices_by_name,
   1,  chat__chat_room_state__number_ranges,
   (ProtobufCMessageInit) chat__chat_room_state__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chat__chat_room_event__field_descriptors[3] =
+{
+  {
+    "message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chat__ChatRoomEvent, event_case),
+    offsetof(Chat__ChatRoomEvent, message),
+    &chat__stored_chat_message__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "joined",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Chat__ChatRoomEvent, event_case),
+    offsetof(Chat__ChatRoomEvent, joined),
+    &chat__chat_room_member__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "left",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Chat__ChatRoomEvent, event_case),
+    offsetof(Chat__ChatRoomEvent, left),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__chat_room_event__field_indices_by_name[] = {
+  1,   /* field[1] = joined */
+  2,   /* field[2] = left */
+  0,   /* field[0] = message */
+};
+static const ProtobufCIntRange chat__chat_room_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor chat__chat_room_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.ChatRoomEvent",
+  "ChatRoomEvent",
+  "Chat__ChatRoomEvent",
+  "chat",
+  sizeof(Chat__ChatRoomEvent),
+  3,
+  chat__chat_room_event__field_descriptors,
+  chat__chat_room_event__field_indices_by_name,
+  1,  chat__chat_room_event__number_ranges,
+  (ProtobufCMessageInit) chat__chat_room_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor chat__stored_chat_message__field_descriptors[2] =
+{
+  {
+    "message",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Chat__StoredChatMessage, message),
+    &chat__chat_message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Chat__StoredChatMessage, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned chat__stored_chat_message__field_indices_by_name[] = {
+  0,   /* field[0] = message */
+  1,   /* field[1] = message_id */
+};
+static const ProtobufCIntRange chat__stored_chat_message__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor chat__stored_chat_message__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "chat.StoredChatMessage",
+  "StoredChatMessage",
+  "Chat__StoredChatMessage",
+  "chat",
+  sizeof(Chat__StoredChatMessage),
+  2,
+  chat__stored_chat_message__field_descriptors,
+  chat__stored_chat_message__field_indices_by_name,
+  1,  chat__stored_chat_message__number_ranges,
+  (ProtobufCMessageInit) chat__stored_chat_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

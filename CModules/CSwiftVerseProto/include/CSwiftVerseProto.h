@@ -6,6 +6,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatMessage(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomEvent(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomMember(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoomState(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest(void);
@@ -19,6 +20,7 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_ListResponse(vo
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_ChatRoom_SendChatMessageRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_Client_NewMessageNotification(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_Client_SendChatMessageResponse(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_chat_StoredChatMessage(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_Compare(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_DeleteRangeRequest(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_etcdserverpb_DeleteRangeResponse(void);

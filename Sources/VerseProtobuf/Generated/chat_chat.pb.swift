@@ -10,6 +10,8 @@ public struct Chat_ChatMessage: ProtoMessage {
     public var message: String = ""
     /// field 3: `timestamp`
     public var timestamp: Int64 = 0
+    /// field 4: `seq`
+    public var seq: Int64 = 0
 
     public init() {}
 
@@ -17,12 +19,14 @@ public struct Chat_ChatMessage: ProtoMessage {
         self.userName = reader.string(1)
         self.message = reader.string(2)
         self.timestamp = reader.int64(3)
+        self.seq = reader.int64(4)
     }
 
     public func write(to writer: ProtoWriter) {
         writer.string(1, userName)
         writer.string(2, message)
         writer.int64(3, timestamp)
+        writer.int64(4, seq)
     }
 }
 
@@ -33,17 +37,21 @@ public struct Chat_ChatRoom_JoinRequest: ProtoMessage {
     public var userName: String = ""
     /// field 2: `client_id`
     public var clientId: String = ""
+    /// field 3: `after_seq`
+    public var afterSeq: Int64 = 0
 
     public init() {}
 
     public init(reading reader: ProtoReader) {
         self.userName = reader.string(1)
         self.clientId = reader.string(2)
+        self.afterSeq = reader.int64(3)
     }
 
     public func write(to writer: ProtoWriter) {
         writer.string(1, userName)
         writer.string(2, clientId)
+        writer.int64(3, afterSeq)
     }
 }
 
@@ -75,17 +83,21 @@ public struct Chat_ChatRoom_SendChatMessageRequest: ProtoMessage {
     public var userName: String = ""
     /// field 2: `message`
     public var message: String = ""
+    /// field 3: `message_id`
+    public var messageId: String = ""
 
     public init() {}
 
     public init(reading reader: ProtoReader) {
         self.userName = reader.string(1)
         self.message = reader.string(2)
+        self.messageId = reader.string(3)
     }
 
     public func write(to writer: ProtoWriter) {
         writer.string(1, userName)
         writer.string(2, message)
+        writer.string(3, messageId)
     }
 }
 
@@ -148,12 +160,22 @@ public struct Chat_ChatRoom_ListResponse: ProtoMessage {
 /// `chat.ChatRoom_GetRecentMessagesRequest`
 public struct Chat_ChatRoom_GetRecentMessagesRequest: ProtoMessage {
     public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoom_GetRecentMessagesRequest())
+    /// field 1: `after_seq`
+    public var afterSeq: Int64 = 0
+    /// field 2: `limit`
+    public var limit: Int32 = 0
 
     public init() {}
 
-    public init(reading reader: ProtoReader) {}
+    public init(reading reader: ProtoReader) {
+        self.afterSeq = reader.int64(1)
+        self.limit = reader.int32(2)
+    }
 
-    public func write(to writer: ProtoWriter) {}
+    public func write(to writer: ProtoWriter) {
+        writer.int64(1, afterSeq)
+        writer.int32(2, limit)
+    }
 }
 
 /// `chat.ChatRoom_GetRecentMessagesResponse`

@@ -29,16 +29,66 @@ public struct Chat_ChatRoomState: ProtoMessage {
     public var history: [Chat_ChatMessage] = []
     /// field 2: `members`
     public var members: [Chat_ChatRoomMember] = []
+    /// field 3: `stored`
+    public var stored: [Chat_StoredChatMessage] = []
 
     public init() {}
 
     public init(reading reader: ProtoReader) {
         self.history = reader.repeatedMessage(1)
         self.members = reader.repeatedMessage(2)
+        self.stored = reader.repeatedMessage(3)
     }
 
     public func write(to writer: ProtoWriter) {
         writer.repeatedMessage(1, history)
         writer.repeatedMessage(2, members)
+        writer.repeatedMessage(3, stored)
+    }
+}
+
+/// `chat.ChatRoomEvent`
+public struct Chat_ChatRoomEvent: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_ChatRoomEvent())
+    /// field 1: `message`
+    public var message: Chat_StoredChatMessage? = nil
+    /// field 2: `joined`
+    public var joined: Chat_ChatRoomMember? = nil
+    /// field 3: `left`
+    public var left: String? = nil
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.message = reader.message(1)
+        self.joined = reader.message(2)
+        self.left = reader.has(3) ? reader.string(3) : nil
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.message(1, message)
+        writer.message(2, joined)
+        if let v = left { writer.string(3, v) }
+    }
+}
+
+/// `chat.StoredChatMessage`
+public struct Chat_StoredChatMessage: ProtoMessage {
+    public static let protoDescriptor = ProtoDescriptor(CSwiftVerseProto_chat_StoredChatMessage())
+    /// field 1: `message`
+    public var message: Chat_ChatMessage? = nil
+    /// field 2: `message_id`
+    public var messageId: String = ""
+
+    public init() {}
+
+    public init(reading reader: ProtoReader) {
+        self.message = reader.message(1)
+        self.messageId = reader.string(2)
+    }
+
+    public func write(to writer: ProtoWriter) {
+        writer.message(1, message)
+        writer.string(2, messageId)
     }
 }

@@ -43,10 +43,14 @@ struct  Chat__ChatMessage
    * unix microseconds
    */
   int64_t timestamp;
+  /*
+   * Added by SwiftVerse: per room, from 1, strictly increasing with no gaps.
+   */
+  int64_t seq;
 };
 #define CHAT__CHAT_MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Chat__ChatRoomJoinRequest
@@ -54,10 +58,15 @@ struct  Chat__ChatRoomJoinRequest
   ProtobufCMessage base;
   char *user_name;
   char *client_id;
+  /*
+   * Added by SwiftVerse: > 0: recent_messages holds what follows this seq (at most
+   * 1,000, oldest first); 0: the last 50.
+   */
+  int64_t after_seq;
 };
 #define CHAT__CHAT_ROOM__JOIN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__join_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Chat__ChatRoomJoinResponse
@@ -77,10 +86,15 @@ struct  Chat__ChatRoomSendChatMessageRequest
   ProtobufCMessage base;
   char *user_name;
   char *message;
+  /*
+   * Added by SwiftVerse: chosen by the client (at most 64 bytes); a send repeated with
+   * the same id by the same user in the same room is stored once and answers OK again.
+   */
+  char *message_id;
 };
 #define CHAT__CHAT_ROOM__SEND_CHAT_MESSAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__send_chat_message_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Chat__ClientSendChatMessageResponse
@@ -123,15 +137,19 @@ struct  Chat__ChatRoomListResponse
 
 
 /*
- * /messages: the room's recent history, oldest first.
+ * /messages: the room's recent history, oldest first. after_seq 0: the last `limit`
+ * messages; after_seq > 0: the first `limit` after it (catch-up and paging). limit 0
+ * means 50; at most 1,000.
  */
 struct  Chat__ChatRoomGetRecentMessagesRequest
 {
   ProtobufCMessage base;
+  int64_t after_seq;
+  int32_t limit;
 };
 #define CHAT__CHAT_ROOM__GET_RECENT_MESSAGES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room__get_recent_messages_request__descriptor) \
-     }
+    , 0, 0 }
 
 
 struct  Chat__ChatRoomGetRecentMessagesResponse

@@ -18,6 +18,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Chat__ChatRoomMember Chat__ChatRoomMember;
 typedef struct Chat__ChatRoomState Chat__ChatRoomState;
+typedef struct Chat__ChatRoomEvent Chat__ChatRoomEvent;
+typedef struct Chat__StoredChatMessage Chat__StoredChatMessage;
 
 
 /* --- enums --- */
@@ -40,16 +42,64 @@ struct  Chat__ChatRoomState
 {
   ProtobufCMessage base;
   /*
-   * Oldest first.
+   * Oldest first (as sent by nodes before `stored`; read, no longer written).
    */
   size_t n_history;
   Chat__ChatMessage **history;
   size_t n_members;
   Chat__ChatRoomMember **members;
+  /*
+   * Oldest first, with the ids their senders gave them.
+   */
+  size_t n_stored;
+  Chat__StoredChatMessage **stored;
 };
 #define CHAT__CHAT_ROOM_STATE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room_state__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL }
+
+
+typedef enum {
+  CHAT__CHAT_ROOM_EVENT__EVENT__NOT_SET = 0,
+  CHAT__CHAT_ROOM_EVENT__EVENT_MESSAGE = 1,
+  CHAT__CHAT_ROOM_EVENT__EVENT_JOINED = 2,
+  CHAT__CHAT_ROOM_EVENT__EVENT_LEFT = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CHAT__CHAT_ROOM_EVENT__EVENT__CASE)
+} Chat__ChatRoomEvent__EventCase;
+
+/*
+ * One entry of a room's journal: what changed, in order. Replayed on activation.
+ */
+struct  Chat__ChatRoomEvent
+{
+  ProtobufCMessage base;
+  Chat__ChatRoomEvent__EventCase event_case;
+  union {
+    /*
+     * A message as stored (seq assigned), with the id its sender gave it.
+     */
+    Chat__StoredChatMessage *message;
+    Chat__ChatRoomMember *joined;
+    /*
+     * The client id of a member that left (or whose client went away).
+     */
+    char *left;
+  };
+};
+#define CHAT__CHAT_ROOM_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__chat_room_event__descriptor) \
+    , CHAT__CHAT_ROOM_EVENT__EVENT__NOT_SET, {0} }
+
+
+struct  Chat__StoredChatMessage
+{
+  ProtobufCMessage base;
+  Chat__ChatMessage *message;
+  char *message_id;
+};
+#define CHAT__STORED_CHAT_MESSAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&chat__stored_chat_message__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
 
 
 /* Chat__ChatRoomMember methods */
@@ -90,6 +140,44 @@ Chat__ChatRoomState *
 void   chat__chat_room_state__free_unpacked
                      (Chat__ChatRoomState *message,
                       ProtobufCAllocator *allocator);
+/* Chat__ChatRoomEvent methods */
+void   chat__chat_room_event__init
+                     (Chat__ChatRoomEvent         *message);
+size_t chat__chat_room_event__get_packed_size
+                     (const Chat__ChatRoomEvent   *message);
+size_t chat__chat_room_event__pack
+                     (const Chat__ChatRoomEvent   *message,
+                      uint8_t             *out);
+size_t chat__chat_room_event__pack_to_buffer
+                     (const Chat__ChatRoomEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__ChatRoomEvent *
+       chat__chat_room_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__chat_room_event__free_unpacked
+                     (Chat__ChatRoomEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Chat__StoredChatMessage methods */
+void   chat__stored_chat_message__init
+                     (Chat__StoredChatMessage         *message);
+size_t chat__stored_chat_message__get_packed_size
+                     (const Chat__StoredChatMessage   *message);
+size_t chat__stored_chat_message__pack
+                     (const Chat__StoredChatMessage   *message,
+                      uint8_t             *out);
+size_t chat__stored_chat_message__pack_to_buffer
+                     (const Chat__StoredChatMessage   *message,
+                      ProtobufCBuffer     *buffer);
+Chat__StoredChatMessage *
+       chat__stored_chat_message__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   chat__stored_chat_message__free_unpacked
+                     (Chat__StoredChatMessage *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Chat__ChatRoomMember_Closure)
@@ -97,6 +185,12 @@ typedef void (*Chat__ChatRoomMember_Closure)
                   void *closure_data);
 typedef void (*Chat__ChatRoomState_Closure)
                  (const Chat__ChatRoomState *message,
+                  void *closure_data);
+typedef void (*Chat__ChatRoomEvent_Closure)
+                 (const Chat__ChatRoomEvent *message,
+                  void *closure_data);
+typedef void (*Chat__StoredChatMessage_Closure)
+                 (const Chat__StoredChatMessage *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -106,6 +200,8 @@ typedef void (*Chat__ChatRoomState_Closure)
 
 extern const ProtobufCMessageDescriptor chat__chat_room_member__descriptor;
 extern const ProtobufCMessageDescriptor chat__chat_room_state__descriptor;
+extern const ProtobufCMessageDescriptor chat__chat_room_event__descriptor;
+extern const ProtobufCMessageDescriptor chat__stored_chat_message__descriptor;
 
 PROTOBUF_C__END_DECLS
 
