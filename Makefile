@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python
-DEBIAN_PACKAGES := libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+DEBIAN_PACKAGES := libsqlite3-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	libprotobuf-dev libssl-dev zlib1g-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
 	python3 python3-venv valgrind
 PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
@@ -71,7 +71,8 @@ test-chat:
 
 ## run: the whole chat service in one process (node + gate, no etcd), clients on 127.0.0.1:48000
 run: build-release
-	$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:48000
+	mkdir -p .data
+	$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:48000 --store sqlite:.data/chat.sqlite
 
 ## cluster: etcd + 2 chat-server nodes + 1 gate on 127.0.0.1:48000, in the foreground
 cluster: build-release
@@ -85,7 +86,7 @@ bench: build-release
 ## bench-anchors: SwiftVerse next to the reference gates (gRPC C++) under the neutral load generator
 bench-anchors: build-release
 	../shared/bench-anchors/build.sh cpp
-	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:{port} --log-level warning" \
+	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --store none --listen 127.0.0.1:{port} --log-level warning" \
 	  SERVERS="anchor-cpp" ../shared/bench-anchors/compare.sh all
 
 ## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see docs/PERFORMANCE.md)

@@ -52,6 +52,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "CModules/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "CModules/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
         // protoc-c output for proto/ (committed; `make proto` regenerates it).
         .target(name: "CSwiftVerseProto", dependencies: ["CProtobufC"], path: "CModules/CSwiftVerseProto"),
 
@@ -82,6 +84,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        // The object store in one SQLite file (one machine; the embedded mode's default).
+        .target(name: "VerseSQLite", dependencies: [
+            "CSQLite", "VerseRuntime",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // Object types for the runtime's tests and verse-testnode.
         .target(name: "VerseTestObjects", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf"]),
@@ -116,7 +124,7 @@ let package = Package(
         ]),
         // Flags and startup shared by node, gate and embedded executables.
         .target(name: "VerseServer", dependencies: [
-            "VerseRuntime", "VerseCLI", "VerseGRPC",
+            "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -158,7 +166,7 @@ let package = Package(
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
             "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",
-            "CNghttp2", "VerseFuzzTargets",
+            "CNghttp2", "VerseFuzzTargets", "VerseSQLite",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -39,19 +39,26 @@ public final class Node: Sendable {
         let mailbox = ObjectMailbox()
         let shard: Int
         let lastUsed: NIOLockedValueBox<ContinuousClock.Instant>
-        init(object: any VirtualObject, shard: Int) {
+        /// Its writes to the object store (durable objects with a store only).
+        let journal: ObjectJournal?
+        init(object: any VirtualObject, shard: Int, journal: ObjectJournal? = nil) {
             self.object = object
             self.shard = shard
+            self.journal = journal
             self.lastUsed = NIOLockedValueBox(.now)
         }
     }
+
+    /// Where durable objects keep their state; nil: every object lives in memory.
+    let store: (any ObjectStore)?
 
     /// Objects run on these event loops (see `ObjectRuntime.executor`).
     let eventLoops: EventLoopGroup
 
     public init(address: String, objectTypes: [any VirtualObject.Type], shardCount: Int = ShardID.defaultCount,
-                eventLoops: EventLoopGroup, logger: Logger = Logger(label: "swiftverse.node")) {
+                eventLoops: EventLoopGroup, store: (any ObjectStore)? = nil, logger: Logger = Logger(label: "swiftverse.node")) {
         self.address = address
+        self.store = store
         self.eventLoops = eventLoops
         self.shardCount = shardCount
         var types: [String: ObjectType] = [:]
@@ -103,9 +110,43 @@ public final class Node: Sendable {
         defer { leaveShard(shard) }
         let active = try await activeObject(objectType, id: id, shard: shard)
         active.lastUsed.withLockedValue { $0 = .now }
-        return try await active.mailbox.run {
-            try await objectType.call(active.object, method: method, request: request, context: context)
+        let (response, pending) = try await active.mailbox.run { () -> (ProtoAny, Int?) in
+            let response = try await objectType.call(active.object, method: method, request: request, context: context)
+            return (response, active.journal?.pendingTicket)
         }
+        // Write before acknowledge: the answer waits for what the call recorded (the
+        // mailbox is free meanwhile, so the next calls' changes join the next write).
+        if let pending, let journal = active.journal {
+            do {
+                try await journal.waitUntilDurable(pending)
+            } catch {
+                throw storeFailure(error, shard: shard)
+            }
+        }
+        return response
+    }
+
+    /// What a caller is told when a write failed: fenced (the object was activated
+    /// again elsewhere) is a shard refusal, which routers retry at the current owner;
+    /// the store away is UNAVAILABLE. Nothing was acknowledged either way.
+    private func storeFailure(_ error: Error, shard: Int) -> Error {
+        switch error {
+        case is StoreFenced: ShardNotServed(shard: shard, node: address)
+        case let unavailable as StoreUnavailable: VerseError(.unavailable, unavailable.description)
+        default: VerseError(.internal, "the object store failed: \(error)")
+        }
+    }
+
+    /// A write of `key`'s failed: its memory is ahead of the store (or another node owns
+    /// it now), so it goes; the next call activates it again from what is stored.
+    private func dropAfterFailedWrite(_ key: ObjectKey, journal: ObjectJournal, _ error: Error) {
+        let dropped = state.withLockedValue { state -> ActiveObject? in
+            guard case .active(let active)? = state.objects[key], active.journal === journal else { return nil }
+            state.objects[key] = nil
+            return active
+        }
+        logger.warning("dropped \(key) after a failed write: \(error)")
+        if let dropped { Task { _ = try? await dropped.mailbox.run { await dropped.object.onDeactivate() } } }
     }
 
     /// Activates the object if it is not active.
@@ -153,13 +194,33 @@ public final class Node: Sendable {
                 guard objectType.allowsActivation(of: id) else {
                     throw VerseError(.notFound, "there is no \(objectType.name) \"\(id)\"")
                 }
-                let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoops.next())
+                let eventLoop = eventLoops.next()
                 let carried = state.handedOver.take(key)
                 let task = Task {
+                    // A durable object starts from the store (taking a new owner epoch);
+                    // others from a hand-over, if one came, or empty.
+                    var stored: StoredObject?
+                    var journal: ObjectJournal?
+                    if let store, objectType.isDurable {
+                        do {
+                            stored = try await store.activate(key)
+                        } catch let unavailable as StoreUnavailable {
+                            throw VerseError(.unavailable, unavailable.description)
+                        }
+                        journal = ObjectJournal(store: store, key: key, epoch: stored!.epoch) { [weak self] journal, error in
+                            self?.dropAfterFailedWrite(key, journal: journal, error)
+                        }
+                    }
+                    let runtime = ObjectRuntime(typeName: objectType.name, id: id, node: self, eventLoop: eventLoop, journal: journal)
                     let object = objectType.makeObject(id: id, runtime: runtime)
                     try await object.onCreated()
-                    if let carried { try await object.restore(from: carried) }
-                    return ActiveObject(object: object, shard: shard)
+                    if let stored {
+                        if let snapshot = stored.snapshot { try await object.restore(from: try ProtoAny(serializedBytes: snapshot)) }
+                        for entry in stored.entries { try await objectType.replay(object, try ProtoAny(serializedBytes: entry.bytes)) }
+                    } else if let carried {
+                        try await object.restore(from: carried)
+                    }
+                    return ActiveObject(object: object, shard: shard, journal: journal)
                 }
                 state.objects[key] = .activating(task)
                 return .activating(task)

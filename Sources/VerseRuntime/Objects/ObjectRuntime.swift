@@ -11,16 +11,36 @@ public final class ObjectRuntime: Sendable {
     /// The event loop this object is assigned to.
     public let eventLoop: EventLoop
     private let serialExecutor: any SerialExecutor
+    /// This activation's writes to the object store; nil without a store (or for an
+    /// object that is not a DurableObject).
+    let journal: ObjectJournal?
 
     /// The address of the node hosting this object.
     public var nodeAddress: String { node.address }
 
-    init(typeName: String, id: String, node: Node, eventLoop: EventLoop) {
+    init(typeName: String, id: String, node: Node, eventLoop: EventLoop, journal: ObjectJournal? = nil) {
         self.typeName = typeName
         self.id = id
         self.node = node
         self.eventLoop = eventLoop
         self.serialExecutor = eventLoop.executor
+        self.journal = journal
+    }
+
+    /// Whether changes recorded here are written to an object store.
+    public var isDurable: Bool { journal != nil }
+
+    /// Makes `entry` part of the object's journal (see DurableObject): written, together
+    /// with whatever else is waiting, before the current call answers. Without a store,
+    /// nothing happens.
+    public func record<Entry: ProtoMessage>(_ entry: Entry) {
+        journal?.record(ProtoAny(packing: entry).serializedBytes())
+    }
+
+    /// Saves the object's whole state as of now (what `restore(from:)` takes): later
+    /// activations start from it and replay only the entries recorded after it.
+    public func saveSnapshot<State: ProtoMessage>(_ state: State) {
+        journal?.saveSnapshot(ProtoAny(packing: state).serializedBytes())
     }
 
     /// An executor on the object's event loop. An object that declares
@@ -31,13 +51,21 @@ public final class ObjectRuntime: Sendable {
 
     /// Pushes `message` to each client in `clientIDs`. The message is encoded once;
     /// each gate gets one envelope for all of its clients, in the order pushed.
+    /// With a store, pushes wait until what was recorded before them is durable: nobody
+    /// is shown a change that could still be lost.
     public func push<Message: ProtoMessage>(_ message: Message, to clientIDs: [String]) {
-        node.pushes.push(ProtoAny(packing: message), to: clientIDs)
+        let packed = ProtoAny(packing: message)
+        guard let journal else { return node.pushes.push(packed, to: clientIDs) }
+        let pushes = node.pushes
+        journal.afterDurable { pushes.push(packed, to: clientIDs) }
     }
 
-    /// Pushes `message` to every client of every gate.
+    /// Pushes `message` to every client of every gate (after what was recorded, as `push`).
     public func broadcast<Message: ProtoMessage>(_ message: Message) {
-        node.pushes.broadcast(ProtoAny(packing: message))
+        let packed = ProtoAny(packing: message)
+        guard let journal else { return node.pushes.broadcast(packed) }
+        let pushes = node.pushes
+        journal.afterDurable { pushes.broadcast(packed) }
     }
 
     /// Calls a method on another object, wherever in the cluster it lives.
@@ -72,10 +100,15 @@ public final class ObjectRuntime: Sendable {
 }
 
 /// An object's identity within the cluster.
-struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
-    let type: String
-    let id: String
-    var description: String { "\(type)/\(id)" }
+/// An object's identity: its type and id.
+public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
+    public let type: String
+    public let id: String
+    public init(type: String, id: String) {
+        self.type = type
+        self.id = id
+    }
+    public var description: String { "\(type)/\(id)" }
 
     /// The shard the object lives in, among `count`.
     func shard(among count: Int) -> Int { ShardID.of(id, count: count) }

@@ -43,6 +43,18 @@ extension VirtualObject {
     public func restore(from state: ProtoAny) async throws {}
 }
 
+/// An object whose changes are journaled in the object store, when one is configured
+/// (`--store`): it records each change with `ObjectRuntime.record(_:)` (and now and then
+/// its whole state with `saveSnapshot(_:)`), and rebuilds itself from them whenever it
+/// is activated: `restore(from:)` with the last snapshot, then `replay(_:)` for each
+/// entry after it, oldest first. A call that recorded something answers only once it
+/// is durable, and its pushes go out only then. Without a store it lives in memory, as
+/// any object does.
+public protocol DurableObject: VirtualObject {
+    /// Applies one recorded entry (on activation, oldest first).
+    func replay(_ entry: ProtoAny) throws
+}
+
 /// Who made a call. Set by the gate from the verified session; empty for calls that
 /// objects make to each other. Objects must take the user from here, never from
 /// request fields.

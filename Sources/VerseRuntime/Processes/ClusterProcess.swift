@@ -34,6 +34,9 @@ public struct ClusterSettings: Sendable {
     public var nodeTLS: TLSConfiguration?
     /// How this process reaches etcd: nil for cleartext, or TLS verified against a CA.
     public var etcdTLS: TLSConfiguration?
+    /// Where durable objects keep their state (nodes); nil: in memory only. The process
+    /// closes it when it stops.
+    public var store: (any ObjectStore)?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -95,7 +98,7 @@ public final class ClusterProcess: Sendable {
         let links = NodeLinks(tls: settings.nodeTLS, secret: settings.clusterSecret, group: group, logger: logger)
         self.links = links
         let node = role == .gate ? nil : Node(address: advertise, objectTypes: objectTypes, shardCount: settings.shardCount,
-                                             eventLoops: group, logger: logger)
+                                             eventLoops: group, store: settings.store, logger: logger)
         self.node = node
         let router = ClusterRouter(view: view, localNode: node, links: links, logger: logger)
         node?.attach(router: router)
@@ -187,6 +190,7 @@ public final class ClusterProcess: Sendable {
         await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()
         await store.close()
+        await settings.store?.close()
         // The event loops are left to end with the process: a connection attempt still
         // in flight (etcd away) must not meet a shut-down loop.
     }
