@@ -24,7 +24,7 @@ wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
 start_embedded() {
   port=$(free_port)
-  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --log-level warning "$@" >"$work/server.log" 2>&1 &
+  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store none --log-level warning "$@" >"$work/server.log" 2>&1 &
   server_pid=$!; pids+=($server_pid)
   wait_port "$port" || true
   sleep 0.5

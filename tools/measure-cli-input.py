@@ -23,7 +23,7 @@ import socket  # noqa: E402
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
-server = subprocess.Popen([flags["chat_server"], "--embedded", "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+server = subprocess.Popen([flags["chat_server"], "--embedded", "--store", "none", "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     time.sleep(0.5)

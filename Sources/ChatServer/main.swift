@@ -41,9 +41,14 @@ struct ChatServer: ParsableCommand {
         Chat.historyLimit = history
         let (listen, advertise) = try addresses.resolve(defaultListen: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
+        // One machine keeps its rooms in a file unless told otherwise.
+        let location = try cluster.storeLocation(default: embedded ? .defaultSQLite(named: "chat.sqlite") : .none)
+        var settings = cluster.settings(embedded: embedded)
+        settings.store = try location.open(logger: logger)
+        logger.notice("object store: \(location)\(location == .none ? " (rooms live in memory only)" : "")")
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,
-            settings: cluster.settings(embedded: embedded), gate: gate, logger: logger)
+            settings: settings, gate: gate, logger: logger)
         try await process.start()
         // ChatRoomMgr0 (and through it the rooms) once every shard has an owner.
         let setup = Task {

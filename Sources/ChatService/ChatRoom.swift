@@ -2,20 +2,27 @@ import VerseGRPC
 import VerseProtobuf
 import VerseRuntime
 
-/// One predefined room: members (user + client id), bounded history, and a push of
-/// every new message to every member's client, the sender's included.
-public actor ChatRoom: VirtualObject {
+/// One predefined room: members (user + client id), its history, and a push of every
+/// new message to every member's client, the sender's included.
+///
+/// With an object store configured the room is durable: every change (a message, a
+/// join, a leave) is recorded in its journal and written before the call that made it
+/// answers, and pushes go out only after that write; a room activated again (after a
+/// restart, a crash, a move) replays its journal. Each message gets the room's next
+/// `seq` (from 1, no gaps); a send repeated with the same `message_id` by the same user
+/// is stored once. Memory holds the last `Chat.historyLimit` messages.
+public actor ChatRoom: DurableObject {
     public static let typeName = "ChatRoom"
     public static let methods = MethodTable<ChatRoom>()
-        .method("Join") { (room: isolated ChatRoom, _: Chat_ChatRoom_JoinRequest, context: CallContext) in
-            try room.join(context)
+        .method("Join") { (room: isolated ChatRoom, request: Chat_ChatRoom_JoinRequest, context: CallContext) in
+            try room.join(afterSeq: request.afterSeq, context)
         }
         .method("SendMessage") { (room: isolated ChatRoom, request: Chat_ChatRoom_SendChatMessageRequest, context: CallContext) in
-            try room.send(request.message, context)
+            try room.send(request.message, id: request.messageId, context)
         }
-        .method("GetRecentMessages") { (room: isolated ChatRoom, _: Chat_ChatRoom_GetRecentMessagesRequest, _: CallContext) in
+        .method("GetRecentMessages") { (room: isolated ChatRoom, request: Chat_ChatRoom_GetRecentMessagesRequest, _: CallContext) in
             var response = Chat_ChatRoom_GetRecentMessagesResponse()
-            response.messages = room.recent()
+            response.messages = try room.messages(afterSeq: request.afterSeq, limit: request.limit)
             return response
         }
         .method("Leave") { (room: isolated ChatRoom, _: Chat_ChatRoom_LeaveRequest, context: CallContext) in
@@ -35,8 +42,8 @@ public actor ChatRoom: VirtualObject {
     public nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }
     /// client id -> user name
     private var members: [String: String] = [:]
-    private var history: [Chat_ChatMessage] = []
-    private var historyStart = 0
+    /// The last messages, oldest first, with the ids their senders gave them.
+    private var history = MessageHistory()
 
     public init(id: String, runtime: ObjectRuntime) {
         self.name = String(id.dropFirst(Chat.roomPrefix.count))
@@ -50,22 +57,40 @@ public actor ChatRoom: VirtualObject {
         return (client, user)
     }
 
-    func join(_ context: CallContext) throws -> Chat_ChatRoom_JoinResponse {
+    func join(afterSeq: Int64, _ context: CallContext) throws -> Chat_ChatRoom_JoinResponse {
         let (client, user) = try Self.member(context)
-        if members.updateValue(user, forKey: client) == nil { runtime.watchClient(client) }
+        guard afterSeq >= 0 else { throw VerseError(.invalidArgument, "after_seq must not be negative") }
+        if members.updateValue(user, forKey: client) != user {
+            runtime.watchClient(client)
+            var member = Chat_ChatRoomMember()
+            member.clientId = client
+            member.userName = user
+            var event = Chat_ChatRoomEvent()
+            event.joined = member
+            runtime.record(event)
+        }
         var response = Chat_ChatRoom_JoinResponse()
         response.roomName = name
-        response.recentMessages = recent()
+        response.recentMessages = afterSeq > 0 ? history.after(afterSeq, limit: Chat.maxPage) : history.last(Chat.recentCount)
         return response
     }
 
     func leave(_ context: CallContext) throws -> Chat_ChatRoom_LeaveResponse {
         let (client, _) = try Self.member(context)
-        if members.removeValue(forKey: client) != nil { runtime.unwatchClient(client) }
+        if members.removeValue(forKey: client) != nil {
+            runtime.unwatchClient(client)
+            recordLeft(client)
+        }
         return Chat_ChatRoom_LeaveResponse()
     }
 
-    func send(_ text: String, _ context: CallContext) throws -> Chat_Client_SendChatMessageResponse {
+    private func recordLeft(_ client: String) {
+        var event = Chat_ChatRoomEvent()
+        event.left = client
+        runtime.record(event)
+    }
+
+    func send(_ text: String, id messageID: String, _ context: CallContext) throws -> Chat_Client_SendChatMessageResponse {
         let (client, user) = try Self.member(context)
         guard members[client] != nil else {
             throw VerseError(.failedPrecondition, "join room \(name) before sending to it")
@@ -74,59 +99,138 @@ public actor ChatRoom: VirtualObject {
         guard text.utf8.count <= Chat.maxMessageBytes else {
             throw VerseError(.invalidArgument, "the message is \(text.utf8.count) bytes; the limit is \(Chat.maxMessageBytes)")
         }
+        guard messageID.utf8.count <= Chat.maxMessageIDBytes else {
+            throw VerseError(.invalidArgument, "message_id is \(messageID.utf8.count) bytes; the limit is \(Chat.maxMessageIDBytes)")
+        }
+        // A repeat (the reply was lost, the client reconnected) is stored once and answers OK again.
+        if !messageID.isEmpty && history.contains(user: user, messageID: messageID) {
+            return Chat_Client_SendChatMessageResponse()
+        }
         var message = Chat_ChatMessage()
         message.userName = user // from the verified identity, never from the request
         message.message = text
         message.timestamp = WallClock.unixMicros()
-        append(message)
+        message.seq = history.lastSeq + 1
+        var stored = Chat_StoredChatMessage()
+        stored.message = message
+        stored.messageId = messageID
+        history.append(stored)
+        var event = Chat_ChatRoomEvent()
+        event.message = stored
+        runtime.record(event)
+        if history.lastSeq % Chat.snapshotEvery == 0 { runtime.saveSnapshot(state()) }
         var notification = Chat_Client_NewMessageNotification()
         notification.message = message
-        runtime.push(notification, to: Array(members.keys))
+        runtime.push(notification, to: Array(members.keys)) // sent once the message is durable
         return Chat_Client_SendChatMessageResponse()
     }
 
-    /// The last `Chat.recentCount` messages, oldest first.
-    func recent() -> [Chat_ChatMessage] {
-        let stored = history.count - historyStart
-        return Array(history[(historyStart + max(0, stored - Chat.recentCount))...])
-    }
-
-    private func append(_ message: Chat_ChatMessage) {
-        history.append(message)
-        let limit = Chat.historyLimit
-        if history.count - historyStart > limit {
-            historyStart += 1
-            // Compact now and then instead of shifting on every message.
-            if historyStart > limit {
-                history.removeFirst(historyStart)
-                historyStart = 0
-            }
-        }
+    /// after_seq 0: the last `limit`; > 0: the first `limit` after it. limit 0 means
+    /// `Chat.recentCount`, at most `Chat.maxPage`.
+    func messages(afterSeq: Int64, limit: Int32) throws -> [Chat_ChatMessage] {
+        guard afterSeq >= 0, limit >= 0 else { throw VerseError(.invalidArgument, "after_seq and limit must not be negative") }
+        let count = min(limit == 0 ? Chat.recentCount : Int(limit), Chat.maxPage)
+        return afterSeq > 0 ? history.after(afterSeq, limit: count) : history.last(count)
     }
 
     public func onClientGone(_ clientID: String) async {
-        members.removeValue(forKey: clientID)
+        if members.removeValue(forKey: clientID) != nil { recordLeft(clientID) }
     }
 
-    /// History and members go with the room when its shard moves to another node.
-    public func handOff() async -> ProtoAny? {
+    // MARK: durable state
+
+    public func replay(_ entry: ProtoAny) throws {
+        let event = try entry.unpack(Chat_ChatRoomEvent.self)
+        if let stored = event.message {
+            history.append(stored)
+        } else if let member = event.joined {
+            if members.updateValue(member.userName, forKey: member.clientId) == nil { runtime.watchClient(member.clientId) }
+        } else if let client = event.left {
+            if members.removeValue(forKey: client) != nil { runtime.unwatchClient(client) }
+        }
+    }
+
+    private func state() -> Chat_ChatRoomState {
         var state = Chat_ChatRoomState()
-        state.history = Array(history[historyStart...])
+        state.stored = history.messages
         state.members = members.map { client, user in
             var member = Chat_ChatRoomMember()
             member.clientId = client
             member.userName = user
             return member
         }
-        return ProtoAny(packing: state)
+        return state
     }
 
+    /// History and members go with the room when its shard moves by a planned move
+    /// (without a store; with one, the next node reads them from the store).
+    public func handOff() async -> ProtoAny? {
+        ProtoAny(packing: state())
+    }
+
+    /// A hand-over's state, or the journal's last snapshot.
     public func restore(from carried: ProtoAny) async throws {
         let state = try carried.unpack(Chat_ChatRoomState.self)
-        history = Array(state.history.suffix(Chat.historyLimit))
-        historyStart = 0
+        history = MessageHistory()
+        for stored in state.stored { history.append(stored) }
+        // Older senders' state: messages without ids or seqs.
+        for var message in state.history {
+            if message.seq == 0 { message.seq = history.lastSeq + 1 }
+            var stored = Chat_StoredChatMessage()
+            stored.message = message
+            history.append(stored)
+        }
         for member in state.members where members.updateValue(member.userName, forKey: member.clientId) == nil {
             runtime.watchClient(member.clientId) // its departure must reach this node now
         }
+    }
+}
+
+/// A room's last messages in memory, oldest first, bounded by `Chat.historyLimit`,
+/// with the (user, message id) pairs among them for spotting repeated sends.
+struct MessageHistory {
+    private var stored: [Chat_StoredChatMessage] = []
+    private var start = 0
+    private var ids: [String: Int] = [:] // "user\0id" -> times present
+    private(set) var lastSeq: Int64 = 0
+
+    var messages: [Chat_StoredChatMessage] { Array(stored[start...]) }
+
+    mutating func append(_ message: Chat_StoredChatMessage) {
+        stored.append(message)
+        lastSeq = max(lastSeq, message.message?.seq ?? 0)
+        if !message.messageId.isEmpty { ids[Self.idKey(message), default: 0] += 1 }
+        let limit = Chat.historyLimit
+        while stored.count - start > limit {
+            let dropped = stored[start]
+            if !dropped.messageId.isEmpty {
+                let key = Self.idKey(dropped)
+                ids[key, default: 1] -= 1
+                if ids[key] == 0 { ids[key] = nil }
+            }
+            start += 1
+        }
+        // Compact now and then instead of shifting on every message.
+        if start > limit {
+            stored.removeFirst(start)
+            start = 0
+        }
+    }
+
+    func contains(user: String, messageID: String) -> Bool { ids[user + "\u{0}" + messageID] != nil }
+
+    /// The last `count`, oldest first.
+    func last(_ count: Int) -> [Chat_ChatMessage] {
+        stored[max(start, stored.count - count)...].map { $0.message ?? Chat_ChatMessage() }
+    }
+
+    /// The first `count` with a seq above `seq`, oldest first.
+    func after(_ seq: Int64, limit count: Int) -> [Chat_ChatMessage] {
+        let first = stored[start...].firstIndex { ($0.message?.seq ?? 0) > seq } ?? stored.count
+        return stored[first..<min(stored.count, first + count)].map { $0.message ?? Chat_ChatMessage() }
+    }
+
+    private static func idKey(_ message: Chat_StoredChatMessage) -> String {
+        (message.message?.userName ?? "") + "\u{0}" + message.messageId
     }
 }

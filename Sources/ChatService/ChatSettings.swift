@@ -11,6 +11,13 @@ public enum Chat {
     public static let maxMessageBytes = 4096
     /// Messages a Join or /messages returns.
     public static let recentCount = 50
+    /// Most messages one catch-up (after_seq) or page returns.
+    public static let maxPage = 1000
+    /// Longest message_id a client may give, in UTF-8 bytes.
+    public static let maxMessageIDBytes = 64
+    /// A durable room saves its whole state every this many messages, so activating it
+    /// replays at most this many journal entries.
+    public static let snapshotEvery: Int64 = 500
 
     public static func roomID(_ name: String) -> String { roomPrefix + name }
 

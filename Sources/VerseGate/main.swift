@@ -28,6 +28,8 @@ struct VerseGate: ParsableCommand {
     @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
+        // The env var may be set for a whole cluster; the flag on a gate is a mistake.
+        guard cluster.storeFlag == nil else { throw ValidationError("--store is for nodes: a gate hosts no objects") }
         for entry in allow + allowPublic where entry.split(separator: "/").count != 2 {
             throw ValidationError("--allow and --allow-public expect Type/Method, got \"\(entry)\"")
         }

@@ -59,12 +59,24 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         var encoding: GRPCCompression? { GRPCCompression(rawValue: rawValue) }
     }
 
+    @Option(name: .customLong("store"),
+            help: "Where durable objects keep their state: none, sqlite:PATH (env SWIFTVERSE_STORE; default: the program's).")
+    public var storeFlag: String?
+
+    public var store: String? { storeFlag ?? ProcessInfo.processInfo.environment["SWIFTVERSE_STORE"] }
+
+    /// The store asked for, or `fallback` when none was.
+    public func storeLocation(default fallback: StoreLocation) throws -> StoreLocation {
+        try store.map(StoreLocation.init(parsing:)) ?? fallback
+    }
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
     public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
 
     public init() {}
 
     public func validate() throws {
+        if let store { _ = try StoreLocation(parsing: store) }
         guard shards > 0, shards <= 1 << 20 else { throw ValidationError("--shards must be between 1 and 1048576") }
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
         guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }

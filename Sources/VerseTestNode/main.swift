@@ -30,9 +30,11 @@ struct VerseTestNode: ParsableCommand {
         let logger = Logger(label: "verse-testnode")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
+        var settings = cluster.settings(embedded: embedded)
+        settings.store = try cluster.storeLocation(default: .none).open(logger: logger)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,
-            settings: cluster.settings(embedded: embedded), gate: gate, logger: logger)
+            settings: settings, gate: gate, logger: logger)
         try await serveUntilSignalled(process, logger: logger)
     }
 }

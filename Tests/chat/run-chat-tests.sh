@@ -8,7 +8,11 @@ python=${2:?usage: run-chat-tests.sh BIN_DIR PYTHON}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done; wait 2>/dev/null; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "${stores:-}" ] && rm -rf "$stores"
+}
 trap cleanup EXIT
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for() { # wait_for LOG PATTERN, for up to two minutes (a loaded machine starts a cluster in seconds)
@@ -22,19 +26,21 @@ run() {
   if timeout 180 "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "!! $name failed"; fi
 }
 
+# The embedded servers keep their rooms in SQLite files of their own (the default store).
+stores=$(mktemp -d)
 log=$(mktemp)
 port=$(free_port)
-"$bin/chat-server" --embedded --listen "127.0.0.1:$port" >"$log" 2>&1 & pids+=($!)
+"$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store "sqlite:$stores/embedded.sqlite" >"$log" 2>&1 & pids+=($!)
 wait_for "$log" "chat service ready" || exit 1
 run "grpcio client, embedded" "$python" "$here/grpcio_chat.py" --server_port="$port"
 run "two CLI users, embedded" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$port"
-run "CLI reconnects, embedded" "$python" "$here/cli_reconnect.py" --chat="$bin/chat" --chat_server="$bin/chat-server" --port="$(free_port)"
+SWIFTVERSE_STORE="sqlite:$stores/reconnect.sqlite" run "CLI reconnects, embedded" "$python" "$here/cli_reconnect.py" --chat="$bin/chat" --chat_server="$bin/chat-server" --port="$(free_port)"
 
 certs=$(mktemp -d)
 "$root/Tests/interop/make-test-certs.sh" "$certs"
 tls_log=$(mktemp)
 tls_port=$(free_port)
-"$bin/chat-server" --embedded --listen "127.0.0.1:$tls_port" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+"$bin/chat-server" --embedded --listen "127.0.0.1:$tls_port" --store "sqlite:$stores/tls.sqlite" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
   >"$tls_log" 2>&1 & pids+=($!)
 wait_for "$tls_log" "chat service ready" || exit 1
 run "CLI over TLS, embedded" "$python" "$here/cli_tls.py" --chat="$bin/chat" --server_port="$tls_port" --ca_file="$certs/ca.pem"

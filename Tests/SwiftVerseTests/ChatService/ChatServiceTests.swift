@@ -7,13 +7,17 @@ import VerseRuntime
 /// The chat objects in an embedded process, through the gate protocol.
 @Suite("chat service", .serialized)
 struct ChatServiceTests {
-    static func withChat(historyLimit: Int = 1000, _ body: (Int) async throws -> Void) async throws {
+    /// An embedded chat process (keeping its rooms in `store`, if given) for `body`.
+    static func withChat(historyLimit: Int = 1000, store: (any ObjectStore)? = nil,
+                         _ body: (Int) async throws -> Void) async throws {
         Chat.historyLimit = historyLimit
         defer { Chat.historyLimit = 1000 }
         let gate = Gate.Configuration(advertiseAddress: "127.0.0.1:0",
                                       authenticator: SharedPasswordAuthenticator(password: "000000"), policy: Chat.policy)
+        var settings = ClusterSettings(coordination: .embedded)
+        settings.store = store
         let process = try ClusterProcess.node(listen: GRPCServer.Configuration(port: 0), advertise: "127.0.0.1:0",
-                                              objectTypes: Chat.objectTypes, settings: ClusterSettings(coordination: .embedded), gate: gate)
+                                              objectTypes: Chat.objectTypes, settings: settings, gate: gate)
         try await process.start()
         try await process.createObject(type: ChatRoomMgr.typeName, id: Chat.managerID)
         do {

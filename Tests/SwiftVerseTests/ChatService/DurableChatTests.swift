@@ -1,0 +1,107 @@
+import ChatService
+import Testing
+import VerseGRPC
+import VerseProtobuf
+import VerseRuntime
+import VerseSQLite
+
+/// Chat rooms on a real SQLite store, through the gate protocol, across restarts of
+/// the embedded process.
+@Suite("chat service: durable rooms (SQLite)", .serialized)
+struct DurableChatTests {
+    /// An embedded chat process on the SQLite file at `path`, for the duration of `body`.
+    static func withChat(store path: String, _ body: (Int) async throws -> Void) async throws {
+        try await ChatServiceTests.withChat(store: try SQLiteObjectStore(path: path), body)
+    }
+
+    static func send(_ client: GateTestClient, _ text: String, id: String = "") async throws {
+        var request = Chat_ChatRoom_SendChatMessageRequest()
+        request.message = text
+        request.messageId = id
+        let _: Chat_Client_SendChatMessageResponse = try await client.call("ChatRoom", Chat.roomID("General"), "SendMessage", request)
+    }
+
+    static func recent(_ client: GateTestClient, afterSeq: Int64 = 0, limit: Int32 = 0) async throws -> [Chat_ChatMessage] {
+        var request = Chat_ChatRoom_GetRecentMessagesRequest()
+        request.afterSeq = afterSeq
+        request.limit = limit
+        let response: Chat_ChatRoom_GetRecentMessagesResponse =
+            try await client.call("ChatRoom", Chat.roomID("General"), "GetRecentMessages", request)
+        return response.messages
+    }
+
+    static func join(_ client: GateTestClient, afterSeq: Int64 = 0) async throws -> Chat_ChatRoom_JoinResponse {
+        var request = Chat_ChatRoom_JoinRequest()
+        request.afterSeq = afterSeq
+        return try await client.call("ChatRoom", Chat.roomID("General"), "Join", request)
+    }
+
+    @Test func historyAndSeqSurviveARestartAndRepeatedSendsAreStoredOnce() async throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/chat.sqlite"
+        try await Self.withChat(store: path) { port in
+            let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await Self.join(alice)
+            try await Self.send(alice, "one", id: "a-1")
+            try await Self.send(alice, "two", id: "a-2")
+            try await Self.send(alice, "two", id: "a-2") // the reply was lost: sent again
+            try await Self.send(alice, "three") // no id: no dedupe
+            let pushes = try await alice.nextPushes(3, as: Chat_Client_NewMessageNotification.self)
+            #expect(pushes.map { $0.message?.seq ?? 0 } == [1, 2, 3])
+            await alice.close()
+        }
+        try await Self.withChat(store: path) { port in
+            let bob = try await GateTestClient.connect(port: port, user: "bob", password: "000000")
+            let joined = try await Self.join(bob)
+            #expect(joined.recentMessages.map(\.message) == ["one", "two", "three"])
+            #expect(joined.recentMessages.map(\.seq) == [1, 2, 3])
+            try await Self.send(bob, "four", id: "a-1") // another user's id space
+            #expect(try await Self.recent(bob).map(\.seq) == [1, 2, 3, 4])
+            // Catch-up and paging.
+            #expect(try await Self.recent(bob, afterSeq: 2).map(\.message) == ["three", "four"])
+            #expect(try await Self.recent(bob, afterSeq: 1, limit: 2).map(\.message) == ["two", "three"])
+            #expect(try await Self.recent(bob, limit: 1).map(\.message) == ["four"])
+            #expect(try await Self.join(bob, afterSeq: 3).recentMessages.map(\.message) == ["four"])
+            await bob.close()
+        }
+    }
+
+    @Test func aSendIsAcknowledgedOnlyAfterItIsStoredAndPushedOnlyThen() async throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/chat.sqlite"
+        try await Self.withChat(store: path) { port in
+            let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await Self.join(alice)
+            // Many senders at once: the answers come back once stored (group-committed).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<50 { group.addTask { try await Self.send(alice, "m\(index)", id: "id-\(index)") } }
+                try await group.waitForAll()
+            }
+            let pushes = try await alice.nextPushes(50, as: Chat_Client_NewMessageNotification.self)
+            #expect(pushes.map { $0.message?.seq ?? 0 } == Array(1...50))
+            await alice.close()
+        }
+        // Every acknowledged send is in the file, once.
+        let store = try SQLiteObjectStore(path: path)
+        let stored = try await store.activate(ObjectKey(type: "ChatRoom", id: Chat.roomID("General")))
+        let messages = try stored.entries.compactMap { try ProtoAny(serializedBytes: $0.bytes).unpack(Chat_ChatRoomEvent.self).message }
+        #expect(messages.count == 50)
+        #expect(Set(messages.map(\.messageId)) == Set((0..<50).map { "id-\($0)" }))
+        await store.close()
+    }
+
+    @Test func badPagingArgumentsAndOversizedIdsGetInvalidArgument() async throws {
+        let folder = try TemporaryFolder()
+        try await Self.withChat(store: folder.path + "/chat.sqlite") { port in
+            let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await Self.join(alice)
+            await #expect { try await Self.recent(alice, afterSeq: -1) } throws: { ($0 as? GRPCStatus)?.code == .invalidArgument }
+            await #expect { try await Self.recent(alice, limit: -5) } throws: { ($0 as? GRPCStatus)?.code == .invalidArgument }
+            await #expect { try await Self.send(alice, "x", id: String(repeating: "i", count: 65)) } throws: {
+                ($0 as? GRPCStatus)?.code == .invalidArgument
+            }
+            #expect(try await Self.recent(alice).isEmpty) // nothing was stored
+            await alice.close()
+        }
+    }
+}
