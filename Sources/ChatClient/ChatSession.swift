@@ -9,11 +9,23 @@ import VerseProtobuf
 /// A problem to show the user as one line: `error: <text>`.
 struct ChatError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// The gate could not be reached or did not answer: the call may be tried again.
+    var isTransport = false
+    init(_ description: String, isTransport: Bool = false) {
+        self.description = description
+        self.isTransport = isTransport
+    }
 }
 
 /// The client's connection to a gate: Register (client id + pushes), calls, and
 /// reconnection with backoff when the gate goes away.
+///
+/// Nothing is missed and nothing shown twice: the session remembers the last `seq` it
+/// showed in its room; a push whose seq jumps ahead first fetches what came between
+/// (`after_seq`), a push it has shown already is skipped, and after a reconnect it joins
+/// again from that seq. Each message goes with a fresh id; one that failed for a
+/// transport reason is sent again, with the same id, after the reconnect (the room
+/// stores a repeated id once).
 final class ChatSession: Sendable {
     struct Options: Sendable {
         var host: String
@@ -29,6 +41,10 @@ final class ChatSession: Sendable {
         var room: String?
         var rooms: [String] = []
         var closing = false
+        /// The last seq shown in `room` (0: none yet, or a server without seqs).
+        var lastSeq: Int64 = 0
+        /// Sends that failed for a transport reason, oldest first, with their room.
+        var unsent: [(room: String, request: Chat_ChatRoom_SendChatMessageRequest)] = []
     }
 
     let options: Options
@@ -65,7 +81,7 @@ final class ChatSession: Sendable {
         do {
             while let push = try await responses.next() {
                 if let note = try? push.unpack(Chat_Client_NewMessageNotification.self), let message = note.message {
-                    output.show(Self.format(message))
+                    await show(pushed: message)
                 }
             }
         } catch let status as GRPCStatus {
@@ -86,11 +102,15 @@ final class ChatSession: Sendable {
             do {
                 try await connect()
                 var note = "reconnected to \(server) as \(options.user)"
+                var missed: [Chat_ChatMessage] = []
                 if let room = state.withLockedValue({ $0.room }) {
-                    _ = try await join(room, quiet: true)
+                    // From the last message shown: what was sent meanwhile, once each.
+                    missed = try await join(room, quiet: true, afterSeq: state.withLockedValue { $0.lastSeq }).recent
                     note += " (back in \(room))"
                 }
                 output.show(note)
+                for message in missed { output.show(Self.format(message)) }
+                await sendUnsent()
                 return
             } catch {
                 continue
@@ -113,12 +133,13 @@ final class ChatSession: Sendable {
         _ type: String, _ id: String, _ method: String, _ request: Request, as: Response.Type = Response.self
     ) async throws -> Response {
         guard let gate = state.withLockedValue({ $0.gate }) else {
-            throw ChatError("not connected to \(server) (reconnecting...)")
+            throw ChatError("not connected to \(server) (reconnecting...)", isTransport: true)
         }
         do {
             return try await gate.call(type, id, method, request)
         } catch let status as GRPCStatus {
-            throw ChatError(Self.explain(status, server: server))
+            let transport = status.code == .unavailable || status.code == .deadlineExceeded || status.code == .cancelled
+            throw ChatError(Self.explain(status, server: server), isTransport: transport)
         }
     }
 
@@ -128,8 +149,9 @@ final class ChatSession: Sendable {
         return response.chatRooms
     }
 
-    /// Joins `name` (any case); leaves the current room first. Returns recent messages.
-    func join(_ name: String, quiet: Bool = false) async throws -> (room: String, recent: [Chat_ChatMessage]) {
+    /// Joins `name` (any case); leaves the current room first. Returns recent messages
+    /// (with `afterSeq`, those after it: a rejoin's catch-up).
+    func join(_ name: String, quiet: Bool = false, afterSeq: Int64 = 0) async throws -> (room: String, recent: [Chat_ChatMessage]) {
         var rooms = state.withLockedValue { $0.rooms }
         if rooms.isEmpty { rooms = try await listRooms() }
         guard let room = rooms.first(where: { $0.lowercased() == name.lowercased() }) else {
@@ -139,8 +161,13 @@ final class ChatSession: Sendable {
         var request = Chat_ChatRoom_JoinRequest()
         request.userName = options.user
         request.clientId = state.withLockedValue { $0.gate?.clientID } ?? ""
+        request.afterSeq = afterSeq
         let response: Chat_ChatRoom_JoinResponse = try await call("ChatRoom", "ChatRoom-\(room)", "Join", request)
-        state.withLockedValue { $0.room = room }
+        state.withLockedValue { state in
+            if state.room != room { state.lastSeq = 0 }
+            state.room = room
+            state.lastSeq = max(state.lastSeq, response.recentMessages.last?.seq ?? 0)
+        }
         return (response.roomName, response.recentMessages)
     }
 
@@ -154,6 +181,9 @@ final class ChatSession: Sendable {
         guard let room = self.room else { throw ChatError("join a room first (try /list, then /join <room>)") }
         let response: Chat_ChatRoom_GetRecentMessagesResponse =
             try await call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", Chat_ChatRoom_GetRecentMessagesRequest())
+        state.withLockedValue { state in
+            if state.room == room { state.lastSeq = max(state.lastSeq, response.messages.last?.seq ?? 0) }
+        }
         return response.messages
     }
 
@@ -162,7 +192,60 @@ final class ChatSession: Sendable {
         var request = Chat_ChatRoom_SendChatMessageRequest()
         request.userName = options.user
         request.message = text
-        let _: Chat_Client_SendChatMessageResponse = try await call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+        request.messageId = Self.newMessageID()
+        do {
+            let _: Chat_Client_SendChatMessageResponse = try await call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+        } catch let error as ChatError where error.isTransport {
+            // It may or may not have been stored: the same id makes a second try safe.
+            state.withLockedValue { $0.unsent.append((room, request)) }
+            throw ChatError("\(error); it will be sent again once reconnected", isTransport: true)
+        }
+    }
+
+    /// Sends again, in order, what failed for a transport reason (same ids).
+    private func sendUnsent() async {
+        let unsent = state.withLockedValue { state in
+            defer { state.unsent.removeAll() }
+            return state.unsent
+        }
+        for (index, (room, request)) in unsent.enumerated() {
+            do {
+                let _: Chat_Client_SendChatMessageResponse = try await call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request)
+            } catch let error as ChatError where error.isTransport {
+                state.withLockedValue { $0.unsent.insert(contentsOf: unsent[index...], at: 0) }
+                return
+            } catch {
+                output.show("error: \"\(request.message)\" was not sent: \(error)")
+            }
+        }
+    }
+
+    /// Shows a pushed message unless it was shown already; a jump in seq first fetches
+    /// and shows what came between.
+    private func show(pushed message: Chat_ChatMessage) async {
+        guard message.seq > 0 else { return output.show(Self.format(message)) } // a server without seqs
+        let (last, room) = state.withLockedValue { ($0.lastSeq, $0.room) }
+        guard message.seq > last else { return }
+        if last > 0 && message.seq > last + 1, let room {
+            var request = Chat_ChatRoom_GetRecentMessagesRequest()
+            request.afterSeq = last
+            request.limit = Int32(min(message.seq - last - 1, 1000))
+            let missed = (try? await call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", request,
+                                          as: Chat_ChatRoom_GetRecentMessagesResponse.self).messages) ?? []
+            for earlier in missed where earlier.seq > last && earlier.seq < message.seq { output.show(Self.format(earlier)) }
+        }
+        let fresh = state.withLockedValue { state -> Bool in
+            guard message.seq > state.lastSeq else { return false }
+            state.lastSeq = message.seq
+            return true
+        }
+        if fresh { output.show(Self.format(message)) }
+    }
+
+    /// A fresh id for a message (128 random bits, hex).
+    static func newMessageID() -> String {
+        let bits = UInt64.random(in: .min ... .max), more = UInt64.random(in: .min ... .max)
+        return String(bits, radix: 16) + String(more, radix: 16)
     }
 
     // MARK: presentation

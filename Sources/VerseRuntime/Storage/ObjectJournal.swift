@@ -121,8 +121,9 @@ final class ObjectJournal: Sendable {
                     state.actions.removeAll { $0.ticket <= batch.through }
                     return (waiters, actions)
                 }
-                for waiter in waiters { waiter.resume() }
+                // Pushes first: by the time a caller has its answer, they are on their way.
                 for action in actions { action() }
+                for waiter in waiters { waiter.resume() }
             } catch {
                 let waiters = state.withLockedValue { state in
                     state.failure = error
