@@ -133,8 +133,9 @@ final class ObjectJournal: Sendable {
                     defer { state.waiters.removeAll() }
                     return state.waiters.map(\.continuation)
                 }
-                for waiter in waiters { waiter.resume(throwing: error) }
+                // The object goes first, so a caller that retries finds it gone.
                 onFailure(self, error)
+                for waiter in waiters { waiter.resume(throwing: error) }
                 return
             }
         }
