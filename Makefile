@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 PYTHON := $(VENV)/bin/python
-DEBIAN_PACKAGES := libsqlite3-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+DEBIAN_PACKAGES := libsqlite3-dev postgresql libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	libprotobuf-dev libssl-dev zlib1g-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
 	python3 python3-venv valgrind
 PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
@@ -58,6 +58,7 @@ test-swift:
 	$(SWIFT) build --build-tests
 	@status=0; SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel || status=$$?; \
 	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid $${TMPDIR:-/tmp}/verse-proc-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
+	rm -rf /tmp/verse-pg-*; \
 	exit $$status
 
 test-interop:

@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian -dev packages).
@@ -91,6 +92,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // The object store on PostgreSQL (clusters), through postgres-nio.
+        .target(name: "VersePostgres", dependencies: [
+            "VerseRuntime",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // Object types for the runtime's tests and verse-testnode.
         .target(name: "VerseTestObjects", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf"]),
         // The chat application: ChatRoomMgr and ChatRoom objects.
@@ -124,7 +133,7 @@ let package = Package(
         ]),
         // Flags and startup shared by node, gate and embedded executables.
         .target(name: "VerseServer", dependencies: [
-            "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite",
+            "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite", "VersePostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -166,7 +175,7 @@ let package = Package(
 
         .testTarget(name: "SwiftVerseTests", dependencies: [
             "VerseProtobuf", "VerseGRPC", "GRPCInterop", "VerseEtcd", "VerseRuntime", "VerseTestObjects", "ChatService", "VerseGateClient", "TerminalInput", "VerseCLI",
-            "CNghttp2", "VerseFuzzTargets", "VerseSQLite",
+            "CNghttp2", "VerseFuzzTargets", "VerseSQLite", "VersePostgres",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

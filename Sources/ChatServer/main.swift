@@ -44,7 +44,7 @@ struct ChatServer: ParsableCommand {
         // One machine keeps its rooms in a file unless told otherwise.
         let location = try cluster.storeLocation(default: embedded ? .defaultSQLite(named: "chat.sqlite") : .none)
         var settings = cluster.settings(embedded: embedded)
-        settings.store = try location.open(logger: logger)
+        settings.store = try await location.open(logger: logger)
         logger.notice("object store: \(location)\(location == .none ? " (rooms live in memory only)" : "")")
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOPosix
+import VersePostgres
 import VerseRuntime
 import VerseSQLite
 
@@ -10,6 +12,7 @@ import VerseSQLite
 public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case none
     case sqlite(path: String)
+    case postgres(url: String)
 
     public init(parsing text: String) throws {
         if text == "none" {
@@ -19,16 +22,23 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             guard !path.isEmpty else { throw ValidationError("--store sqlite: needs a file path, e.g. sqlite:/var/lib/swiftverse/chat.sqlite") }
             self = .sqlite(path: path)
         } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-            throw ValidationError("--store postgres:// is not available in this build yet; use sqlite:PATH or none")
+            do {
+                _ = try PostgresObjectStore.parse(text)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            self = .postgres(url: text)
         } else {
             throw ValidationError("--store takes none, sqlite:PATH or postgres://USER[:PASSWORD]@HOST:PORT/DB, not \"\(text)\"")
         }
     }
 
+    /// As logs may show it: never a password.
     public var description: String {
         switch self {
         case .none: "none"
         case .sqlite(let path): "sqlite:\(path)"
+        case .postgres(let url): (try? PostgresObjectStore.parse(url)) ?? "postgres://..."
         }
     }
 
@@ -41,8 +51,10 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         return .sqlite(path: "\(base)/swiftverse/\(name)")
     }
 
-    /// Opens the store (creating a SQLite file's folder if needed).
-    public func open(logger: Logger) throws -> (any ObjectStore)? {
+    /// Opens the store (creating a SQLite file's folder if needed). A PostgreSQL store is
+    /// returned once the database answers, retried with backoff until then (logged): a
+    /// node does not join the cluster before its store works.
+    public func open(logger: Logger) async throws -> (any ObjectStore)? {
         switch self {
         case .none:
             return nil
@@ -50,6 +62,10 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
             return try SQLiteObjectStore(path: path, logger: logger)
+        case .postgres(let url):
+            let store = try PostgresObjectStore(url: url, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            try await store.waitUntilReady()
+            return store
         }
     }
 }

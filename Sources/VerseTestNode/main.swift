@@ -31,7 +31,7 @@ struct VerseTestNode: ParsableCommand {
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
         var settings = cluster.settings(embedded: embedded)
-        settings.store = try cluster.storeLocation(default: .none).open(logger: logger)
+        settings.store = try await cluster.storeLocation(default: .none).open(logger: logger)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,
             settings: settings, gate: gate, logger: logger)

@@ -1,6 +1,8 @@
 import Foundation
+import VerseEtcd
 import VerseGRPC
 import VerseProtobuf
+import VerseRuntime
 
 /// A real cluster on loopback for tests: an etcd, `verse-testnode` processes and `gate`
 /// processes, each a separate OS process started from this build's executables.
@@ -95,6 +97,16 @@ final class ClusterHarness: @unchecked Sendable {
         reap(process)
     }
 
+    /// SIGSTOP: the node freezes (as a long GC pause or a stalled VM would), its lease
+    /// runs out, and its shards move; `resume` lets it go on from where it was.
+    func pause(node port: Int) {
+        if let process = nodes[port] { Foundation.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resume(node port: Int) {
+        if let process = nodes[port] { Foundation.kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// SIGTERM: the node hands its shards back, then exits.
     func terminate(node port: Int) {
         guard let process = nodes.removeValue(forKey: port) else { return }
@@ -123,6 +135,17 @@ final class ClusterHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw HarnessError("cluster on port \(port) not ready with \(expected) nodes after \(timeout): \(last); logs in \(logDirectory.path)")
+    }
+
+    /// The port of the node that owns `objectID`'s shard now, as the shard map in etcd says.
+    func owner(of objectID: String) async throws -> Int? {
+        let etcd = try EtcdClient(endpoint: self.etcd.endpoint)
+        defer { Task { await etcd.close() } }
+        guard let stored = try await etcd.get("\(prefix)/shardmap") else { return nil }
+        let record = try Verse_ShardMapRecord(serializedBytes: stored.value)
+        let shard = ShardID.of(objectID, count: shards)
+        guard shard < record.current.count, record.current[shard] >= 0, Int(record.current[shard]) < record.nodes.count else { return nil }
+        return record.nodes[Int(record.current[shard])].split(separator: ":").last.flatMap { Int($0) }
     }
 
     func stopAll() {
