@@ -129,7 +129,10 @@ public final class EtcdClient: Sendable {
     /// Keeps `lease` alive: refreshes it every `interval` until the task is cancelled.
     /// Returns normally when etcd says the lease is gone (expired or revoked); throws
     /// when etcd cannot be reached, so the caller can decide to retry or re-register.
-    public func keepAlive(lease: Int64, every interval: Duration) async throws {
+    /// `renewed` hears of each refresh etcd confirmed: when its request was sent and the
+    /// TTL etcd gave (the lease lasts at least until then plus the TTL).
+    public func keepAlive(lease: Int64, every interval: Duration,
+                          renewed: @Sendable (_ sent: ContinuousClock.Instant, _ ttl: Int64) -> Void = { _, _ in }) async throws {
         let call: StreamingCall<Etcdserverpb_LeaseKeepAliveRequest, Etcdserverpb_LeaseKeepAliveResponse> =
             try await grpc.streaming("/etcdserverpb.Lease/LeaseKeepAlive")
         defer { call.cancel() }
@@ -137,11 +140,13 @@ public final class EtcdClient: Sendable {
         var request = Etcdserverpb_LeaseKeepAliveRequest()
         request.id = lease
         while true {
+            let sent = ContinuousClock.now
             try await call.send(request)
             guard let response = try await responses.next() else {
                 throw EtcdError.streamEnded("lease keepalive")
             }
             if response.ttl <= 0 { return } // the lease no longer exists
+            renewed(sent, response.ttl)
             try await Task.sleep(for: interval)
         }
     }

@@ -8,7 +8,10 @@ public protocol ClusterStore: Sendable {
     func grantLease(ttl: Int64) async throws -> StoreLease
     /// Refreshes `lease` every `interval` until cancelled. Returns when the store says
     /// the lease is gone (expired or revoked); throws when the store cannot be reached.
-    func keepAlive(_ lease: StoreLease, every interval: Duration) async throws
+    /// After each confirmed refresh, `renewed` gets the time its request was sent: the
+    /// lease lasts at least until then plus its TTL.
+    func keepAlive(_ lease: StoreLease, every interval: Duration,
+                   renewed: @escaping @Sendable (ContinuousClock.Instant) -> Void) async throws
     /// Ends `lease` now, deleting the keys attached to it.
     func revokeLease(_ id: Int64) async throws
 

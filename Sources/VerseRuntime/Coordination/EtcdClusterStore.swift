@@ -9,8 +9,9 @@ struct EtcdClusterStore: ClusterStore {
         return StoreLease(id: lease.id, ttl: lease.ttl)
     }
 
-    func keepAlive(_ lease: StoreLease, every interval: Duration) async throws {
-        try await etcd.keepAlive(lease: lease.id, every: interval)
+    func keepAlive(_ lease: StoreLease, every interval: Duration,
+                   renewed: @escaping @Sendable (ContinuousClock.Instant) -> Void) async throws {
+        try await etcd.keepAlive(lease: lease.id, every: interval) { sent, _ in renewed(sent) }
     }
 
     func revokeLease(_ id: Int64) async throws {

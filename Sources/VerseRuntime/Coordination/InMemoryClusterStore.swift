@@ -69,8 +69,12 @@ public final class InMemoryClusterStore: ClusterStore {
         }
     }
 
-    public func keepAlive(_ lease: StoreLease, every interval: Duration) async throws {
-        while refresh(lease.id) {
+    public func keepAlive(_ lease: StoreLease, every interval: Duration,
+                          renewed: @escaping @Sendable (ContinuousClock.Instant) -> Void) async throws {
+        while true {
+            let sent = now()
+            guard refresh(lease.id) else { return }
+            renewed(sent)
             try await Task.sleep(for: interval)
         }
     }

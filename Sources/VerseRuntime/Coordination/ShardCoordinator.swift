@@ -118,8 +118,10 @@ final class ShardCoordinator: Sendable {
     /// One registration: lease, member keys, initial listing, then the watch until it
     /// breaks. Throws when the store goes away or the lease expires; the caller starts over.
     private func session() async throws {
+        let requested = ContinuousClock.now
         let lease = try await store.grantLease(ttl: settings.leaseTTL)
         state.withLockedValue { $0.lease = lease.id }
+        node?.confirmMembership(until: requested + .seconds(lease.ttl))
         for kind in kinds {
             var record = Verse_MemberRecord()
             record.address = address
@@ -129,9 +131,12 @@ final class ShardCoordinator: Sendable {
         }
         logger.info("registered", metadata: ["as": "\(kinds.map(\.rawValue))", "address": "\(address)", "lease-ttl": "\(lease.ttl)s"])
 
-        let keeper = Task { [store] in
-            // Refresh at a third of the TTL.
-            try await store.keepAlive(lease, every: .milliseconds(Int64(lease.ttl) * 1000 / 3))
+        let keeper = Task { [store, node] in
+            // Refresh at a third of the TTL; each refresh confirms the node's membership
+            // for a TTL from when it was asked (what etcd guarantees at the least).
+            try await store.keepAlive(lease, every: .milliseconds(Int64(lease.ttl) * 1000 / 3)) { sent in
+                node?.confirmMembership(until: sent + .seconds(lease.ttl))
+            }
         }
         defer { keeper.cancel() }
 

@@ -202,6 +202,12 @@ public final class Node: Sendable {
                     var stored: StoredObject?
                     var journal: ObjectJournal?
                     if let store, objectType.isDurable {
+                        // Cut off from the coordinator (or paused) past its lease, this node
+                        // may have lost the shard already: taking the object in the store
+                        // now would fence out its real owner.
+                        guard self.state.withLockedValue({ $0.shards.membershipConfirmedUntil }) > .now else {
+                            throw VerseError(.unavailable, "\(address) cannot confirm its membership in the cluster: not activating \(key)")
+                        }
                         do {
                             stored = try await store.activate(key)
                         } catch let unavailable as StoreUnavailable {
@@ -307,6 +313,13 @@ public final class Node: Sendable {
 
     func resumeServing() {
         state.withLockedValue { $0.shards.suspended = false }
+    }
+
+    /// The coordinator confirmed this node's lease: it cannot expire before `instant`.
+    func confirmMembership(until instant: ContinuousClock.Instant) {
+        state.withLockedValue { state in
+            state.shards.membershipConfirmedUntil = max(state.shards.membershipConfirmedUntil, instant)
+        }
     }
 
     /// Drops the objects of shards this node no longer serves.

@@ -11,6 +11,11 @@ struct ShardGate {
     private var drains: [(shards: Set<Int>, done: CheckedContinuation<Void, Never>)] = []
     /// No shard is served (the node's lease expired; see `Node.suspendServing`).
     var suspended = false
+    /// Until when the node's membership is confirmed: its lease cannot have expired
+    /// before then, so no other node can have claimed its shards. Activating a durable
+    /// object takes ownership of its state in the store, so only a node inside this
+    /// window may do it.
+    var membershipConfirmedUntil = ContinuousClock.Instant.now - .seconds(1)
 
     /// Lets a call into `shard` (counted until `leave`) if the node serves it.
     mutating func enter(_ shard: Int, owned: Bool) -> Bool {

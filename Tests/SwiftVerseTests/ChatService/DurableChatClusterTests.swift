@@ -77,10 +77,20 @@ struct DurableChatClusterTests {
         let member: Member
         let sender: GateTestClient
 
+        /// Each node reaches etcd through a relay of its own (to cut it off with).
+        let relays: [Int: TCPRelay]
+
         init() async throws {
             postgres = try PostgresProcess()
             cluster = try ClusterHarness()
-            for _ in 0..<2 { try cluster.startNode(["--store", postgres.url()], executable: "chat-server") }
+            var relays: [Int: TCPRelay] = [:]
+            for _ in 0..<2 {
+                let relay = try TCPRelay(to: cluster.etcd.clientPort)
+                let port = try cluster.startNode(["--store", postgres.url()], executable: "chat-server",
+                                                 etcdEndpoint: "127.0.0.1:\(relay.port)")
+                relays[port] = relay
+            }
+            self.relays = relays
             let gate = try cluster.startGate(DurableChatClusterTests.chatCalls)
             try await cluster.waitReady(port: gate, nodes: 2)
             member = Member(try await GateTestClient.connect(port: gate, user: "member"))
@@ -178,6 +188,44 @@ extension DurableChatClusterTests {
             }
         }
         #expect(refused == 5, "the stale node acknowledged \(5 - refused) writes")
+        try await Self.sendUntilAcknowledged(sender, "after", id: "after")
+
+        let history = try await Self.messages(sender, after: 0)
+        #expect(history.map(\.message) == ["before", "moved 1", "moved 2", "moved 3", "after"])
+        #expect(history.map(\.seq) == [1, 2, 3, 4, 5])
+        try await member.read(through: 5)
+        #expect(member.shown.map(\.message) == history.map(\.message))
+        #expect(member.pushedSeqs.allSatisfy { (1...5).contains($0) }, "pushed: \(member.pushedSeqs)")
+        await member.client.close()
+        await sender.close()
+        cluster.stopAll()
+    }
+
+    /// A node cut off from etcd alone keeps serving with its last map (as every node
+    /// does while etcd is away), so it still holds the room when the others have moved
+    /// it: the store's epoch check is what refuses its writes. It drops the room, the
+    /// calls fail, nothing it was sent is stored or pushed.
+    @Test func aNodeCutOffFromEtcdHasEveryWriteRefusedByTheStoreOnceItsRoomMoved() async throws {
+        let setup = try await Setup()
+        let (cluster, member, sender) = (setup.cluster, setup.member, setup.sender)
+        try await Self.sendUntilAcknowledged(sender, "before", id: "before")
+        let cutOff = try #require(try await cluster.owner(of: Self.room))
+
+        setup.relays[cutOff]?.cut()
+        try await Self.waitForMove(cluster, Self.room, from: cutOff)
+        for index in 1...3 { try await Self.sendUntilAcknowledged(sender, "moved \(index)", id: "moved-\(index)") }
+        var refused = 0
+        for index in 1...3 {
+            do {
+                try await Self.sendDirectly(to: cutOff, secret: cluster.secret, "stale \(index)", as: sender, user: "sender")
+            } catch {
+                refused += 1
+            }
+        }
+        #expect(refused == 3, "the cut-off node acknowledged \(3 - refused) writes")
+        #expect(cluster.log(node: cutOff).contains("dropped ChatRoom/\(Self.room) after a failed write"),
+                "the refusal came from the store's epoch check")
+        setup.relays[cutOff]?.restore()
         try await Self.sendUntilAcknowledged(sender, "after", id: "after")
 
         let history = try await Self.messages(sender, after: 0)

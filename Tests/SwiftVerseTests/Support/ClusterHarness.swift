@@ -45,10 +45,10 @@ final class ClusterHarness: @unchecked Sendable {
         return nextPort
     }
 
-    private func launch(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+    private func launch(_ executable: String, _ arguments: [String], log: String, etcdEndpoint: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = binDirectory.appendingPathComponent(executable)
-        process.arguments = arguments + ["--etcd", etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
+        process.arguments = arguments + ["--etcd", etcdEndpoint ?? etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
                                          "--lease-ttl", "1", "--log-level", "debug", "--cluster-secret", secret] + commonArguments
         let logFile = logDirectory.appendingPathComponent(log)
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -71,10 +71,18 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     /// A node of the test object types (`verse-testnode`), or of others (`chat-server`).
+    /// `etcdEndpoint`: reach etcd there instead (through a `TCPRelay`, to cut it off).
     @discardableResult
-    func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = [], executable: String = "verse-testnode") throws -> Int {
-        nodes[port] = try launch(executable, ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log")
+    func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = [], executable: String = "verse-testnode",
+                   etcdEndpoint: String? = nil) throws -> Int {
+        nodes[port] = try launch(executable, ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log",
+                                 etcdEndpoint: etcdEndpoint)
         return port
+    }
+
+    /// What the node on `port` has logged so far.
+    func log(node port: Int) -> String {
+        (try? String(contentsOf: logDirectory.appendingPathComponent("node-\(port).log"), encoding: .utf8)) ?? ""
     }
 
     @discardableResult
