@@ -166,12 +166,26 @@ extension DurableChatClusterTests {
                                                             metadata: Metadata([("x-verse-cluster-secret", secret)]), timeout: .seconds(5))
     }
 
+    /// The history is exactly what the room's current owners acknowledged (none of what
+    /// was sent to the stale node), and the member was shown it, and pushed nothing else.
+    static func expectOnlyTheMovedRoomsMessages(_ setup: Setup) async throws {
+        let history = try await messages(setup.sender, after: 0)
+        #expect(history.map(\.message) == ["before", "moved 1", "moved 2", "moved 3", "after"])
+        #expect(history.map(\.seq) == [1, 2, 3, 4, 5])
+        try await setup.member.read(through: 5)
+        #expect(setup.member.shown.map(\.message) == history.map(\.message))
+        #expect(setup.member.pushedSeqs.allSatisfy { (1...5).contains($0) }, "pushed: \(setup.member.pushedSeqs)")
+        await setup.member.client.close()
+        await setup.sender.close()
+        setup.cluster.stopAll()
+    }
+
     /// A node frozen past its lease while its room moved and took messages elsewhere:
     /// once it runs again, whatever it is asked to write is refused, and nobody is
     /// pushed a message that is not in the final history.
     @Test func aNodePausedPastItsLeaseCannotWriteAfterItsRoomMoved() async throws {
         let setup = try await Setup()
-        let (cluster, member, sender) = (setup.cluster, setup.member, setup.sender)
+        let (cluster, sender) = (setup.cluster, setup.sender)
         try await Self.sendUntilAcknowledged(sender, "before", id: "before")
         let stale = try #require(try await cluster.owner(of: Self.room))
 
@@ -190,15 +204,7 @@ extension DurableChatClusterTests {
         #expect(refused == 5, "the stale node acknowledged \(5 - refused) writes")
         try await Self.sendUntilAcknowledged(sender, "after", id: "after")
 
-        let history = try await Self.messages(sender, after: 0)
-        #expect(history.map(\.message) == ["before", "moved 1", "moved 2", "moved 3", "after"])
-        #expect(history.map(\.seq) == [1, 2, 3, 4, 5])
-        try await member.read(through: 5)
-        #expect(member.shown.map(\.message) == history.map(\.message))
-        #expect(member.pushedSeqs.allSatisfy { (1...5).contains($0) }, "pushed: \(member.pushedSeqs)")
-        await member.client.close()
-        await sender.close()
-        cluster.stopAll()
+        try await Self.expectOnlyTheMovedRoomsMessages(setup)
     }
 
     /// A node cut off from etcd alone keeps serving with its last map (as every node
@@ -207,7 +213,7 @@ extension DurableChatClusterTests {
     /// calls fail, nothing it was sent is stored or pushed.
     @Test func aNodeCutOffFromEtcdHasEveryWriteRefusedByTheStoreOnceItsRoomMoved() async throws {
         let setup = try await Setup()
-        let (cluster, member, sender) = (setup.cluster, setup.member, setup.sender)
+        let (cluster, sender) = (setup.cluster, setup.sender)
         try await Self.sendUntilAcknowledged(sender, "before", id: "before")
         let cutOff = try #require(try await cluster.owner(of: Self.room))
 
@@ -228,14 +234,6 @@ extension DurableChatClusterTests {
         setup.relays[cutOff]?.restore()
         try await Self.sendUntilAcknowledged(sender, "after", id: "after")
 
-        let history = try await Self.messages(sender, after: 0)
-        #expect(history.map(\.message) == ["before", "moved 1", "moved 2", "moved 3", "after"])
-        #expect(history.map(\.seq) == [1, 2, 3, 4, 5])
-        try await member.read(through: 5)
-        #expect(member.shown.map(\.message) == history.map(\.message))
-        #expect(member.pushedSeqs.allSatisfy { (1...5).contains($0) }, "pushed: \(member.pushedSeqs)")
-        await member.client.close()
-        await sender.close()
-        cluster.stopAll()
+        try await Self.expectOnlyTheMovedRoomsMessages(setup)
     }
 }
