@@ -75,7 +75,7 @@ run: build-release
 	mkdir -p .data
 	$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --listen 127.0.0.1:48000 --store sqlite:.data/chat.sqlite
 
-## cluster: etcd + 2 chat-server nodes + 1 gate on 127.0.0.1:48000, in the foreground
+## cluster: etcd + PostgreSQL + 2 chat-server nodes + 1 gate on 127.0.0.1:48000, in the foreground
 cluster: build-release
 	tools/cluster.sh $$($(SWIFT) build -c release --show-bin-path)
 

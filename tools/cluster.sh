@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A real chat cluster on loopback, in the foreground: etcd + 2 chat-server nodes + 1 gate
-# on 127.0.0.1:48000 (or $GATE_PORT). Logs are prefixed by process; Ctrl-C stops all.
+# A real chat cluster on loopback, in the foreground: etcd, PostgreSQL (the rooms' store),
+# 2 chat-server nodes and 1 gate on 127.0.0.1:48000 (or $GATE_PORT). Logs are prefixed by
+# process; Ctrl-C stops all. PostgreSQL refuses to run as root: it runs as `postgres`.
 #   tools/cluster.sh BIN_DIR
 set -uo pipefail
 # shellcheck source=tools/ports.sh
@@ -9,7 +10,12 @@ bin=${1:?usage: cluster.sh BIN_DIR}
 gate_port=${GATE_PORT:-48000}
 etcd_port=${ETCD_PORT:-23790}
 node_ports=(${NODE_PORTS:-47011 47012})
+pg_port=${PG_PORT:-25432}
 work=$(mktemp -d)
+# Its own folder: the server's user must be able to enter it.
+pg=$(mktemp -d /tmp/swiftverse-pg.XXXXXX)
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_postgres() { if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$pg"; runuser -u postgres -- "$@"; else "$@"; fi; }
 pids=()
 # Nodes take NodeService calls only with this; every process of the cluster gets it.
 export SWIFTVERSE_CLUSTER_SECRET=${SWIFTVERSE_CLUSTER_SECRET:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
@@ -18,7 +24,8 @@ stop() {
   echo "stopping the cluster..."
   for (( i=${#pids[@]}-1; i>=0; i-- )); do kill -TERM "${pids[$i]}" 2>/dev/null; done
   wait 2>/dev/null
-  rm -rf "$work"
+  as_postgres "$pg_bin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1
+  rm -rf "$work" "$pg"
 }
 trap stop INT TERM EXIT
 
@@ -33,8 +40,14 @@ prefixed etcd etcd --name swiftverse --data-dir "$work/etcd" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-cluster "swiftverse=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
 wait_port "$etcd_port" 50 || true
+as_postgres "$pg_bin/initdb" -D "$pg/data" --auth=trust -U postgres >"$pg/initdb.log" 2>&1 || { cat "$pg/initdb.log"; exit 1; }
+as_postgres "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/log" -w \
+  -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null || { cat "$pg/log"; exit 1; }
+psql -h 127.0.0.1 -p "$pg_port" -U postgres -q -c "CREATE DATABASE swiftverse"
+store="postgres://postgres@127.0.0.1:$pg_port/swiftverse"
+echo "PostgreSQL on 127.0.0.1:$pg_port (the rooms' store: $store)"
 for i in "${!node_ports[@]}"; do
-  prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}"
+  prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}" --store "$store"
 done
 prefixed gate "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$gate_port" --auth password \
   --allow-public ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
