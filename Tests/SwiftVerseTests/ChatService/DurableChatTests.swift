@@ -1,7 +1,11 @@
 import ChatService
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 import VerseGRPC
 import VerseProtobuf
+import VersePostgres
 import VerseRuntime
 import VerseSQLite
 
@@ -101,6 +105,66 @@ struct DurableChatTests {
                 ($0 as? GRPCStatus)?.code == .invalidArgument
             }
             #expect(try await Self.recent(alice).isEmpty) // nothing was stored
+            await alice.close()
+        }
+    }
+}
+
+/// The embedded chat process on a real PostgreSQL that goes away under load.
+@Suite("chat service: durable rooms (PostgreSQL) while the database restarts", .serialized)
+struct DatabaseOutageChatTests {
+    /// Senders keep writing while the database is stopped for a few seconds: sends fail
+    /// cleanly meanwhile (UNAVAILABLE), every acknowledged one is stored exactly once,
+    /// and the service takes writes again by itself once the database is back.
+    func results(_ box: NIOLockedValueBox<[(id: String, status: GRPCStatus.Code)]>) -> [(id: String, status: GRPCStatus.Code)] {
+        box.withLockedValue { $0 }
+    }
+
+    @Test func theDatabaseStoppedUnderLoadLosesNothingAcknowledgedAndServiceResumes() async throws {
+        let postgres = try PostgresProcess()
+        let store = try PostgresObjectStore(url: postgres.url(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+                                            operationTimeout: .seconds(1), logger: Logger(label: "test.outage"))
+        try await store.waitUntilReady()
+        try await ChatServiceTests.withChat(store: store) { port in
+            let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await DurableChatTests.join(alice)
+            let outcomes = NIOLockedValueBox<[(id: String, status: GRPCStatus.Code)]>([])
+            // 40 sends, then the database away for 5 s while sends go on, then 40 more.
+            var index = 0, stoppedAt: ContinuousClock.Instant?, sendsAfterRestart = -1
+            while sendsAfterRestart < 40 {
+                if index == 40 {
+                    postgres.stop()
+                    stoppedAt = .now
+                }
+                if let stopped = stoppedAt, sendsAfterRestart < 0, ContinuousClock.now - stopped > .seconds(5) {
+                    try postgres.start()
+                    sendsAfterRestart = 0
+                }
+                if sendsAfterRestart >= 0 { sendsAfterRestart += 1 }
+                defer { index += 1 }
+                var request = Chat_ChatRoom_SendChatMessageRequest()
+                request.message = "m\(index)"
+                request.messageId = "id-\(index)"
+                do {
+                    let _: Chat_Client_SendChatMessageResponse =
+                        try await alice.call("ChatRoom", Chat.roomID("General"), "SendMessage", request, timeout: .seconds(10))
+                    outcomes.withLockedValue { $0.append(("id-\(index)", .ok)) }
+                } catch let status as GRPCStatus {
+                    outcomes.withLockedValue { $0.append(("id-\(index)", status.code)) }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let results = results(outcomes)
+            let failures = results.filter { $0.status != .ok }
+            #expect(!failures.isEmpty, "no send met the outage")
+            #expect(failures.allSatisfy { $0.status == .unavailable }, "\(failures.map(\.status))")
+            #expect(results.suffix(20).allSatisfy { $0.status == .ok }, "the service did not resume: \(results.suffix(20).map(\.status))")
+            // Stored: every acknowledged send, once each, in order, seq with no gap.
+            let stored = try await DurableChatTests.recent(alice, limit: 1000)
+            let acknowledged = results.filter { $0.status == .ok }.map { "m" + $0.id.dropFirst(3) }
+            #expect(Set(acknowledged).isSubset(of: Set(stored.map(\.message))))
+            #expect(Set(stored.map(\.message)).count == stored.count, "a message was stored twice")
+            #expect(stored.map(\.seq) == Array(1...Int64(stored.count)))
             await alice.close()
         }
     }
