@@ -76,6 +76,7 @@ struct DurableChatClusterTests {
         let cluster: ClusterHarness
         let member: Member
         let sender: GateTestClient
+        let gate: Int
 
         /// Each node reaches etcd through a relay of its own (to cut it off with).
         let relays: [Int: TCPRelay]
@@ -91,7 +92,7 @@ struct DurableChatClusterTests {
                 relays[port] = relay
             }
             self.relays = relays
-            let gate = try cluster.startGate(DurableChatClusterTests.chatCalls)
+            gate = try cluster.startGate(DurableChatClusterTests.chatCalls)
             try await cluster.waitReady(port: gate, nodes: 2)
             member = Member(try await GateTestClient.connect(port: gate, user: "member"))
             try await DurableChatClusterTests.join(member.client)
@@ -235,5 +236,32 @@ extension DurableChatClusterTests {
         try await Self.sendUntilAcknowledged(sender, "after", id: "after")
 
         try await Self.expectOnlyTheMovedRoomsMessages(setup)
+    }
+
+    /// Every node and the gate stop (SIGTERM) and start again on the same store: the
+    /// rooms come back with their whole history and seq goes on from where it was.
+    @Test func aFullRestartOfTheClusterKeepsEveryRoomsHistory() async throws {
+        let setup = try await Setup()
+        let cluster = setup.cluster
+        for index in 1...10 { try await Self.sendUntilAcknowledged(setup.sender, "m\(index)", id: "m-\(index)") }
+        await setup.sender.close()
+        await setup.member.client.close()
+        cluster.terminate(gate: setup.gate)
+        for port in setup.relays.keys { cluster.terminate(node: port) }
+
+        for (port, relay) in setup.relays {
+            try cluster.startNode(port: port, ["--store", setup.postgres.url()], executable: "chat-server",
+                                  etcdEndpoint: "127.0.0.1:\(relay.port)")
+        }
+        let gate = try cluster.startGate(port: setup.gate, Self.chatCalls)
+        try await cluster.waitReady(port: gate, nodes: 2)
+        let reader = try await GateTestClient.connect(port: gate, user: "reader")
+        try await Self.join(reader)
+        let history = try await Self.messages(reader, after: 0)
+        #expect(history.map(\.message) == (1...10).map { "m\($0)" })
+        try await Self.sendUntilAcknowledged(reader, "after the restart", id: "after")
+        #expect(try await Self.messages(reader, after: 10).map(\.seq) == [11])
+        await reader.close()
+        cluster.stopAll()
     }
 }

@@ -115,6 +115,13 @@ final class ClusterHarness: @unchecked Sendable {
         if let process = nodes[port] { Foundation.kill(process.processIdentifier, SIGCONT) }
     }
 
+    /// SIGTERM to a gate: it drains its clients and exits.
+    func terminate(gate port: Int) {
+        guard let process = gates.removeValue(forKey: port) else { return }
+        process.terminate()
+        reap(process)
+    }
+
     /// SIGTERM: the node hands its shards back, then exits.
     func terminate(node port: Int) {
         guard let process = nodes.removeValue(forKey: port) else { return }
