@@ -174,6 +174,25 @@ public final class PostgresObjectStore: ObjectStore, Sendable {
         throw StoreFenced(key: key, epoch: epoch, current: try await currentEpoch(key))
     }
 
+    public func entries(of key: ObjectKey, after number: Int64, limit: Int) async throws -> [JournalEntry] {
+        let (client, logger) = (self.client, self.logger)
+        let query: PostgresQuery = """
+            SELECT number, entry FROM journal WHERE type = \(key.type) AND id = \(key.id) AND number > \(number)
+            ORDER BY number LIMIT \(Int64(limit))
+            """
+        do {
+            return try await bounded("reading \(key)") {
+                var entries: [JournalEntry] = []
+                for try await (number, entry) in try await client.query(query, logger: logger).decode((Int64, ByteBuffer).self) {
+                    entries.append(JournalEntry(number: number, bytes: Array(entry.readableBytesView)))
+                }
+                return entries
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
     private func currentEpoch(_ key: ObjectKey) async throws -> Int64 {
         let (client, logger) = (self.client, self.logger)
         let query: PostgresQuery = "SELECT epoch FROM objects WHERE type = \(key.type) AND id = \(key.id)"

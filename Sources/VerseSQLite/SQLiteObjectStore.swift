@@ -127,6 +127,18 @@ public final class SQLiteObjectStore: ObjectStore, @unchecked Sendable {
         }
     }
 
+    public func entries(of key: ObjectKey, after number: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await run { database in
+            let read = try database.statement(
+                "SELECT number, entry FROM journal WHERE type = ?1 AND id = ?2 AND number > ?3 ORDER BY number LIMIT ?4")
+            try read.bind(.text(key.type), .text(key.id), .integer(number), .integer(Int64(limit)))
+            var entries: [JournalEntry] = []
+            while try read.step() { entries.append(JournalEntry(number: read.integer(0), bytes: read.blob(1))) }
+            read.reset()
+            return entries
+        }
+    }
+
     /// Runs `body` on the store's thread; SQLite's errors become `StoreUnavailable`.
     private func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws -> T {
         let database = self.database

@@ -113,10 +113,13 @@ public final class Gate: Sendable {
     public var slowClientsDisconnected: Int { slowClients.withLockedValue { $0 } }
     private let slowClients = NIOLockedValueBox(0)
 
+    /// Every client id this gate issues starts with it.
+    private var clientIDPrefix: String { configuration.advertiseAddress + "/" }
+
     private func makeClientID() -> String {
         let number = nextClientNumber.withLockedValue { $0 += 1; return $0 }
         // Unique across gate restarts on the same address (the instance part).
-        return "\(configuration.advertiseAddress)/\(String(instance, radix: 36))-\(String(number, radix: 36))"
+        return clientIDPrefix + "\(String(instance, radix: 36))-\(String(number, radix: 36))"
     }
 
     // MARK: gate.GateService
@@ -229,9 +232,20 @@ public final class Gate: Sendable {
     /// (not per client).
     func deliver(_ push: Verse_GatePush) {
         guard let message = push.message else { return }
+        var unknown: [String] = []
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
-            push.broadcast ? Array(sessions.byID.values) : push.clientIds.compactMap { sessions.byID[$0] }
+            if push.broadcast { return Array(sessions.byID.values) }
+            var targets: [ClientSession] = []
+            targets.reserveCapacity(push.clientIds.count)
+            for id in push.clientIds {
+                if let session = sessions.byID[id] { targets.append(session) } else { unknown.append(id) }
+            }
+            return targets
         }
+        // A client of this gate that is no longer here (it left while the object that
+        // pushes to it was being moved or restarted, so that object never heard): tell
+        // the nodes again, so the object drops it.
+        for id in unknown where id.hasPrefix(clientIDPrefix) { departures.clientLeft(id) }
         let compression = targets.contains(where: \.compressesPushes) ? configuration.pushCompression : nil
         let shared = SharedMessage(message, compressedWith: compression)
         // Objects usually run on their clients' loop: then everything is written now,

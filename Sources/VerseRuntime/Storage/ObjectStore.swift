@@ -14,6 +14,9 @@ public protocol ObjectStore: Sendable {
     /// dropping the entries it covers; in one transaction, only if `epoch` is still
     /// the object's. Returns the number of the last entry.
     func write(_ key: ObjectKey, epoch: Int64, entries: [[UInt8]], snapshot: [UInt8]?) async throws -> Int64
+    /// Up to `limit` journal entries of `key` numbered above `number`, oldest first,
+    /// without activating it (reading history past what the object holds; tools).
+    func entries(of key: ObjectKey, after number: Int64, limit: Int) async throws -> [JournalEntry]
     /// What the store is, for logs and errors (never a password).
     var description: String { get }
     func close() async

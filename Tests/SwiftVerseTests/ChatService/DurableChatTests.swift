@@ -169,3 +169,52 @@ struct DatabaseOutageChatTests {
         }
     }
 }
+
+extension DurableChatTests {
+    /// A member whose client went away while its room was down (here: the whole process
+    /// restarted) is dropped at the room's next push: the gate no longer has the client
+    /// and says so, and the room records the departure.
+    @Test func membersWhoseClientLeftWhileTheRoomWasDownAreDroppedAtItsNextPush() async throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/chat.sqlite"
+        var departed = ""
+        var alice: GateTestClient?
+        try await Self.withChat(store: path) { port in
+            let client = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await Self.join(client)
+            departed = client.clientID
+            alice = client // still connected when the process stops: its rooms are gone first
+        }
+        await alice?.close()
+        do {
+            let store = try SQLiteObjectStore(path: path)
+            let events = try await Self.events(store)
+            await store.close()
+            #expect(!events.contains { $0.left == departed }, "the departure was recorded before the restart")
+        }
+        try await Self.withChat(store: path) { port in
+            let bob = try await GateTestClient.connect(port: port, user: "bob", password: "000000")
+            _ = try await Self.join(bob)
+            try await Self.send(bob, "anyone here?")
+            _ = try await bob.nextPushes(1, as: Chat_Client_NewMessageNotification.self)
+            // The departure is written by the room; wait until it is stored.
+            let deadline = ContinuousClock.now + .seconds(30)
+            var left = false
+            while !left && ContinuousClock.now < deadline {
+                let store = try SQLiteObjectStore(path: path)
+                let events = try await Self.events(store)
+                await store.close()
+                left = events.contains { $0.left == departed }
+                if !left { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(left, "the room still counts \(departed) as a member")
+            await bob.close()
+        }
+    }
+
+    /// General's journal, as stored (read without taking the room from its node).
+    static func events(_ store: SQLiteObjectStore) async throws -> [Chat_ChatRoomEvent] {
+        let entries = try await store.entries(of: ObjectKey(type: "ChatRoom", id: Chat.roomID("General")), after: 0, limit: 10_000)
+        return try entries.map { try ProtoAny(serializedBytes: $0.bytes).unpack(Chat_ChatRoomEvent.self) }
+    }
+}

@@ -45,9 +45,18 @@ enum ObjectStoreContract {
         #expect(stored.entries == [JournalEntry(number: 3, bytes: [3])])
     }
 
+    static func entriesAreReadInPagesWithoutTakingTheObject(_ store: any ObjectStore) async throws {
+        let epoch = try await store.activate(room).epoch
+        _ = try await store.write(room, epoch: epoch, entries: (1...5).map { [UInt8($0)] }, snapshot: [0])
+        #expect(try await store.entries(of: room, after: 0, limit: 2).map(\.number) == [1, 2]) // a snapshot drops none
+        #expect(try await store.entries(of: room, after: 3, limit: 10).map(\.bytes) == [[4], [5]])
+        #expect(try await store.entries(of: ObjectKey(type: "T", id: "none"), after: 0, limit: 10).isEmpty)
+        _ = try await store.write(room, epoch: epoch, entries: [[6]], snapshot: nil) // still the owner
+    }
+
     static func all(_ makeStore: () async throws -> any ObjectStore) async throws {
         for check in [everyActivationTakesANewEpochAndSeesWhatWasWritten, aWriteFromAnEarlierActivationIsRefusedAndChangesNothing,
-                      aSnapshotReplacesTheEntriesBeforeItOnActivation] {
+                      aSnapshotReplacesTheEntriesBeforeItOnActivation, entriesAreReadInPagesWithoutTakingTheObject] {
             let store = try await makeStore()
             try await check(store)
             await store.close()

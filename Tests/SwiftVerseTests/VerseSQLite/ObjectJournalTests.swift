@@ -15,6 +15,9 @@ final class CountingStore: ObjectStore {
         writes.withLockedValue { $0.append(entries.count) }
         return try await inner.write(key, epoch: epoch, entries: entries, snapshot: snapshot)
     }
+    func entries(of key: ObjectKey, after number: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await inner.entries(of: key, after: number, limit: limit)
+    }
     func close() async { await inner.close() }
 }
 
