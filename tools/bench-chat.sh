@@ -66,6 +66,18 @@ row "saturate (embedded)" --target "127.0.0.1:$port" --clients 100 --rooms 5 --s
   --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
 stop_pid $server_pid
 
+# The same with the rooms in SQLite (every message written before it is acknowledged).
+start_embedded --store "sqlite:$work/bench.sqlite"
+row "fanout (emb., SQLite)" --target "127.0.0.1:$port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
+  --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+stop_pid $server_pid
+rm -f "$work"/bench.sqlite*
+
+start_embedded --store "sqlite:$work/bench.sqlite"
+row "saturate (emb., SQLite)" --target "127.0.0.1:$port" --clients 100 --rooms 5 --senders 25 --closed-loop \
+  --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
+stop_pid $server_pid
+
 start_embedded
 row "unary calls (embedded)" --target "127.0.0.1:$port" --clients 64 --senders 64 --closed-loop --workload list \
   --warmup $warmup --duration $duration --drain 2 --server-pid $server_pid
@@ -77,13 +89,12 @@ row "slow consumers (emb.)" --target "127.0.0.1:$port" --clients 500 --rooms 5 -
 echo "  (gate: $(grep -c 'stopped reading its pushes' "$work/server.log") of 20 clients that stopped reading were disconnected)"
 stop_pid $server_pid
 
-# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU.
+# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU, rooms in memory.
 gate_port=$(free_port)
-GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" \
+STORE=none GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" \
   setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster.log" 2>&1 &
 cluster_pid=$!; pids+=($cluster_pid)
 if wait_for "$work/cluster.log" "chat service ready" && wait_for "$work/cluster.log" "\[gate\].*cluster ready"; then
-  gate_pid=$(pgrep -f "gate --etcd .* --listen 127.0.0.1:$gate_port" | head -1)
   row "fanout (cluster)" --target "127.0.0.1:$gate_port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
     --warmup $warmup --duration $duration --drain 10
 fi

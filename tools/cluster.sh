@@ -2,6 +2,7 @@
 # A real chat cluster on loopback, in the foreground: etcd, PostgreSQL (the rooms' store),
 # 2 chat-server nodes and 1 gate on 127.0.0.1:48000 (or $GATE_PORT). Logs are prefixed by
 # process; Ctrl-C stops all. PostgreSQL refuses to run as root: it runs as `postgres`.
+# STORE=none runs the nodes without a store (rooms in memory) and starts no PostgreSQL.
 #   tools/cluster.sh BIN_DIR
 set -uo pipefail
 # shellcheck source=tools/ports.sh
@@ -40,12 +41,16 @@ prefixed etcd etcd --name swiftverse --data-dir "$work/etcd" \
   --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
   --initial-cluster "swiftverse=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
 wait_port "$etcd_port" 50 || true
-as_postgres "$pg_bin/initdb" -D "$pg/data" --auth=trust -U postgres >"$pg/initdb.log" 2>&1 || { cat "$pg/initdb.log"; exit 1; }
-as_postgres "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/log" -w \
-  -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null || { cat "$pg/log"; exit 1; }
-psql -h 127.0.0.1 -p "$pg_port" -U postgres -q -c "CREATE DATABASE swiftverse"
-store="postgres://postgres@127.0.0.1:$pg_port/swiftverse"
-echo "PostgreSQL on 127.0.0.1:$pg_port (the rooms' store: $store)"
+if [ "${STORE:-postgres}" = none ]; then
+  store=none
+else
+  as_postgres "$pg_bin/initdb" -D "$pg/data" --auth=trust -U postgres >"$pg/initdb.log" 2>&1 || { cat "$pg/initdb.log"; exit 1; }
+  as_postgres "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/log" -w \
+    -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null || { cat "$pg/log"; exit 1; }
+  psql -h 127.0.0.1 -p "$pg_port" -U postgres -q -c "CREATE DATABASE swiftverse"
+  store="postgres://postgres@127.0.0.1:$pg_port/swiftverse"
+  echo "PostgreSQL on 127.0.0.1:$pg_port (the rooms' store: $store)"
+fi
 for i in "${!node_ports[@]}"; do
   prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}" --store "$store"
 done
