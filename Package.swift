@@ -94,7 +94,7 @@ let package = Package(
         ]),
         // The object store on PostgreSQL (clusters), through postgres-nio.
         .target(name: "VersePostgres", dependencies: [
-            "VerseRuntime",
+            "VerseRuntime", "VerseGRPC",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -162,10 +162,10 @@ public actor ChatRoom: DurableObject {
         return state
     }
 
-    /// History and members go with the room when its shard moves by a planned move
-    /// (without a store; with one, the next node reads them from the store).
+    /// History and members go with the room when its shard moves by a planned move.
+    /// With a store there is nothing to send: the next node reads them from the store.
     public func handOff() async -> ProtoAny? {
-        ProtoAny(packing: state())
+        runtime.isDurable ? nil : ProtoAny(packing: state())
     }
 
     /// A hand-over's state, or the journal's last snapshot.

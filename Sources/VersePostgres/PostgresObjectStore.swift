@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
+import VerseGRPC
 import VerseRuntime
 
 /// The object store on PostgreSQL, for clusters (`--store postgres://...`), through
@@ -45,7 +46,7 @@ public final class PostgresObjectStore: ObjectStore, Sendable {
     /// Returns once the database answers and its schema is current, retrying with
     /// backoff while it is unreachable (logged); throws for a schema from a newer build.
     public func waitUntilReady() async throws {
-        var delay = Duration.milliseconds(200)
+        var backoff = RetryBackoff(first: .milliseconds(200), limit: .seconds(5))
         while true {
             do {
                 try await migrate()
@@ -54,9 +55,8 @@ public final class PostgresObjectStore: ObjectStore, Sendable {
                 throw newer
             } catch {
                 if Task.isCancelled { throw CancellationError() }
-                logger.warning("object store \(description) not reachable yet, retrying in \(delay): \(Self.explain(error))")
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
+                logger.warning("object store \(description) not reachable yet, retrying in \(backoff.next): \(Self.explain(error))")
+                try await backoff.wait()
             }
         }
     }

@@ -55,17 +55,20 @@ public final class ObjectRuntime: Sendable {
     /// is shown a change that could still be lost.
     public func push<Message: ProtoMessage>(_ message: Message, to clientIDs: [String]) {
         let packed = ProtoAny(packing: message)
-        guard let journal else { return node.pushes.push(packed, to: clientIDs) }
-        let pushes = node.pushes
-        journal.afterDurable { pushes.push(packed, to: clientIDs) }
+        afterRecorded { $0.push(packed, to: clientIDs) }
     }
 
     /// Pushes `message` to every client of every gate (after what was recorded, as `push`).
     public func broadcast<Message: ProtoMessage>(_ message: Message) {
         let packed = ProtoAny(packing: message)
-        guard let journal else { return node.pushes.broadcast(packed) }
+        afterRecorded { $0.broadcast(packed) }
+    }
+
+    /// Runs `send` now, or once what was recorded before it is durable.
+    private func afterRecorded(_ send: @escaping @Sendable (PushRouter) -> Void) {
         let pushes = node.pushes
-        journal.afterDurable { pushes.broadcast(packed) }
+        guard let journal else { return send(pushes) }
+        journal.afterDurable { send(pushes) }
     }
 
     /// Calls a method on another object, wherever in the cluster it lives.

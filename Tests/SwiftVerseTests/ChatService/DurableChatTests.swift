@@ -129,18 +129,19 @@ struct DatabaseOutageChatTests {
             let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
             _ = try await DurableChatTests.join(alice)
             let outcomes = NIOLockedValueBox<[(id: String, status: GRPCStatus.Code)]>([])
-            // 40 sends, then the database away for 5 s while sends go on, then 40 more.
-            var index = 0, stoppedAt: ContinuousClock.Instant?, sendsAfterRestart = -1
-            while sendsAfterRestart < 40 {
+            // 40 sends, then the database away for 5 s while sends go on, then on until 20
+            // in a row succeed (the pool reconnects at its own pace; a minute at most).
+            var index = 0, stoppedAt: ContinuousClock.Instant?, restartedAt: ContinuousClock.Instant?
+            func succeededInARow() -> Int { outcomes.withLockedValue { $0 }.reversed().prefix { $0.status == .ok }.count }
+            while restartedAt.map({ ContinuousClock.now - $0 < .seconds(60) && succeededInARow() < 20 }) ?? true {
                 if index == 40 {
                     postgres.stop()
                     stoppedAt = .now
                 }
-                if let stopped = stoppedAt, sendsAfterRestart < 0, ContinuousClock.now - stopped > .seconds(5) {
+                if let stopped = stoppedAt, restartedAt == nil, ContinuousClock.now - stopped > .seconds(5) {
                     try postgres.start()
-                    sendsAfterRestart = 0
+                    restartedAt = .now
                 }
-                if sendsAfterRestart >= 0 { sendsAfterRestart += 1 }
                 defer { index += 1 }
                 var request = Chat_ChatRoom_SendChatMessageRequest()
                 request.message = "m\(index)"
