@@ -10,19 +10,20 @@ import VerseRuntime
 /// answers, and pushes go out only after that write; a room activated again (after a
 /// restart, a crash, a move) replays its journal. Each message gets the room's next
 /// `seq` (from 1, no gaps); a send repeated with the same `message_id` by the same user
-/// is stored once. Memory holds the last `Chat.historyLimit` messages.
+/// is stored once. The store keeps every message; memory holds the last
+/// `Chat.historyLimit` of them, and older pages are read from the store.
 public actor ChatRoom: DurableObject {
     public static let typeName = "ChatRoom"
     public static let methods = MethodTable<ChatRoom>()
         .method("Join") { (room: isolated ChatRoom, request: Chat_ChatRoom_JoinRequest, context: CallContext) in
-            try room.join(afterSeq: request.afterSeq, context)
+            try await room.join(afterSeq: request.afterSeq, context)
         }
         .method("SendMessage") { (room: isolated ChatRoom, request: Chat_ChatRoom_SendChatMessageRequest, context: CallContext) in
             try room.send(request.message, id: request.messageId, context)
         }
         .method("GetRecentMessages") { (room: isolated ChatRoom, request: Chat_ChatRoom_GetRecentMessagesRequest, _: CallContext) in
             var response = Chat_ChatRoom_GetRecentMessagesResponse()
-            response.messages = try room.messages(afterSeq: request.afterSeq, limit: request.limit)
+            response.messages = try await room.messages(afterSeq: request.afterSeq, limit: request.limit)
             return response
         }
         .method("Leave") { (room: isolated ChatRoom, _: Chat_ChatRoom_LeaveRequest, context: CallContext) in
@@ -57,7 +58,7 @@ public actor ChatRoom: DurableObject {
         return (client, user)
     }
 
-    func join(afterSeq: Int64, _ context: CallContext) throws -> Chat_ChatRoom_JoinResponse {
+    func join(afterSeq: Int64, _ context: CallContext) async throws -> Chat_ChatRoom_JoinResponse {
         let (client, user) = try Self.member(context)
         guard afterSeq >= 0 else { throw VerseError(.invalidArgument, "after_seq must not be negative") }
         if members.updateValue(user, forKey: client) != user {
@@ -71,7 +72,8 @@ public actor ChatRoom: DurableObject {
         }
         var response = Chat_ChatRoom_JoinResponse()
         response.roomName = name
-        response.recentMessages = afterSeq > 0 ? history.after(afterSeq, limit: Chat.maxPage) : history.last(Chat.recentCount)
+        response.recentMessages = try await page(after: afterSeq > 0 ? afterSeq : history.lastSeq - Int64(Chat.recentCount),
+                                                 count: afterSeq > 0 ? Chat.maxPage : Chat.recentCount)
         return response
     }
 
@@ -127,10 +129,37 @@ public actor ChatRoom: DurableObject {
 
     /// after_seq 0: the last `limit`; > 0: the first `limit` after it. limit 0 means
     /// `Chat.recentCount`, at most `Chat.maxPage`.
-    func messages(afterSeq: Int64, limit: Int32) throws -> [Chat_ChatMessage] {
+    func messages(afterSeq: Int64, limit: Int32) async throws -> [Chat_ChatMessage] {
         guard afterSeq >= 0, limit >= 0 else { throw VerseError(.invalidArgument, "after_seq and limit must not be negative") }
         let count = min(limit == 0 ? Chat.recentCount : Int(limit), Chat.maxPage)
-        return afterSeq > 0 ? history.after(afterSeq, limit: count) : history.last(count)
+        // Seqs have no gaps, so the last `count` are the ones after lastSeq - count.
+        return try await page(after: afterSeq > 0 ? afterSeq : history.lastSeq - Int64(count), count: count)
+    }
+
+    /// The first `count` messages with a seq above `seq`, oldest first: from memory
+    /// when it holds them, else the older part from the store's journal.
+    private func page(after seq: Int64, count: Int) async throws -> [Chat_ChatMessage] {
+        let seq = max(0, seq)
+        let cachedFrom = history.firstSeq
+        guard runtime.isDurable, seq + 1 < cachedFrom else { return history.after(seq, limit: count) }
+        var page: [Chat_ChatMessage] = []
+        // Each message is one journal entry and joins and leaves are entries too, so the
+        // entry of message `seq + 1` is numbered above `seq`: the scan starts there.
+        var entry = seq
+        scan: while page.count < count {
+            let entries = try await runtime.storedEntries(after: entry, limit: Chat.maxPage)
+            guard !entries.isEmpty else { break }
+            for (number, stored) in entries {
+                entry = number
+                guard let message = try stored.unpack(Chat_ChatRoomEvent.self).message?.message else { continue }
+                if message.seq >= cachedFrom { break scan } // memory has the rest
+                guard message.seq > seq else { continue }
+                page.append(message)
+                if page.count == count { break scan }
+            }
+        }
+        if page.count < count { page += history.after(page.last?.seq ?? seq, limit: count - page.count) }
+        return page
     }
 
     public func onClientGone(_ clientID: String) async {
@@ -217,12 +246,10 @@ struct MessageHistory {
         }
     }
 
-    func contains(user: String, messageID: String) -> Bool { ids[user + "\u{0}" + messageID] != nil }
+    /// The seq of the oldest message held (lastSeq + 1 when none is).
+    var firstSeq: Int64 { stored[start...].first?.message?.seq ?? lastSeq + 1 }
 
-    /// The last `count`, oldest first.
-    func last(_ count: Int) -> [Chat_ChatMessage] {
-        stored[max(start, stored.count - count)...].map { $0.message ?? Chat_ChatMessage() }
-    }
+    func contains(user: String, messageID: String) -> Bool { ids[user + "\u{0}" + messageID] != nil }
 
     /// The first `count` with a seq above `seq`, oldest first.
     func after(_ seq: Int64, limit count: Int) -> [Chat_ChatMessage] {

@@ -43,6 +43,20 @@ public final class ObjectRuntime: Sendable {
         journal?.saveSnapshot(ProtoAny(packing: state).serializedBytes())
     }
 
+    /// Up to `limit` of the object's stored journal entries numbered above `number`,
+    /// oldest first, as written (what `record` took): for reading history that the
+    /// object no longer holds in memory. Empty without a store.
+    public func storedEntries(after number: Int64, limit: Int) async throws -> [(number: Int64, entry: ProtoAny)] {
+        guard let journal else { return [] }
+        let stored: [JournalEntry]
+        do {
+            stored = try await journal.store.entries(of: journal.key, after: number, limit: limit)
+        } catch let unavailable as StoreUnavailable {
+            throw VerseError(.unavailable, unavailable.description)
+        }
+        return try stored.map { (number: $0.number, entry: try ProtoAny(serializedBytes: $0.bytes)) }
+    }
+
     /// An executor on the object's event loop. An object that declares
     /// `nonisolated var unownedExecutor: UnownedSerialExecutor { runtime.executor }`
     /// runs on the same threads as the network: its calls and pushes cost no thread

@@ -70,6 +70,40 @@ struct DurableChatTests {
         }
     }
 
+    /// What `historyOlderThanWhatARoomHoldsInMemoryIsPagedFromTheStore` reads (30 messages).
+    static func checkPages(_ client: GateTestClient) async throws {
+        #expect(try await Self.recent(client, afterSeq: 3, limit: 10).map(\.seq) == Array(4...13))
+        #expect(try await Self.recent(client, limit: 20).map(\.seq) == Array(11...30))
+        #expect(try await Self.recent(client, afterSeq: 25, limit: 10).map(\.seq) == Array(26...30)) // memory only
+        #expect(try await Self.join(client, afterSeq: 1).recentMessages.map(\.seq) == Array(2...30))
+        #expect(try await Self.recent(client, afterSeq: 1, limit: 1).map(\.message) == ["m2"])
+    }
+
+    @Test func historyOlderThanWhatARoomHoldsInMemoryIsPagedFromTheStore() async throws {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/chat.sqlite"
+        // Memory holds 5 messages; the store has all 30, between joins of other members.
+        try await ChatServiceTests.withChat(historyLimit: 5, store: try SQLiteObjectStore(path: path)) { port in
+            let alice = try await GateTestClient.connect(port: port, user: "alice", password: "000000")
+            _ = try await Self.join(alice)
+            for index in 1...30 {
+                if index % 7 == 0 {
+                    let other = try await GateTestClient.connect(port: port, user: "u\(index)", password: "000000")
+                    _ = try await Self.join(other)
+                    await other.close()
+                }
+                try await Self.send(alice, "m\(index)")
+            }
+            try await Self.checkPages(alice)
+            await alice.close()
+        }
+        try await ChatServiceTests.withChat(historyLimit: 5, store: try SQLiteObjectStore(path: path)) { port in
+            let bob = try await GateTestClient.connect(port: port, user: "bob", password: "000000")
+            try await Self.checkPages(bob)
+            await bob.close()
+        }
+    }
+
     @Test func aSendIsAcknowledgedOnlyAfterItIsStoredAndPushedOnlyThen() async throws {
         let folder = try TemporaryFolder()
         let path = folder.path + "/chat.sqlite"
