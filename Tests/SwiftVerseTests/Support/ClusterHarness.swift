@@ -93,6 +93,11 @@ final class ClusterHarness: @unchecked Sendable {
         return port
     }
 
+    /// The chat CLI for `user`, connected to the gate on `port`.
+    func startChatCLI(gate port: Int, user: String) throws -> ChatCLIProcess {
+        try ChatCLIProcess(binDirectory: binDirectory, logDirectory: logDirectory, gate: port, user: user)
+    }
+
     /// Test certificates in this cluster's log directory.
     func makeCertificates() throws -> TestCertificates {
         try TestCertificates(in: logDirectory.appendingPathComponent("certs"))
