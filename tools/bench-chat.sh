@@ -24,12 +24,18 @@ wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
 start_embedded() {
   port=$(free_port)
-  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store none --log-level warning "$@" >"$work/server.log" 2>&1 &
+  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store none --log-level notice "$@" >"$work/server.log" 2>&1 &
   server_pid=$!; pids+=($server_pid)
   wait_port "$port" || true
   sleep 0.5
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+# commits LOG: the group-commit batch size, from the "object store: N writes carried M
+# journal entries" lines the nodes log when they stop (summed over the nodes)
+commits() {
+  grep -o 'object store: [0-9]* writes carried [0-9]* journal entries' "$1" |
+    awk '{ w += $3; e += $6 } END { if (w > 0) printf "  (store: %d messages and joins in %d commits: %.1f per commit)\n", e, w, e / w }'
+}
 
 # bench NAME ARGS... -> one table row from chat-bench --json
 row() {
@@ -47,14 +53,16 @@ except Exception:
 lat, call = r.get("latency_ms", {}), r.get("call_latency_ms", {})
 unit = r.get("server_cpu_us_per_unit")
 rate = r["deliveries_per_second"] if r["workload"] == "chat" else r["calls_per_second"]
-print(f"{name:<22} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f} {r['lost']:>5} "
+gaps = f" (seq gaps {r['seq_gaps']}: {r['seq_recovered']}/{r['seq_missing']} fetched back)" if r.get("seq_gaps") else ""
+print(f"{name:<24} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f} {r['lost']:>5} "
+      f"{call.get('p50', 0):>8.2f} {call.get('p99', 0):>8.2f} "
       f"{lat.get('p50', call.get('p50', 0)):>8.2f} {lat.get('p99', call.get('p99', 0)):>8.2f} "
-      f"{(unit if unit is not None else float('nan')):>9.2f} {'ok' if rc == 0 else 'FAIL'}")
+      f"{(unit if unit is not None else float('nan')):>9.2f} {'ok' if rc == 0 else 'FAIL'}{gaps}")
 EOF
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
-printf '%-22s %6s %9s %11s %5s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost p50_ms p99_ms cpu_us/u ok
+printf '%-24s %6s %9s %11s %5s %8s %8s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost call_p50 call_p99 e2e_p50 e2e_p99 cpu_us/u ok
 
 start_embedded
 row "fanout (embedded)" --target "127.0.0.1:$port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
@@ -71,12 +79,14 @@ start_embedded --store "sqlite:$work/bench.sqlite"
 row "fanout (emb., SQLite)" --target "127.0.0.1:$port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
   --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
 stop_pid $server_pid
+commits "$work/server.log"
 rm -f "$work"/bench.sqlite*
 
 start_embedded --store "sqlite:$work/bench.sqlite"
 row "saturate (emb., SQLite)" --target "127.0.0.1:$port" --clients 100 --rooms 5 --senders 25 --closed-loop \
   --warmup $warmup --duration $duration --drain 10 --server-pid $server_pid
 stop_pid $server_pid
+commits "$work/server.log"
 
 start_embedded
 row "unary calls (embedded)" --target "127.0.0.1:$port" --clients 64 --senders 64 --closed-loop --workload list \
@@ -89,17 +99,6 @@ row "slow consumers (emb.)" --target "127.0.0.1:$port" --clients 500 --rooms 5 -
 echo "  (gate: $(grep -c 'stopped reading its pushes' "$work/server.log") of 20 clients that stopped reading were disconnected)"
 stop_pid $server_pid
 
-# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU, rooms in memory.
-gate_port=$(free_port)
-STORE=none GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" \
-  setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster.log" 2>&1 &
-cluster_pid=$!; pids+=($cluster_pid)
-if wait_for "$work/cluster.log" "chat service ready" && wait_for "$work/cluster.log" "\[gate\].*cluster ready"; then
-  row "fanout (cluster)" --target "127.0.0.1:$gate_port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
-    --warmup $warmup --duration $duration --drain 10
-fi
-kill -TERM -- -"$cluster_pid" 2>/dev/null; stop_pid $cluster_pid
-
 # Idle memory twice: clients sharing connections (100 each), and one connection per
 # client, where every connection's own state (nghttp2 session, buffers) counts too.
 for per_connection in 100 1; do
@@ -110,5 +109,29 @@ for per_connection in 100 1; do
     --connections $((idle_clients / per_connection)) --senders 0 --idle --duration 3 --server-pid $server_pid 2>/dev/null
   stop_pid $server_pid
 done
+
+# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU; the rooms in memory,
+# then in PostgreSQL (on the server CPU too). Fan-out, then saturation, on each.
 echo
-echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); the cluster row spans 4 processes, so it has none."
+for store in none postgres; do
+  label=$([ $store = none ] && echo "cluster" || echo "cluster, PG")
+  gate_port=$(free_port)
+  STORE=$store GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+    setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster-$store.log" 2>&1 &
+  cluster_pid=$!; pids+=($cluster_pid)
+  if wait_for "$work/cluster-$store.log" "chat service ready" && wait_for "$work/cluster-$store.log" "\[gate\].*cluster ready"; then
+    row "fanout ($label)" --target "127.0.0.1:$gate_port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
+      --warmup $warmup --duration $duration --drain 10
+    row "saturate ($label)" --target "127.0.0.1:$gate_port" --clients 100 --rooms 5 --senders 25 --closed-loop \
+      --warmup $warmup --duration $duration --drain 10
+  fi
+  # cluster.sh stops its processes in order (their last log lines, the store's commit
+  # counts, still pass through its log prefixers); the group goes only if it hangs.
+  stop_pid $cluster_pid
+  for _ in $(seq 1 100); do pgrep -g "$cluster_pid" >/dev/null || break; sleep 0.1; done
+  kill -TERM -- -"$cluster_pid" 2>/dev/null
+  commits "$work/cluster-$store.log"
+done
+echo
+echo "call_*: SendMessage (or ListChatRooms) answered; e2e_*: send to push received, per receiver."
+echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); cluster rows span 4-5 processes, so they have none."

@@ -78,13 +78,56 @@ final class BenchClient: Sendable {
 
     /// Hands each pushed bench stamp to `deliver`, on the connection's event loop as
     /// the push is read (no task switch per message, so the instrument stays cheap).
-    func receive(_ deliver: @escaping @Sendable (BenchStamp, UInt64) -> Void) async {
+    /// The room's seq is checked as the chat CLI checks it: a jump is a lost push, whose
+    /// messages are fetched with `after_seq` and delivered then (`recovered` true); a
+    /// seq seen already is a repeat. Gates without seqs (0) are not checked.
+    func receive(_ deliver: @escaping @Sendable (_ stamp: BenchStamp, _ receivedNanos: UInt64, _ recovered: Bool) -> Void,
+                 seqEvent: @escaping @Sendable (SeqEvent) -> Void) async {
+        let lastSeq = NIOLockedValueBox<Int64>(0)
         await gate.registration.call.receive { bytes in
             let now = monotonicNanos()
             guard let any = try? bytes.withUnsafeReadableBytes({ try ProtoAny(serializedBytes: $0) }),
-                  let note = try? any.unpack(Chat_Client_NewMessageNotification.self),
-                  let stamp = BenchStamp(parsing: note.message?.message ?? "") else { return }
-            deliver(stamp, now)
+                  let note = try? any.unpack(Chat_Client_NewMessageNotification.self), let message = note.message,
+                  let stamp = BenchStamp(parsing: message.message) else { return }
+            if message.seq > 0 {
+                let previous = lastSeq.withLockedValue { last in
+                    defer { last = max(last, message.seq) }
+                    return last
+                }
+                if message.seq <= previous { return seqEvent(.repeated) }
+                // The first push sets where this receiver starts (it joined mid-stream).
+                if previous > 0 && message.seq > previous + 1 { self.fillGap(after: previous, before: message.seq, deliver, seqEvent) }
+            }
+            deliver(stamp, now, false)
+        }
+    }
+
+    enum SeqEvent: Sendable {
+        /// A push with a seq at or below one seen already (pushed twice, or out of order).
+        case repeated
+        /// A jump in seq; `missing` messages were fetched, `fetched` came back.
+        case gap(missing: Int, fetched: Int)
+        case gapFetchFailed(missing: Int, error: String)
+    }
+
+    private func fillGap(after last: Int64, before next: Int64,
+                         _ deliver: @escaping @Sendable (BenchStamp, UInt64, Bool) -> Void,
+                         _ seqEvent: @escaping @Sendable (SeqEvent) -> Void) {
+        var request = Chat_ChatRoom_GetRecentMessagesRequest()
+        request.afterSeq = last
+        request.limit = Int32(min(next - last - 1, 1000))
+        let (gate, room) = (self.gate, self.room)
+        Task {
+            do {
+                let response: Chat_ChatRoom_GetRecentMessagesResponse =
+                    try await gate.call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", request, timeout: .seconds(30))
+                let now = monotonicNanos()
+                let missed = response.messages.filter { $0.seq > last && $0.seq < next }
+                for message in missed { if let stamp = BenchStamp(parsing: message.message) { deliver(stamp, now, true) } }
+                seqEvent(.gap(missing: Int(next - last - 1), fetched: missed.count))
+            } catch {
+                seqEvent(.gapFetchFailed(missing: Int(next - last - 1), error: "\(error)"))
+            }
         }
     }
 

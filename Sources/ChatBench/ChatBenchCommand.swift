@@ -130,7 +130,9 @@ struct ChatBench: ParsableCommand {
         let readers = users
         let audience = Dictionary(grouping: readers, by: \.room).mapValues(\.count)
         for user in readers {
-            await user.receive { stamp, now in measurements.recordDelivery(receiver: user.index, stamp: stamp, receivedNanos: now) }
+            await user.receive({ stamp, now, recovered in
+                measurements.recordDelivery(receiver: user.index, stamp: stamp, receivedNanos: now, recovered: recovered)
+            }, seqEvent: measurements.record)
         }
 
         // Load: warmup, measured window, then stop sending and drain.

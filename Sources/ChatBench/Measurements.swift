@@ -18,6 +18,12 @@ final class Measurements: @unchecked Sendable {
     private(set) var sendErrors = 0
     private(set) var firstSendError: String?
     private(set) var outOfOrder = 0
+    /// Seq checks: pushes repeated, jumps seen, messages they were missing, fetched back.
+    private(set) var seqRepeats = 0
+    private(set) var seqGaps = 0
+    private(set) var seqMissing = 0
+    private(set) var seqRecovered = 0
+    private(set) var firstGapError: String?
     private(set) var latency = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
     private(set) var callLatency = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
     private var recent = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
@@ -44,17 +50,37 @@ final class Measurements: @unchecked Sendable {
         }
     }
 
-    func recordDelivery(receiver: Int, stamp: BenchStamp, receivedNanos: UInt64) {
+    /// A push arrived (or, `recovered`, a message a lost push held was fetched back: it
+    /// comes after later ones, so it is not an ordering error).
+    func recordDelivery(receiver: Int, stamp: BenchStamp, receivedNanos: UInt64, recovered: Bool = false) {
         let micros = (receivedNanos &- stamp.sentNanos) / 1000
         lock.withLock {
             deliveredAll += 1
-            let key = receiver << 20 | stamp.sender
-            if let last = lastSequence[key], stamp.sequence <= last { outOfOrder += 1 }
-            lastSequence[key] = stamp.sequence
+            if !recovered {
+                let key = receiver << 20 | stamp.sender
+                if let last = lastSequence[key], stamp.sequence <= last { outOfOrder += 1 }
+                lastSequence[key] = stamp.sequence
+            }
             guard inWindow(stamp.sentNanos) else { return }
             delivered += 1
             _ = latency.record(micros)
             _ = recent.record(micros)
+        }
+    }
+
+    func record(_ event: BenchClient.SeqEvent) {
+        lock.withLock {
+            switch event {
+            case .repeated: seqRepeats += 1
+            case .gap(let missing, let fetched):
+                seqGaps += 1
+                seqMissing += missing
+                seqRecovered += fetched
+            case .gapFetchFailed(let missing, let error):
+                seqGaps += 1
+                seqMissing += missing
+                if firstGapError == nil { firstGapError = error }
+            }
         }
     }
 

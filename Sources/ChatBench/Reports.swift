@@ -12,6 +12,7 @@ struct RunReport {
     let sendErrors: Int
     let firstSendError: String?
     let outOfOrder: Int
+    let seq: (repeats: Int, gaps: Int, missing: Int, recovered: Int, firstGapError: String?)
     let latency: [String: Double]   // ms
     let callLatency: [String: Double]  // ms
     let serverCPUSeconds: Double?
@@ -23,6 +24,7 @@ struct RunReport {
         self.stallClients = stallClients
         self.seconds = seconds
         self.serverCPUSeconds = serverCPUSeconds
+        seq = measurements.snapshot { ($0.seqRepeats, $0.seqGaps, $0.seqMissing, $0.seqRecovered, $0.firstGapError) }
         (sent, expected, delivered, sendErrors, firstSendError, outOfOrder, latency, callLatency) = measurements.snapshot { m in
             func ms(_ value: UInt64) -> Double { Double(value) / 1000 }
             let e2e = m.latency.totalCount == 0 ? [:] : [
@@ -51,6 +53,11 @@ struct RunReport {
         if lost > 0 { problems.append("\(lost) of \(expected) expected deliveries were lost") }
         if sendErrors > 0 { problems.append("\(sendErrors) calls failed (first: \(firstSendError ?? "?"))") }
         if outOfOrder > 0 { problems.append("\(outOfOrder) pushes arrived out of order") }
+        if seq.repeats > 0 { problems.append("\(seq.repeats) pushes repeated a seq already seen") }
+        if seq.recovered < seq.missing {
+            problems.append("\(seq.missing - seq.recovered) messages missing from seq gaps were not fetched back"
+                            + (seq.firstGapError.map { " (first error: \($0))" } ?? ""))
+        }
         return problems.isEmpty ? nil : problems.joined(separator: "; ")
     }
 
@@ -71,6 +78,8 @@ struct RunReport {
                 ("end-to-end p50 / p90 / p99 ms", "\(f(latency["p50"])) / \(f(latency["p90"])) / \(f(latency["p99"]))"),
                 ("end-to-end p99.9 / max ms", "\(f(latency["p99.9"])) / \(f(latency["max"]))"),
                 ("out of order", "\(outOfOrder)"),
+                ("seq gaps: missing / fetched back", "\(seq.gaps): \(seq.missing) / \(seq.recovered)"),
+                ("seq repeats", "\(seq.repeats)"),
             ]
         }
         rows += [("call errors", "\(sendErrors)"), ("server CPU seconds", f(serverCPUSeconds, 3)),
@@ -84,6 +93,7 @@ struct RunReport {
             "workload": workload.rawValue, "clients": clients, "stall_clients": stallClients, "seconds": seconds,
             "sent": sent, "calls_per_second": callsPerSecond, "expected": expected, "delivered": delivered, "lost": lost,
             "deliveries_per_second": deliveriesPerSecond, "call_errors": sendErrors, "out_of_order": outOfOrder,
+            "seq_repeats": seq.repeats, "seq_gaps": seq.gaps, "seq_missing": seq.missing, "seq_recovered": seq.recovered,
             "latency_ms": latency, "call_latency_ms": callLatency,
         ]
         if let serverCPUSeconds { object["server_cpu_seconds"] = serverCPUSeconds }

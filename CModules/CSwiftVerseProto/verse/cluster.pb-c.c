@@ -1731,7 +1731,7 @@ const ProtobufCMessageDescriptor verse__status_request__descriptor =
   (ProtobufCMessageInit) verse__status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[13] =
+static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[16] =
 {
   {
     "ready",
@@ -1889,6 +1889,42 @@ static const ProtobufCFieldDescriptor verse__status_response__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "store_writes",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, store_writes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_entries",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, store_entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_failed_writes",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Verse__StatusResponse, store_failed_writes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned verse__status_response__field_indices_by_name[] = {
   7,   /* field[7] = active_objects */
@@ -1904,11 +1940,14 @@ static const unsigned verse__status_response__field_indices_by_name[] = {
   12,   /* field[12] = settled */
   6,   /* field[6] = shards_served */
   11,   /* field[11] = slow_clients_disconnected */
+  14,   /* field[14] = store_entries */
+  15,   /* field[15] = store_failed_writes */
+  13,   /* field[13] = store_writes */
 };
 static const ProtobufCIntRange verse__status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor verse__status_response__descriptor =
 {
@@ -1918,7 +1957,7 @@ const ProtobufCMessageDescriptor verse__status_response__descriptor =
   "Verse__StatusResponse",
   "verse",
   sizeof(Verse__StatusResponse),
-  13,
+  16,
   verse__status_response__field_descriptors,
   verse__status_response__field_indices_by_name,
   1,  verse__status_response__number_ranges,

@@ -366,6 +366,12 @@ public struct Verse_StatusResponse: ProtoMessage {
     public var slowClientsDisconnected: Int64 = 0
     /// field 13: `settled`
     public var settled: Bool = false
+    /// field 14: `store_writes`
+    public var storeWrites: Int64 = 0
+    /// field 15: `store_entries`
+    public var storeEntries: Int64 = 0
+    /// field 16: `store_failed_writes`
+    public var storeFailedWrites: Int64 = 0
 
     public init() {}
 
@@ -383,6 +389,9 @@ public struct Verse_StatusResponse: ProtoMessage {
         self.pushesDropped = reader.int64(11)
         self.slowClientsDisconnected = reader.int64(12)
         self.settled = reader.bool(13)
+        self.storeWrites = reader.int64(14)
+        self.storeEntries = reader.int64(15)
+        self.storeFailedWrites = reader.int64(16)
     }
 
     public func write(to writer: ProtoWriter) {
@@ -399,6 +408,9 @@ public struct Verse_StatusResponse: ProtoMessage {
         writer.int64(11, pushesDropped)
         writer.int64(12, slowClientsDisconnected)
         writer.bool(13, settled)
+        writer.int64(14, storeWrites)
+        writer.int64(15, storeEntries)
+        writer.int64(16, storeFailedWrites)
     }
 }
 

@@ -51,6 +51,8 @@ public final class Node: Sendable {
 
     /// Where durable objects keep their state; nil: every object lives in memory.
     let store: (any ObjectStore)?
+    /// What this node's objects wrote to `store`.
+    public let storeStatistics = StoreStatistics()
 
     /// Objects run on these event loops (see `ObjectRuntime.executor`).
     let eventLoops: EventLoopGroup
@@ -213,7 +215,8 @@ public final class Node: Sendable {
                         } catch let unavailable as StoreUnavailable {
                             throw VerseError(.unavailable, unavailable.description)
                         }
-                        journal = ObjectJournal(store: store, key: key, epoch: stored!.epoch) { [weak self] journal, error in
+                        journal = ObjectJournal(store: store, key: key, epoch: stored!.epoch,
+                                                statistics: self.storeStatistics) { [weak self] journal, error in
                             self?.dropAfterFailedWrite(key, journal: journal, error)
                         }
                     }

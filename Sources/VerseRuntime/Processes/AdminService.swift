@@ -22,6 +22,11 @@ enum AdminService {
             status.leader = coordinator.isLeader
             status.pushesDropped = Int64(node?.pushes.droppedPushes ?? 0)
             status.slowClientsDisconnected = Int64(gate?.slowClientsDisconnected ?? 0)
+            if let written = node?.storeStatistics.current {
+                status.storeWrites = Int64(written.writes)
+                status.storeEntries = Int64(written.entries)
+                status.storeFailedWrites = Int64(written.failedWrites)
+            }
             return status
         }
         return service

@@ -190,7 +190,12 @@ public final class ClusterProcess: Sendable {
         await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()
         await store.close()
-        await settings.store?.close()
+        if let store = settings.store, let written = node?.storeStatistics.current {
+            logger.notice("object store: \(written.writes) writes carried \(written.entries) journal entries", metadata: [
+                "entries-per-write": "\((written.entriesPerWrite * 100).rounded() / 100)", "failed-writes": "\(written.failedWrites)",
+                "store": "\(store.description)"])
+            await store.close()
+        }
         // The event loops are left to end with the process: a connection attempt still
         // in flight (etcd away) must not meet a shut-down loop.
     }

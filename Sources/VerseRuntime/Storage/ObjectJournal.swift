@@ -29,14 +29,17 @@ final class ObjectJournal: Sendable {
     let store: any ObjectStore
     let key: ObjectKey
     let epoch: Int64
+    private let statistics: StoreStatistics
     private let state = NIOLockedValueBox(State())
     /// Told once when a write fails (the node drops the object).
     private let onFailure: @Sendable (ObjectJournal, Error) -> Void
 
-    init(store: any ObjectStore, key: ObjectKey, epoch: Int64, onFailure: @escaping @Sendable (ObjectJournal, Error) -> Void) {
+    init(store: any ObjectStore, key: ObjectKey, epoch: Int64, statistics: StoreStatistics,
+         onFailure: @escaping @Sendable (ObjectJournal, Error) -> Void) {
         self.store = store
         self.key = key
         self.epoch = epoch
+        self.statistics = statistics
         self.onFailure = onFailure
     }
 
@@ -113,6 +116,7 @@ final class ObjectJournal: Sendable {
             guard let batch else { return }
             do {
                 _ = try await store.write(key, epoch: epoch, entries: batch.entries, snapshot: batch.snapshot)
+                statistics.recordWrite(entries: batch.entries.count)
                 let (waiters, actions) = state.withLockedValue { state in
                     state.durableTicket = batch.through
                     let waiters = state.waiters.filter { $0.ticket <= batch.through }.map(\.continuation)
@@ -125,6 +129,7 @@ final class ObjectJournal: Sendable {
                 for action in actions { action() }
                 for waiter in waiters { waiter.resume() }
             } catch {
+                statistics.recordFailedWrite()
                 let waiters = state.withLockedValue { state in
                     state.failure = error
                     state.queue.removeAll()

@@ -29,7 +29,8 @@ struct ObjectJournalTests {
         let folder = try TemporaryFolder()
         let store = CountingStore(try SQLiteObjectStore(path: folder.path + "/j.sqlite"))
         let epoch = try await store.activate(Self.key).epoch
-        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch) { _, _ in }
+        let statistics = StoreStatistics()
+        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, statistics: statistics) { _, _ in }
         var last = 0
         for value in 0..<200 { last = journal.record([UInt8(value)]) }
         let pushed = NIOLockedValueBox(false)
@@ -40,6 +41,7 @@ struct ObjectJournalTests {
         let writes = store.writes.withLockedValue { $0 }
         #expect(writes.reduce(0, +) == 200)
         #expect(writes.count < 200, "one write per change: \(writes)") // at most the first goes alone
+        #expect(statistics.current == StoreStatistics.Counts(writes: writes.count, entries: 200))
         let stored = try await store.activate(Self.key)
         #expect(stored.entries.map(\.bytes) == (0..<200).map { [UInt8($0)] })
         await store.close()
@@ -51,7 +53,8 @@ struct ObjectJournalTests {
         let epoch = try await store.activate(Self.key).epoch
         _ = try await store.activate(Self.key) // taken over elsewhere
         let failures = NIOLockedValueBox(0)
-        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch) { _, error in
+        let statistics = StoreStatistics()
+        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, statistics: statistics) { _, error in
             if error is StoreFenced { failures.withLockedValue { $0 += 1 } }
         }
         let ticket = journal.record([1])
@@ -61,6 +64,7 @@ struct ObjectJournalTests {
         await #expect(throws: StoreFenced.self) { try await journal.waitUntilDurable(journal.record([2])) }
         #expect(!pushed.withLockedValue { $0 })
         #expect(failures.withLockedValue { $0 } == 1)
+        #expect(statistics.current == StoreStatistics.Counts(writes: 0, entries: 0, failedWrites: 1))
         #expect(try await store.activate(Self.key).entries.isEmpty)
         await store.close()
     }

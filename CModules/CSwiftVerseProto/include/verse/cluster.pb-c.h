@@ -294,10 +294,18 @@ struct  Verse__StatusResponse
    * stops moves from completing, such as taking the coordination store down.
    */
   protobuf_c_boolean settled;
+  /*
+   * Node with an object store: writes (transactions) its objects made, the journal
+   * entries they carried (entries / writes is the group-commit batch size), and
+   * writes that failed (fenced or the store away).
+   */
+  int64_t store_writes;
+  int64_t store_entries;
+  int64_t store_failed_writes;
 };
 #define VERSE__STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&verse__status_response__descriptor) \
-    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0,NULL, 0,NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
