@@ -87,7 +87,7 @@ bench: build-release
 ## bench-anchors: SwiftVerse next to the reference gates (gRPC C++) under the neutral load generator
 bench-anchors: build-release
 	../shared/bench-anchors/build.sh cpp
-	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --store none --listen 127.0.0.1:{port} --log-level warning" \
+	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --store none --http-listen off --listen 127.0.0.1:{port} --log-level warning" \
 	  SERVERS="anchor-cpp" ../shared/bench-anchors/compare.sh all
 
 ## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see docs/PERFORMANCE.md)

@@ -84,6 +84,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // The object store in one SQLite file (one machine; the embedded mode's default).
@@ -104,7 +105,9 @@ let package = Package(
         .target(name: "VerseTestObjects", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf"]),
         // The chat application: ChatRoomMgr and ChatRoom objects.
         .target(name: "ChatService", dependencies: ["VerseRuntime", "VerseGRPC", "VerseProtobuf",
-                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+                                                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+                // The web chat client the gate serves: plain HTML, CSS and JavaScript modules.
+                resources: [.copy("Web")]),
         .executableTarget(name: "ChatServer", dependencies: [
             "ChatService", "VerseServer", "VerseRuntime", "VerseCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -24,7 +24,7 @@ wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
 start_embedded() {
   port=$(free_port)
-  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store none --log-level notice "$@" >"$work/server.log" 2>&1 &
+  $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --http-listen off --store none --log-level notice "$@" >"$work/server.log" 2>&1 &
   server_pid=$!; pids+=($server_pid)
   wait_port "$port" || true
   sleep 0.5
@@ -116,7 +116,7 @@ echo
 for store in none postgres; do
   label=$([ $store = none ] && echo "cluster" || echo "cluster, PG")
   gate_port=$(free_port)
-  STORE=$store GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+  STORE=$store HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
     setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster-$store.log" 2>&1 &
   cluster_pid=$!; pids+=($cluster_pid)
   if wait_for "$work/cluster-$store.log" "chat service ready" && wait_for "$work/cluster-$store.log" "\[gate\].*cluster ready"; then

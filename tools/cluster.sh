@@ -9,6 +9,8 @@ set -uo pipefail
 source "$(dirname "$0")/ports.sh"
 bin=${1:?usage: cluster.sh BIN_DIR}
 gate_port=${GATE_PORT:-48000}
+http_port=${HTTP_PORT:-8080}  # the gate's HTTP API and web client; HTTP_PORT=off for none
+web_root=$(cd "$(dirname "$0")/../Sources/ChatService/Web" && pwd)
 etcd_port=${ETCD_PORT:-23790}
 node_ports=(${NODE_PORTS:-47011 47012})
 pg_port=${PG_PORT:-25432}
@@ -54,9 +56,12 @@ fi
 for i in "${!node_ports[@]}"; do
   prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}" --store "$store"
 done
+http_listen=$([ "$http_port" = off ] && echo off || echo "127.0.0.1:$http_port")
 prefixed gate "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$gate_port" --auth password \
+  --http-listen "$http_listen" --web-root "$web_root" \
   --allow-public ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
   --allow ChatRoom/GetRecentMessages --allow ChatRoom/Leave
 echo "cluster starting: gate on 127.0.0.1:$gate_port; try: $bin/chat --server 127.0.0.1:$gate_port --user alice"
+[ "$http_port" = off ] || echo "web chat: http://127.0.0.1:$http_port/"
 wait -n "${pids[@]}"
 echo "a cluster process exited"

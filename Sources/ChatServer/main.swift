@@ -24,6 +24,7 @@ struct ChatServer: ParsableCommand {
     var history = Int(ProcessInfo.processInfo.environment["SWIFTVERSE_CHAT_HISTORY"] ?? "") ?? 1000
 
     @OptionGroup var auth: GateAuthOptions
+    @OptionGroup(title: "Browsers (with --embedded)") var http: GateHTTPOptions
     @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
@@ -40,7 +41,8 @@ struct ChatServer: ParsableCommand {
         let logger = Logger(label: "chat-server")
         Chat.historyLimit = history
         let (listen, advertise) = try addresses.resolve(defaultListen: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001")
-        let gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
+        var gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
+        gate.http = try http.configuration(defaultWebRoot: Chat.webClientFolder)
         // One machine keeps its rooms in a file unless told otherwise.
         let location = try cluster.storeLocation(default: embedded ? .defaultSQLite(named: "chat.sqlite") : .none)
         var settings = cluster.settings(embedded: embedded)

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import VerseRuntime
 
@@ -34,5 +35,12 @@ public enum Chat {
     public static var historyLimit: Int {
         get { historyLimitBox.withLockedValue { $0 } }
         set { historyLimitBox.withLockedValue { $0 = max(1, newValue) } }
+    }
+}
+
+extension Chat {
+    /// The web chat client's folder (index.html and its modules), shipped with the build.
+    public static var webClientFolder: String? {
+        Bundle.module.resourceURL.map { $0.appendingPathComponent("Web").path }
     }
 }

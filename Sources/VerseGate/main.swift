@@ -25,6 +25,7 @@ struct VerseGate: ParsableCommand {
     var allowPublic: [String] = []
 
     @OptionGroup var auth: GateAuthOptions
+    @OptionGroup var http: GateHTTPOptions
     @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
@@ -46,8 +47,9 @@ struct VerseGate: ParsableCommand {
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:48000")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),
                                   deletable: Set(allowCreate), publicCalls: Set(allowPublic))
-        let configuration = cluster.gate(advertise: advertise,
+        var configuration = cluster.gate(advertise: advertise,
                                          authenticator: auth.authenticator, policy: policy)
+        configuration.http = try http.configuration()
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)
         try await serveUntilSignalled(process, logger: logger)

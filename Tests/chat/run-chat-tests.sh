@@ -30,7 +30,7 @@ run() {
 stores=$(mktemp -d)
 log=$(mktemp)
 port=$(free_port)
-"$bin/chat-server" --embedded --listen "127.0.0.1:$port" --store "sqlite:$stores/embedded.sqlite" >"$log" 2>&1 & pids+=($!)
+"$bin/chat-server" --embedded --listen "127.0.0.1:$port" --http-listen off --store "sqlite:$stores/embedded.sqlite" >"$log" 2>&1 & pids+=($!)
 wait_for "$log" "chat service ready" || exit 1
 run "grpcio client, embedded" "$python" "$here/grpcio_chat.py" --server_port="$port"
 run "two CLI users, embedded" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$port"
@@ -40,14 +40,14 @@ certs=$(mktemp -d)
 "$root/Tests/interop/make-test-certs.sh" "$certs"
 tls_log=$(mktemp)
 tls_port=$(free_port)
-"$bin/chat-server" --embedded --listen "127.0.0.1:$tls_port" --store "sqlite:$stores/tls.sqlite" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
+"$bin/chat-server" --embedded --listen "127.0.0.1:$tls_port" --http-listen off --store "sqlite:$stores/tls.sqlite" --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
   >"$tls_log" 2>&1 & pids+=($!)
 wait_for "$tls_log" "chat service ready" || exit 1
 run "CLI over TLS, embedded" "$python" "$here/cli_tls.py" --chat="$bin/chat" --server_port="$tls_port" --ca_file="$certs/ca.pem"
 
 clog=$(mktemp)
 gate_port=$(free_port) etcd_port=$(free_port)
-GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
   setsid "$root/tools/cluster.sh" "$bin" >"$clog" 2>&1 & pids+=($!)
 wait_for "$clog" "\[gate\].*cluster ready" || exit 1
 wait_for "$clog" "chat service ready" || exit 1

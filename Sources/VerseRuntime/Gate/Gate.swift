@@ -24,6 +24,8 @@ public final class Gate: Sendable {
         /// for none: compression costs CPU per push and buys little for short chat
         /// messages. Each push is compressed once, for all such clients together.
         public var pushCompression: GRPCCompression?
+        /// Also serve the HTTP API (and a web client) for browsers; nil: gRPC only.
+        public var http: HTTPGateConfiguration?
 
         public init(advertiseAddress: String, authenticator: any Authenticator, policy: AccessPolicy) {
             self.advertiseAddress = advertiseAddress
@@ -34,22 +36,22 @@ public final class Gate: Sendable {
 
     public let configuration: Configuration
     let router: ClusterRouter
-    private let sessions = NIOLockedValueBox(SessionTable())
+    let sessions = NIOLockedValueBox(SessionTable())
 
     /// Registered clients by id, and by connection: Create and Delete name no client,
     /// so the connection's earliest registered client acts (found without a scan).
-    private struct SessionTable {
+    struct SessionTable {
         var byID: [String: ClientSession] = [:]
         var byConnection: [ObjectIdentifier: [String]] = [:]
 
         mutating func insert(_ session: ClientSession) {
             byID[session.id] = session
-            byConnection[session.call.connectionID, default: []].append(session.id)
+            byConnection[session.stream.connectionID, default: []].append(session.id)
         }
 
         mutating func remove(_ clientID: String) {
             guard let session = byID.removeValue(forKey: clientID) else { return }
-            let connection = session.call.connectionID
+            let connection = session.stream.connectionID
             byConnection[connection]?.removeAll { $0 == clientID }
             if byConnection[connection]?.isEmpty == true { byConnection[connection] = nil }
         }
@@ -60,7 +62,7 @@ public final class Gate: Sendable {
     }
     private let nextClientNumber = NIOLockedValueBox<UInt64>(0)
     private let instance = UInt32.random(in: 0...UInt32.max)
-    private let logger: Logger
+    let logger: Logger
     /// Reports clients that went away to the nodes.
     private let departures: DepartureReporter
     /// The nodes' object types and methods (the gate hosts none itself).
@@ -79,7 +81,8 @@ public final class Gate: Sendable {
     /// Answers in the order a client can act on: unknown type (NOT_FOUND), unknown
     /// method (UNIMPLEMENTED), not allowed (PERMISSION_DENIED), no client where one is
     /// needed (UNAUTHENTICATED).
-    private func authorize(type: String, method: String, session: ClientSession?) async throws {
+    func authorize(type: String, method: String, session: ClientSession?,
+                   howToRegister: String = "call Register and pass its client id") async throws {
         switch await catalog.check(type: type, method: method) {
         case .known, .unavailable: break
         case .unknownType: throw VerseError(.notFound, "unknown object type \"\(type)\"")
@@ -89,21 +92,7 @@ public final class Gate: Sendable {
             throw VerseError(.permissionDenied, "clients may not call \(type).\(method)")
         }
         if session == nil && !configuration.policy.isPublic(type: type, method: method) {
-            throw VerseError(.unauthenticated, "\(type).\(method) needs a registered client: call Register and pass its client id")
-        }
-    }
-
-    final class ClientSession: Sendable {
-        let id: String
-        let user: String
-        let call: ServerCall
-        /// Its pushes go compressed (the gate's push compression, which it accepts).
-        let compressesPushes: Bool
-        init(id: String, user: String, call: ServerCall, compressesPushes: Bool = false) {
-            self.id = id
-            self.user = user
-            self.call = call
-            self.compressesPushes = compressesPushes
+            throw VerseError(.unauthenticated, "\(type).\(method) needs a registered client: \(howToRegister)")
         }
     }
 
@@ -114,7 +103,7 @@ public final class Gate: Sendable {
     private let slowClients = NIOLockedValueBox(0)
 
     /// Every client id this gate issues starts with it.
-    private var clientIDPrefix: String { configuration.advertiseAddress + "/" }
+    var clientIDPrefix: String { configuration.advertiseAddress + "/" }
 
     private func makeClientID() -> String {
         let number = nextClientNumber.withLockedValue { $0 += 1; return $0 }
@@ -131,20 +120,16 @@ public final class Gate: Sendable {
             // Decided before the first message: the response head names the encoding.
             let compresses = configuration.pushCompression.map { context.call.acceptedEncodings.contains($0) } ?? false
             if compresses { context.call.compressResponses(with: configuration.pushCompression) }
-            let session = ClientSession(id: makeClientID(), user: identity.user, call: context.call, compressesPushes: compresses)
+            let session = ClientSession(id: makeClientID(), user: identity.user,
+                                        stream: GRPCPushStream(call: context.call, compressed: compresses))
             var registered = Gate_RegisterResponse()
             registered.clientId = session.id
             try await writer.send(ProtoAny(packing: registered))
-            sessions.withLockedValue { $0.insert(session) }
-            logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(identity.user)"])
+            register(session)
             // Pushes flow from the event loop (writeOnEventLoop) until the client goes away;
             // no task waits meanwhile, so an idle client costs only its session and stream.
             context.call.keepOpen { [self] call in
-                if call.wasCutOff {
-                    slowClients.withLockedValue { $0 += 1 }
-                    logger.warning("disconnected a client that stopped reading its pushes",
-                                   metadata: ["client": "\(session.id)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
-                }
+                if call.wasCutOff { slowClientCutOff(session.id) }
                 clientLeft(session.id)
             }
         }
@@ -192,7 +177,7 @@ public final class Gate: Sendable {
         guard let session = sessions.withLockedValue({ $0.byID[clientID] }) else {
             throw VerseError(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
         }
-        guard session.call.connectionID == context.call.connectionID else {
+        guard session.stream.connectionID == context.call.connectionID else {
             throw VerseError(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
         }
         return session
@@ -219,7 +204,13 @@ public final class Gate: Sendable {
         return min(remaining, configuration.callTimeout)
     }
 
-    private func clientLeft(_ clientID: String) {
+    /// Pushes reach `session` from now on.
+    func register(_ session: ClientSession) {
+        sessions.withLockedValue { $0.insert(session) }
+        logger.debug("client registered", metadata: ["client": "\(session.id)", "user": "\(session.user ?? "-")"])
+    }
+
+    func clientLeft(_ clientID: String) {
         sessions.withLockedValue { $0.remove(clientID) }
         logger.debug("client left", metadata: ["client": "\(clientID)"])
         departures.clientLeft(clientID)
@@ -246,18 +237,18 @@ public final class Gate: Sendable {
         // pushes to it was being moved or restarted, so that object never heard): tell
         // the nodes again, so the object drops it.
         for id in unknown where id.hasPrefix(clientIDPrefix) { departures.clientLeft(id) }
-        let compression = targets.contains(where: \.compressesPushes) ? configuration.pushCompression : nil
-        let shared = SharedMessage(message, compressedWith: compression)
+        let forms = Set(targets.map(\.stream.form))
+        let shared = PreparedPush(message, forms: Array(forms), compression: configuration.pushCompression)
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).
-        if targets.allSatisfy({ $0.call.eventLoop.inEventLoop }) {
+        if targets.allSatisfy({ $0.stream.eventLoop.inEventLoop }) {
             write(shared, to: targets)
             return
         }
         var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
-        for session in targets { byLoop[ObjectIdentifier(session.call.eventLoop), default: []].append(session) }
+        for session in targets { byLoop[ObjectIdentifier(session.stream.eventLoop), default: []].append(session) }
         for group in byLoop.values {
-            let loop = group[0].call.eventLoop
+            let loop = group[0].stream.eventLoop
             if loop.inEventLoop {
                 write(shared, to: group)
             } else {
@@ -266,13 +257,20 @@ public final class Gate: Sendable {
         }
     }
 
-    private func write(_ push: SharedMessage, to sessions: [ClientSession]) {
-        let limit = ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes,
-                                            grace: TimeAmount(configuration.slowClientGrace))
-        for session in sessions {
-            // cut-offs are logged when Register ends
-            _ = session.call.writeOnEventLoop(push, limit: limit)
-        }
+    private func write(_ push: PreparedPush, to sessions: [ClientSession]) {
+        for session in sessions { session.stream.write(push, limit: pushBacklogLimit) }
+    }
+
+    /// What a client may leave unread before it is cut off.
+    var pushBacklogLimit: ServerCall.BacklogLimit {
+        ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes, grace: TimeAmount(configuration.slowClientGrace))
+    }
+
+    /// Counts and logs a client cut off for not reading its pushes.
+    func slowClientCutOff(_ clientID: String) {
+        slowClients.withLockedValue { $0 += 1 }
+        logger.warning("disconnected a client that stopped reading its pushes",
+                       metadata: ["client": "\(clientID)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
     }
 }
 

@@ -53,6 +53,8 @@ public final class ClusterProcess: Sendable {
     public let node: Node?
     public let gate: Gate?
     private let server: GRPCServer
+    /// The gate's HTTP face (browsers), when configured.
+    private let httpServer: HTTPGateServer?
     private let coordinator: ShardCoordinator
     private let store: any ClusterStore
     private let links: NodeLinks
@@ -155,13 +157,20 @@ public final class ClusterProcess: Sendable {
         services.append(AdminService.make(role: role, address: advertise, view: view, node: node, gate: gate,
                                           coordinator: coordinator))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
+        httpServer = try gate.flatMap { gate in
+            try gate.configuration.http.map { try HTTPGateServer(gate: gate, configuration: $0, logger: logger) }
+        }
     }
 
     /// The port the server listens on.
     public var port: Int? { server.localPort }
 
+    /// The port the gate serves HTTP on, if it does.
+    public var httpPort: Int? { httpServer?.port }
+
     public func start() async throws {
         try await server.start()
+        try await httpServer?.start(group: group)
         coordinator.start()
         if role == .embedded, let node, let gate {
             // Pushes go straight to this process's gate; the coordinator places every
@@ -186,6 +195,7 @@ public final class ClusterProcess: Sendable {
     public func stop(grace: Duration = .seconds(5)) async {
         for task in background.withLockedValue({ $0 }) { task.cancel() }
         subscriptions?.stop()
+        await httpServer?.stop()
         await coordinator.stop()
         await server.shutdown(grace: TimeAmount(grace))
         await links.closeAll()

@@ -86,8 +86,9 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     @discardableResult
-    func startGate(port: Int = ClusterHarness.freshPort(), _ extra: [String] = []) throws -> Int {
-        gates[port] = try launch("gate", ["--listen", "127.0.0.1:\(port)", "--auth", "open",
+    /// `httpListen`: where it serves HTTP (browsers); off unless a test asks.
+    func startGate(port: Int = ClusterHarness.freshPort(), httpListen: String = "off", _ extra: [String] = []) throws -> Int {
+        gates[port] = try launch("gate", ["--listen", "127.0.0.1:\(port)", "--auth", "open", "--http-listen", httpListen,
                                           "--allow", "Counter/Add", "--allow", "Channel/*", "--allow", "Echo/Echo"] + extra,
                                  log: "gate-\(port).log")
         return port

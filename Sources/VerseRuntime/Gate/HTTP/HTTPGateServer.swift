@@ -1,0 +1,83 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Where and how the gate serves HTTP (its API for browsers and the web client).
+public struct HTTPGateConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Origins whose pages may call the API (CORS); nil: any origin.
+    public var allowedOrigins: [String]?
+    /// A folder of web files served at `/` (its index.html is the page); nil: none.
+    public var webRoot: String?
+    /// An event stream gets a `heartbeat` event this often.
+    public var heartbeatInterval: Duration = .seconds(30)
+    /// Largest request message (the decoded Any); the JSON body may be a third larger.
+    public var maxRequestBytes = 4 << 20
+
+    public init(host: String, port: Int, allowedOrigins: [String]? = nil, webRoot: String? = nil) {
+        self.host = host
+        self.port = port
+        self.allowedOrigins = allowedOrigins
+        self.webRoot = webRoot
+    }
+
+    /// base64 is 4/3 of the bytes, plus the JSON around it.
+    var maxBodyBytes: Int { maxRequestBytes / 3 * 4 + 4096 }
+}
+
+/// The gate's HTTP/1.1 listener (NIOHTTP1): routes each request to the gate's HTTP API.
+final class HTTPGateServer: Sendable {
+    private let gate: Gate
+    private let configuration: HTTPGateConfiguration
+    private let files: WebFiles
+    private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+    private let logger: Logger
+
+    init(gate: Gate, configuration: HTTPGateConfiguration, logger: Logger) throws {
+        self.gate = gate
+        self.configuration = configuration
+        self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
+        self.logger = logger
+    }
+
+    /// The bound port (the configured one, or the one the system chose for 0).
+    var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
+
+    func start(group: EventLoopGroup) async throws {
+        let (gate, configuration, files, connections, logger) = (gate, configuration, files, connections, logger)
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPGateHandler(gate: gate, configuration: configuration, files: files, logger: logger))
+                        let id = ObjectIdentifier(channel)
+                        connections.withLockedValue { $0[id] = channel }
+                        channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: id) } }
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw VerseError(.unavailable, "cannot serve HTTP on \(configuration.host):\(configuration.port): \(error)")
+        }
+        listener.withLockedValue { $0 = channel }
+        logger.info("serving HTTP", metadata: ["listen": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
+                                               "web-client": "\(configuration.webRoot ?? "none")"])
+    }
+
+    /// Stops listening and closes every connection (event streams included).
+    func stop() async {
+        let channel = listener.withLockedValue { $0 }
+        try? await channel?.close()
+        for connection in connections.withLockedValue({ Array($0.values) }) { try? await connection.close() }
+    }
+}

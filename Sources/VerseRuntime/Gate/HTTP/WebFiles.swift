@@ -1,0 +1,38 @@
+import FoundationEssentials
+import NIOCore
+
+/// The files of a web client (one flat folder), read once when the gate starts.
+struct WebFiles: Sendable {
+    struct File: Sendable {
+        let contentType: String
+        let bytes: ByteBuffer
+    }
+
+    private let files: [String: File]
+
+    static let contentTypes = [
+        "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "mjs": "text/javascript; charset=utf-8",
+        "css": "text/css; charset=utf-8", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon",
+        "json": "application/json", "txt": "text/plain; charset=utf-8",
+    ]
+
+    static let none = WebFiles(files: [:])
+
+    private init(files: [String: File]) { self.files = files }
+
+    /// Every file of a known type directly in `folder`.
+    init(folder: String) throws {
+        var files: [String: File] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            guard let type = name.split(separator: ".").last.flatMap({ Self.contentTypes[String($0)] }) else { continue }
+            let data = try Data(contentsOf: URL(filePath: folder + "/" + name))
+            files[name] = File(contentType: type, bytes: ByteBuffer(bytes: data))
+        }
+        guard files["index.html"] != nil else {
+            throw VerseError(.invalidArgument, "the web root \(folder) has no index.html")
+        }
+        self.files = files
+    }
+
+    subscript(_ name: String) -> File? { files[name] }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import VerseRuntime
+
+/// A gate's HTTP face for browsers: the HTTP API (Goverse's), event streams, and a web
+/// client's files.
+public struct GateHTTPOptions: ParsableArguments, Sendable {
+    @Option(name: .customLong("http-listen"), help: "Serve the HTTP API and the web client on host:port, or off.")
+    public var listen = "127.0.0.1:8080"
+
+    @Option(name: .customLong("http-allow-origin"),
+            help: "An origin (scheme://host[:port]) whose pages may call the HTTP API (repeatable; none given: any).")
+    public var allowOrigins: [String] = []
+
+    @Option(name: .customLong("web-root"), help: "A folder of web files to serve at / (its index.html is the page).")
+    public var webRoot: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if listen != "off" { _ = try HostPort(listen, flag: "--http-listen") }
+        for origin in allowOrigins where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
+            throw ValidationError("--http-allow-origin expects scheme://host[:port] with no path, got \"\(origin)\"")
+        }
+    }
+
+    /// nil when HTTP is off. `defaultWebRoot`: the web client to serve without --web-root.
+    public func configuration(defaultWebRoot: String? = nil) throws -> HTTPGateConfiguration? {
+        guard listen != "off" else { return nil }
+        let address = try HostPort(listen, flag: "--http-listen")
+        return HTTPGateConfiguration(host: address.host, port: address.port,
+                                     allowedOrigins: allowOrigins.isEmpty ? nil : allowOrigins, webRoot: webRoot ?? defaultWebRoot)
+    }
+}
