@@ -7,14 +7,14 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEBIAN_PACKAGES := libsqlite3-dev postgresql libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	libprotobuf-dev libssl-dev zlib1g-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
-	python3 python3-venv valgrind
-PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0
+	python3 python3-venv valgrind chromium chromium-driver
+PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0 selenium==4.38.0
 # Release builds drop Swift's run-time exclusivity checks (about 13% of the instructions
 # per chat push, most of them inside SwiftNIO). Debug builds, which `make test` runs,
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat run cluster bench bench-transport bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web run cluster bench bench-transport bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -50,7 +50,7 @@ check-proto: proto
 		echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; \
 	else echo "generated code matches proto/"; fi
 
-test: deps venv check-proto test-swift test-interop test-chat
+test: deps venv check-proto test-swift test-interop test-chat test-web
 
 # The Swift suites include multi-process cluster tests that start the executables.
 test-swift:
@@ -69,6 +69,11 @@ test-interop:
 test-chat:
 	$(SWIFT) build
 	Tests/chat/run-chat-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
+
+# The web client in headless Chromium (screenshots in .build/test-output/web).
+test-web:
+	$(SWIFT) build
+	Tests/web/run-web-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
 
 ## run: the whole chat service in one process (node + gate, no etcd), clients on 127.0.0.1:48000
 run: build-release

@@ -4,31 +4,17 @@ answer to every kind of bad input.  Usage: grpcio_chat.py --server_port=PORT"""
 import os
 import queue
 import sys
-import tempfile
 import threading
 
 import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
-from pyinterop_common import ROOT, Checks, parse_flags  # noqa: E402
+from pyinterop_common import Checks, parse_flags  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from chat_stubs import load_chat_stubs  # noqa: E402
 
 
-def load_stubs():
-    from grpc_tools import protoc
-    import grpc_tools
-    out = tempfile.mkdtemp(prefix="pychat-")
-    include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
-    rc = protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{include}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", "gate/gate.proto", "chat/chat.proto"])
-    if rc != 0:
-        raise SystemExit("grpc_tools.protoc failed")
-    sys.path.insert(0, out)
-    import importlib
-    return (importlib.import_module("gate.gate_pb2"), importlib.import_module("gate.gate_pb2_grpc"),
-            importlib.import_module("chat.chat_pb2"))
-
-
-gate_pb2, gate_grpc, chat_pb2 = load_stubs()
+gate_pb2, gate_grpc, chat_pb2 = load_chat_stubs()
 from google.protobuf import any_pb2  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"server_port": None, "password": "000000"})

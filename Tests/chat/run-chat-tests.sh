@@ -14,17 +14,8 @@ cleanup() {
   [ -n "${stores:-}" ] && rm -rf "$stores"
 }
 trap cleanup EXIT
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # wait_for LOG PATTERN, for up to two minutes (a loaded machine starts a cluster in seconds)
-  for _ in $(seq 1 1200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "timed out waiting for '$2' in $1:" >&2; tail -20 "$1" >&2; return 1
-}
-passed=0 failed=0
-run() {
-  local name=$1; shift
-  echo "== $name"
-  if timeout 180 "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "!! $name failed"; fi
-}
+# shellcheck source=Tests/script-helpers.sh
+source "$here/../script-helpers.sh"
 
 # The embedded servers keep their rooms in SQLite files of their own (the default store).
 stores=$(mktemp -d)
