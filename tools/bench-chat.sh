@@ -116,7 +116,7 @@ echo
 for store in none postgres; do
   label=$([ $store = none ] && echo "cluster" || echo "cluster, PG")
   gate_port=$(free_port)
-  STORE=$store HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+  STORE=$store HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$(free_port) ETCD_PEER_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
     setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster-$store.log" 2>&1 &
   cluster_pid=$!; pids+=($cluster_pid)
   if wait_for "$work/cluster-$store.log" "chat service ready" && wait_for "$work/cluster-$store.log" "\[gate\].*cluster ready"; then

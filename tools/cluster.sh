@@ -12,6 +12,7 @@ gate_port=${GATE_PORT:-48000}
 http_port=${HTTP_PORT:-8080}  # the gate's HTTP API and web client; HTTP_PORT=off for none
 web_root=$(cd "$(dirname "$0")/../Sources/ChatService/Web" && pwd)
 etcd_port=${ETCD_PORT:-23790}
+etcd_peer_port=${ETCD_PEER_PORT:-$((etcd_port + 1))}
 node_ports=(${NODE_PORTS:-47011 47012})
 pg_port=${PG_PORT:-25432}
 work=$(mktemp -d)
@@ -40,8 +41,8 @@ prefixed() { # prefixed NAME CMD...: run in the background, each output line pre
 
 prefixed etcd etcd --name swiftverse --data-dir "$work/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-  --listen-peer-urls "http://127.0.0.1:$((etcd_port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_port + 1))" \
-  --initial-cluster "swiftverse=http://127.0.0.1:$((etcd_port + 1))" --log-level warn --logger zap
+  --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+  --initial-cluster "swiftverse=http://127.0.0.1:$etcd_peer_port" --log-level warn --logger zap
 wait_port "$etcd_port" 50 || true
 if [ "${STORE:-postgres}" = none ]; then
   store=none

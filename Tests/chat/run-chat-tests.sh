@@ -38,7 +38,7 @@ run "CLI over TLS, embedded" "$python" "$here/cli_tls.py" --chat="$bin/chat" --s
 
 clog=$(mktemp)
 gate_port=$(free_port) etcd_port=$(free_port)
-HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$etcd_port ETCD_PEER_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
   setsid "$root/tools/cluster.sh" "$bin" >"$clog" 2>&1 & pids+=($!)
 wait_for "$clog" "\[gate\].*cluster ready" || exit 1
 wait_for "$clog" "chat service ready" || exit 1

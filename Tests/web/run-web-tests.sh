@@ -30,7 +30,7 @@ run "web client and HTTP API, embedded" "$python" "$here/web_chat.py" --mode=emb
 export SWIFTVERSE_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 clog="$out/cluster.log"
 gate_port=$(free_port) etcd_port=$(free_port) http_port=$(free_port) cli_gate=$(free_port)
-STORE=none HTTP_PORT=$http_port GATE_PORT=$gate_port ETCD_PORT=$etcd_port NODE_PORTS="$(free_port) $(free_port)" \
+STORE=none HTTP_PORT=$http_port GATE_PORT=$gate_port ETCD_PORT=$etcd_port ETCD_PEER_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" \
   setsid "$root/tools/cluster.sh" "$bin" >"$clog" 2>&1 & pids+=($!)
 if wait_for "$clog" "\[gate\].*cluster ready" && wait_for "$clog" "chat service ready"; then
   "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$cli_gate" --auth password --http-listen off \

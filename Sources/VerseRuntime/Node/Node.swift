@@ -215,7 +215,7 @@ public final class Node: Sendable {
                         } catch let unavailable as StoreUnavailable {
                             throw VerseError(.unavailable, unavailable.description)
                         }
-                        journal = ObjectJournal(store: store, key: key, epoch: stored!.epoch,
+                        journal = ObjectJournal(store: store, key: key, epoch: stored!.epoch, eventLoop: eventLoop,
                                                 statistics: self.storeStatistics) { [weak self] journal, error in
                             self?.dropAfterFailedWrite(key, journal: journal, error)
                         }

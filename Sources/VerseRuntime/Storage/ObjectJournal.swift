@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// One activation's writes to the object store, in the order recorded, group-committed:
 /// whatever is recorded while a write is in flight goes together in the next write
@@ -29,16 +30,20 @@ final class ObjectJournal: Sendable {
     let store: any ObjectStore
     let key: ObjectKey
     let epoch: Int64
+    /// The object's event loop: actions run there, in the order they were queued, so the
+    /// object's pushes leave in one order whichever thread a write completes on.
+    private let eventLoop: EventLoop
     private let statistics: StoreStatistics
     private let state = NIOLockedValueBox(State())
     /// Told once when a write fails (the node drops the object).
     private let onFailure: @Sendable (ObjectJournal, Error) -> Void
 
-    init(store: any ObjectStore, key: ObjectKey, epoch: Int64, statistics: StoreStatistics,
+    init(store: any ObjectStore, key: ObjectKey, epoch: Int64, eventLoop: EventLoop, statistics: StoreStatistics,
          onFailure: @escaping @Sendable (ObjectJournal, Error) -> Void) {
         self.store = store
         self.key = key
         self.epoch = epoch
+        self.eventLoop = eventLoop
         self.statistics = statistics
         self.onFailure = onFailure
     }
@@ -67,16 +72,28 @@ final class ObjectJournal: Sendable {
         }
     }
 
-    /// Runs `action` once everything recorded so far is durable (now, if it is); never,
-    /// if a write fails first.
+    /// Runs `action` once everything recorded so far is durable, after the actions
+    /// queued before it (now, if nothing is waiting); never, if a write fails first.
     func afterDurable(_ action: @escaping @Sendable () -> Void) {
         let runNow = state.withLockedValue { state -> Bool in
             guard state.failure == nil else { return false }
-            guard state.lastTicket > state.durableTicket else { return true }
+            // An earlier action not yet run (its write just completed, its turn on the
+            // loop still to come) goes first: a later push must not overtake it.
+            guard state.lastTicket > state.durableTicket || !state.actions.isEmpty else { return true }
             state.actions.append((state.lastTicket, action))
             return false
         }
         if runNow { action() }
+    }
+
+    /// On `eventLoop`: the queued actions whose entries are durable, oldest first.
+    private func runDurableActions() {
+        let ready = state.withLockedValue { state -> [@Sendable () -> Void] in
+            let count = state.actions.prefix { $0.ticket <= state.durableTicket }.count
+            defer { state.actions.removeFirst(count) }
+            return state.actions.prefix(count).map(\.action)
+        }
+        for action in ready { action() }
     }
 
     private func enqueue(_ item: Item) -> Int {
@@ -117,17 +134,17 @@ final class ObjectJournal: Sendable {
             do {
                 _ = try await store.write(key, epoch: epoch, entries: batch.entries, snapshot: batch.snapshot)
                 statistics.recordWrite(entries: batch.entries.count)
-                let (waiters, actions) = state.withLockedValue { state in
+                let waiters = state.withLockedValue { state in
                     state.durableTicket = batch.through
                     let waiters = state.waiters.filter { $0.ticket <= batch.through }.map(\.continuation)
                     state.waiters.removeAll { $0.ticket <= batch.through }
-                    let actions = state.actions.filter { $0.ticket <= batch.through }.map(\.action)
-                    state.actions.removeAll { $0.ticket <= batch.through }
-                    return (waiters, actions)
+                    return waiters
                 }
                 // Pushes first: by the time a caller has its answer, they are on their way.
-                for action in actions { action() }
-                for waiter in waiters { waiter.resume() }
+                eventLoop.execute {
+                    self.runDurableActions()
+                    for waiter in waiters { waiter.resume() }
+                }
             } catch {
                 statistics.recordFailedWrite()
                 let waiters = state.withLockedValue { state in

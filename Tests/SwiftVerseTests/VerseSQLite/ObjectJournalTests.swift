@@ -1,5 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import Testing
 @testable import VerseRuntime
 import VerseSQLite
@@ -24,13 +26,14 @@ final class CountingStore: ObjectStore {
 @Suite("object store: the journal's group commit")
 struct ObjectJournalTests {
     static let key = ObjectKey(type: "T", id: "t")
+    static let loop = MultiThreadedEventLoopGroup.singleton.next()
 
     @Test func changesRecordedWhileAWriteIsInFlightGoTogetherInOrder() async throws {
         let folder = try TemporaryFolder()
         let store = CountingStore(try SQLiteObjectStore(path: folder.path + "/j.sqlite"))
         let epoch = try await store.activate(Self.key).epoch
         let statistics = StoreStatistics()
-        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, statistics: statistics) { _, _ in }
+        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, eventLoop: Self.loop, statistics: statistics) { _, _ in }
         var last = 0
         for value in 0..<200 { last = journal.record([UInt8(value)]) }
         let pushed = NIOLockedValueBox(false)
@@ -47,6 +50,31 @@ struct ObjectJournalTests {
         await store.close()
     }
 
+    /// A write that completes while its object's loop is busy leaves its action to run
+    /// there later; an action queued meanwhile, after a write of its own, must not
+    /// overtake it (pushes of one room would reach its members out of order).
+    @Test func actionsRunInTheOrderQueuedWhicheverThreadTheirWritesCompleteOn() async throws {
+        let folder = try TemporaryFolder()
+        let store = try SQLiteObjectStore(path: folder.path + "/j.sqlite")
+        let epoch = try await store.activate(Self.key).epoch
+        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, eventLoop: Self.loop,
+                                    statistics: StoreStatistics()) { _, _ in }
+        let order = NIOLockedValueBox<[String]>([])
+        try await Self.loop.submit {
+            let deadline = NIODeadline.now() + .seconds(10)
+            journal.record([1])
+            journal.afterDurable { order.withLockedValue { $0.append("first") } }
+            // Both writes complete on the store's thread while this loop is busy.
+            while journal.pendingTicket != nil && .now() < deadline { usleep(1000) }
+            journal.record([2])
+            while journal.pendingTicket != nil && .now() < deadline { usleep(1000) }
+            journal.afterDurable { order.withLockedValue { $0.append("second") } }
+        }.get()
+        try await Self.loop.submit {}.get() // the loop's queued work has run
+        #expect(order.withLockedValue { $0 } == ["first", "second"])
+        await store.close()
+    }
+
     @Test func aFencedWriteFailsEveryWaitingChangeAndWhatFollowsRunsNever() async throws {
         let folder = try TemporaryFolder()
         let store = try SQLiteObjectStore(path: folder.path + "/j.sqlite")
@@ -54,7 +82,7 @@ struct ObjectJournalTests {
         _ = try await store.activate(Self.key) // taken over elsewhere
         let failures = NIOLockedValueBox(0)
         let statistics = StoreStatistics()
-        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, statistics: statistics) { _, error in
+        let journal = ObjectJournal(store: store, key: Self.key, epoch: epoch, eventLoop: Self.loop, statistics: statistics) { _, error in
             if error is StoreFenced { failures.withLockedValue { $0 += 1 } }
         }
         let ticket = journal.record([1])
