@@ -40,6 +40,25 @@ static inline void COpenSSL_CTX_acceptOnlyH2(SSL_CTX *ctx) {
     SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectH2, NULL);
 }
 
+// The HTTP gate's port speaks HTTP/1.1 over TLS (browsers; curl): it selects
+// "http/1.1" and refuses, with a fatal alert, a client whose ALPN list lacks it. A
+// client that sends no ALPN at all gets HTTP/1.1 too (the callback is not called).
+static int COpenSSL_selectHTTP11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                 const unsigned char *in, unsigned int inlen, void *arg) {
+    (void)ssl; (void)arg;
+    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char *selected = NULL;
+    if (SSL_select_next_proto(&selected, outlen, http11, sizeof(http11), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static inline void COpenSSL_CTX_acceptOnlyHTTP11(SSL_CTX *ctx) {
+    SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectHTTP11, NULL);
+}
+
 // Client side: offer "h2" (SSL_set_alpn_protos returns 0 on success, unlike most calls).
 static inline int COpenSSL_offerH2(SSL *ssl) {
     static const unsigned char h2[] = {2, 'h', '2'};

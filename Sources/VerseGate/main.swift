@@ -49,7 +49,7 @@ struct VerseGate: ParsableCommand {
                                   deletable: Set(allowCreate), publicCalls: Set(allowPublic))
         var configuration = cluster.gate(advertise: advertise,
                                          authenticator: auth.authenticator, policy: policy)
-        configuration.http = try http.configuration()
+        configuration.http = try http.configuration(tls: cluster.serverTLS)
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)
         try await serveUntilSignalled(process, logger: logger)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VerseGRPC
 import VerseRuntime
 
 /// A gate's HTTP face for browsers: the HTTP API (Goverse's), event streams, and a web
@@ -23,11 +24,15 @@ public struct GateHTTPOptions: ParsableArguments, Sendable {
         }
     }
 
-    /// nil when HTTP is off. `defaultWebRoot`: the web client to serve without --web-root.
-    public func configuration(defaultWebRoot: String? = nil) throws -> HTTPGateConfiguration? {
+    /// nil when HTTP is off. `defaultWebRoot`: the web client to serve without --web-root;
+    /// `tls`: the process's certificate (--tls-cert), which makes the port HTTPS.
+    public func configuration(defaultWebRoot: String? = nil, tls: TLSConfiguration? = nil) throws -> HTTPGateConfiguration? {
         guard listen != "off" else { return nil }
         let address = try HostPort(listen, flag: "--http-listen")
-        return HTTPGateConfiguration(host: address.host, port: address.port,
-                                     allowedOrigins: allowOrigins.isEmpty ? nil : allowOrigins, webRoot: webRoot ?? defaultWebRoot)
+        var configuration = HTTPGateConfiguration(host: address.host, port: address.port,
+                                                  allowedOrigins: allowOrigins.isEmpty ? nil : allowOrigins,
+                                                  webRoot: webRoot ?? defaultWebRoot)
+        configuration.tls = tls
+        return configuration
     }
 }

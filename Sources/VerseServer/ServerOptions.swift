@@ -108,10 +108,14 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     /// The gRPC server configuration for `listen`.
     public func server(listen: HostPort) -> GRPCServer.Configuration {
         var configuration = GRPCServer.Configuration(host: listen.host, port: listen.port)
-        if let tlsCertificate, let tlsKey {
-            configuration.tls = .server(certificateChainFile: tlsCertificate, privateKeyFile: tlsKey)
-        }
+        configuration.tls = serverTLS
         return configuration
+    }
+
+    /// The certificate this process serves with (--tls-cert and --tls-key), if any.
+    public var serverTLS: TLSConfiguration? {
+        guard let tlsCertificate, let tlsKey else { return nil }
+        return .server(certificateChainFile: tlsCertificate, privateKeyFile: tlsKey)
     }
 }
 

@@ -26,6 +26,11 @@ run "web client and HTTP API, embedded" "$python" "$here/web_chat.py" --mode=emb
   --chat_server="$bin/chat-server" --http_port="$(free_port)" --grpc_port="$(free_port)" \
   --store="sqlite:$work/web.sqlite" --screenshots="$out" --log="$out/embedded-server.log"
 
+"$root/Tests/interop/make-test-certs.sh" "$work/certs"
+run "web client and HTTP API over HTTPS, embedded" "$python" "$here/web_chat.py" --mode=https --chat="$bin/chat" \
+  --chat_server="$bin/chat-server" --http_port="$(free_port)" --grpc_port="$(free_port)" \
+  --store="sqlite:$work/https.sqlite" --tls_dir="$work/certs" --screenshots="$out" --log="$out/https-server.log"
+
 # A cluster; a second gate for the CLI users (the same cluster secret and allow-list).
 export SWIFTVERSE_CLUSTER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 clog="$out/cluster.log"

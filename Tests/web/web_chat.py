@@ -7,6 +7,8 @@ with CLI users beside it, and the gate's HTTP API from a plain HTTP client.
       reading, a reload, the gate restarting.
   --mode=cluster: a running cluster's gates: browsers on --http_port, the CLI on
       --grpc_port (another gate): three users in one room.
+  --mode=https: starts `chat-server --embedded --tls-cert` (certificates in --tls_dir):
+      the HTTP port serves HTTPS (ALPN http/1.1) to a verifying client and to browsers.
 Screenshots go to --screenshots."""
 import base64
 import http.client
@@ -14,6 +16,7 @@ import io
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -36,8 +39,15 @@ _, _, chat_pb2 = load_chat_stubs()
 from google.protobuf import any_pb2  # noqa: E402
 
 flags = parse_flags(sys.argv[1:], {"mode": "embedded", "chat": None, "chat_server": "", "http_port": None, "grpc_port": None,
-                                   "store": "", "screenshots": None, "log": ""})
+                                   "store": "", "screenshots": None, "log": "", "tls_dir": ""})
 HTTP = int(flags["http_port"])
+SCHEME = "https" if flags["mode"] == "https" else "http"
+
+
+def tls_context(protocols=("http/1.1",)):
+    context = ssl.create_default_context(cafile=os.path.join(flags["tls_dir"], "ca.pem"))
+    context.set_alpn_protocols(list(protocols))
+    return context
 checks = Checks()
 check = checks.check
 os.makedirs(flags["screenshots"], exist_ok=True)
@@ -47,8 +57,10 @@ os.makedirs(flags["screenshots"], exist_ok=True)
 
 def start_server():
     log = open(flags["log"], "a")
+    tls = ["--tls-cert", os.path.join(flags["tls_dir"], "server.pem"),
+           "--tls-key", os.path.join(flags["tls_dir"], "server.key")] if SCHEME == "https" else []
     server = subprocess.Popen([flags["chat_server"], "--embedded", "--listen", f"127.0.0.1:{flags['grpc_port']}",
-                               "--http-listen", f"127.0.0.1:{HTTP}", "--store", flags["store"],
+                               "--http-listen", f"127.0.0.1:{HTTP}", "--store", flags["store"], *tls,
                                # small, so a client that stops reading is cut off soon
                                "--max-queued-push-bytes", "65536", "--log-level", "info"], stdout=log, stderr=log)
     deadline = time.monotonic() + 60
@@ -68,6 +80,8 @@ def browser():
     options.binary_location = "/usr/bin/chromium"
     for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,700"]:
         options.add_argument(argument)
+    if SCHEME == "https":  # the test CA is not in Chromium's store; the Python client verifies it
+        options.add_argument("--ignore-certificate-errors")
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
@@ -90,7 +104,7 @@ def chat_lines(driver):
 
 
 def sign_in(driver, user, password="000000", room="General"):
-    driver.get(f"http://127.0.0.1:{HTTP}/")
+    driver.get(f"{SCHEME}://127.0.0.1:{HTTP}/")
     driver.find_element(By.ID, "user").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "signin-button").click()
@@ -137,7 +151,8 @@ def pack(message):
 
 def api(method, path, body=None, headers=None, raw=None):
     """(status, parsed JSON or None) of one request on a fresh connection."""
-    connection = http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30)
+    connection = (http.client.HTTPSConnection("127.0.0.1", HTTP, timeout=30, context=tls_context()) if SCHEME == "https"
+                  else http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30))
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     connection.request(method, path, body=data, headers=headers or {})
     response = connection.getresponse()
@@ -236,7 +251,7 @@ def three_users(alice, bob, cli_port, tag):
 
 def protocol_module(driver):
     """chatproto.js encodes as protobuf does and decodes what protobuf encodes."""
-    driver.get(f"http://127.0.0.1:{HTTP}/")
+    driver.get(f"{SCHEME}://127.0.0.1:{HTTP}/")
     encoded = driver.execute_async_script("""const done = arguments[arguments.length - 1];
         import('/chatproto.js').then((chat) => done({
           list: chat.listRequest(), join: chat.joinRequest({ afterSeq: 300 }),
@@ -349,7 +364,7 @@ def stalled_stream(alice, bob):
 
 
 def wrong_password(driver):
-    driver.get(f"http://127.0.0.1:{HTTP}/")
+    driver.get(f"{SCHEME}://127.0.0.1:{HTTP}/")
     driver.find_element(By.ID, "user").send_keys("mallory")
     driver.find_element(By.ID, "password").send_keys("not-the-password")
     driver.find_element(By.ID, "signin-button").click()
@@ -392,13 +407,43 @@ def gate_restarts(server, alice, bob):
     return server
 
 
+def https(alice, bob, server):
+    """The HTTP port with --tls-cert: HTTPS that a verifying client and browsers use."""
+    try:
+        with socket.create_connection(("127.0.0.1", HTTP)) as raw:
+            with tls_context().wrap_socket(raw, server_hostname="localhost") as secure:
+                check("HTTPS: the certificate verifies and ALPN settles on http/1.1",
+                      secure.selected_alpn_protocol() == "http/1.1", str(secure.selected_alpn_protocol()))
+        status, body, _ = api("POST", "/api/v1/objects/call/ChatRoomMgr/ChatRoomMgr0/ListChatRooms", {"request": pack(chat_pb2.ChatRoom_ListRequest())})
+        rooms = chat_pb2.ChatRoom_ListResponse()
+        any_message = any_pb2.Any()
+        any_message.ParseFromString(base64.b64decode((body or {}).get("response", "")))
+        any_message.Unpack(rooms)
+        check("HTTPS: an API call answers", status == 200 and len(rooms.chat_rooms) == 5, f"{status} {body}")
+        try:
+            with socket.create_connection(("127.0.0.1", HTTP)) as raw:
+                tls_context(("h2",)).wrap_socket(raw, server_hostname="localhost").close()
+            check("HTTPS: a client offering only h2 is refused", False, "the handshake succeeded")
+        except ssl.SSLError as error:
+            check("HTTPS: a client offering only h2 is refused", "no application protocol" in str(error).lower(), str(error))
+        check("HTTPS: two browsers sign in over TLS", sign_in(alice, "alice") and sign_in(bob, "bob"))
+        type_line(alice, "over TLS")
+        check("HTTPS: live messages reach the other browser", shows(bob, ["alice: over TLS"]))
+        screenshot(bob, "https-bob")
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main():
     alice, bob = browser(), browser()
-    server = start_server() if flags["mode"] == "embedded" else None
+    server = start_server() if flags["mode"] != "cluster" else None
     try:
         if flags["mode"] == "cluster":
             three_users(alice, bob, flags["grpc_port"], "cluster")
             screenshot(alice, "cluster-alice")
+        elif flags["mode"] == "https":
+            https(alice, bob, server)
         else:
             embedded(alice, bob, server)
     finally:

@@ -57,7 +57,10 @@ final class TLSContext: @unchecked Sendable {
     let isServer: Bool
     let serverNameOverride: String?
 
-    init(server configuration: TLSConfiguration) throws {
+    /// What a server's ALPN settles on: gRPC's "h2", or "http/1.1" for the HTTP gate.
+    enum ServerProtocol { case h2, http11 }
+
+    init(server configuration: TLSConfiguration, protocol serverProtocol: ServerProtocol = .h2) throws {
         guard let certificate = configuration.certificateChainFile, let key = configuration.privateKeyFile else {
             throw TLSError(plain: "a TLS server needs a certificate chain file and a private key file")
         }
@@ -75,7 +78,10 @@ final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw TLSError("private key \(key) does not match certificate \(certificate)")
         }
-        COpenSSL_CTX_acceptOnlyH2(context)
+        switch serverProtocol {
+        case .h2: COpenSSL_CTX_acceptOnlyH2(context)
+        case .http11: COpenSSL_CTX_acceptOnlyHTTP11(context)
+        }
     }
 
     init(client configuration: TLSConfiguration) throws {

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import VerseGRPC
 
 /// Where and how the gate serves HTTP (its API for browsers and the web client).
 public struct HTTPGateConfiguration: Sendable {
@@ -16,6 +17,8 @@ public struct HTTPGateConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(30)
     /// Largest request message (the decoded Any); the JSON body may be a third larger.
     public var maxRequestBytes = 4 << 20
+    /// Serve HTTPS (HTTP/1.1 over TLS) with this certificate; nil: plain HTTP.
+    public var tls: TLSConfiguration?
 
     public init(host: String, port: Int, allowedOrigins: [String]? = nil, webRoot: String? = nil) {
         self.host = host
@@ -33,6 +36,7 @@ final class HTTPGateServer: Sendable {
     private let gate: Gate
     private let configuration: HTTPGateConfiguration
     private let files: WebFiles
+    private let tls: HTTP1ServerTLS?
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let logger: Logger
@@ -41,6 +45,7 @@ final class HTTPGateServer: Sendable {
         self.gate = gate
         self.configuration = configuration
         self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
+        self.tls = try configuration.tls.map { try HTTP1ServerTLS($0) }
         self.logger = logger
     }
 
@@ -48,7 +53,7 @@ final class HTTPGateServer: Sendable {
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
 
     func start(group: EventLoopGroup) async throws {
-        let (gate, configuration, files, connections, logger) = (gate, configuration, files, connections, logger)
+        let (gate, configuration, files, tls, connections, logger) = (gate, configuration, files, tls, connections, logger)
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -57,6 +62,7 @@ final class HTTPGateServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try tls?.addHandler(to: channel.pipeline.syncOperations)
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPGateHandler(gate: gate, configuration: configuration, files: files, logger: logger))
@@ -70,7 +76,7 @@ final class HTTPGateServer: Sendable {
             throw VerseError(.unavailable, "cannot serve HTTP on \(configuration.host):\(configuration.port): \(error)")
         }
         listener.withLockedValue { $0 = channel }
-        logger.info("serving HTTP", metadata: ["listen": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
+        logger.info(tls == nil ? "serving HTTP" : "serving HTTPS", metadata: ["listen": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
                                                "web-client": "\(configuration.webRoot ?? "none")"])
     }
 
