@@ -22,37 +22,38 @@ static inline int COpenSSL_setServerName(SSL *ssl, const char *name) {
 // BIO_pending is a macro over BIO_ctrl.
 static inline long COpenSSL_BIO_pending(BIO *bio) { return (long)BIO_pending(bio); }
 
-// gRPC requires HTTP/2, so the server offers only "h2" in ALPN. A client that offers
-// ALPN without h2 is refused with a fatal alert instead of getting HTTP/1.1 garbage.
-static int COpenSSL_selectH2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                             const unsigned char *in, unsigned int inlen, void *arg) {
-    (void)ssl; (void)arg;
-    static const unsigned char h2[] = {2, 'h', '2'};
+// A server's ALPN choice: `wanted` (length-prefixed, as on the wire) if the client
+// offers it, else a fatal alert: a client that offers ALPN without it is refused
+// rather than answered in a protocol it did not ask for. A client that sends no ALPN
+// at all is not refused (the callback is not called).
+static inline int COpenSSL_selectOnly(const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                                      unsigned int inlen, const unsigned char *wanted, unsigned int wantedlen) {
     unsigned char *selected = NULL;
-    if (SSL_select_next_proto(&selected, outlen, h2, sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+    if (SSL_select_next_proto(&selected, outlen, wanted, wantedlen, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
+}
+
+// gRPC requires HTTP/2, so a gRPC server offers only "h2".
+static int COpenSSL_selectH2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                             const unsigned char *in, unsigned int inlen, void *arg) {
+    (void)ssl; (void)arg;
+    static const unsigned char h2[] = {2, 'h', '2'};
+    return COpenSSL_selectOnly(out, outlen, in, inlen, h2, sizeof(h2));
 }
 
 static inline void COpenSSL_CTX_acceptOnlyH2(SSL_CTX *ctx) {
     SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectH2, NULL);
 }
 
-// The HTTP gate's port speaks HTTP/1.1 over TLS (browsers; curl): it selects
-// "http/1.1" and refuses, with a fatal alert, a client whose ALPN list lacks it. A
-// client that sends no ALPN at all gets HTTP/1.1 too (the callback is not called).
+// The HTTP gate's port speaks HTTP/1.1 over TLS (browsers, curl).
 static int COpenSSL_selectHTTP11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                                  const unsigned char *in, unsigned int inlen, void *arg) {
     (void)ssl; (void)arg;
     static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    unsigned char *selected = NULL;
-    if (SSL_select_next_proto(&selected, outlen, http11, sizeof(http11), in, inlen) != OPENSSL_NPN_NEGOTIATED) {
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    }
-    *out = selected;
-    return SSL_TLSEXT_ERR_OK;
+    return COpenSSL_selectOnly(out, outlen, in, inlen, http11, sizeof(http11));
 }
 
 static inline void COpenSSL_CTX_acceptOnlyHTTP11(SSL_CTX *ctx) {
