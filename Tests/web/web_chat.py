@@ -435,6 +435,20 @@ def https(alice, bob, server):
         server.wait()
 
 
+def phone_sized(driver):
+    """A phone-sized window: the rooms, the messages and the input all fit its width."""
+    driver.set_window_size(390, 800)
+    fits = driver.execute_script("""const width = document.documentElement.clientWidth;
+        return ['rooms', 'messages', 'input', 'send'].every((id) => {
+          const box = document.getElementById(id).getBoundingClientRect();
+          return box.width > 0 && box.left >= 0 && box.right <= width + 1; })
+          && document.documentElement.scrollWidth <= width + 1;""")
+    check("a phone-sized window shows the rooms, messages and input within its width", fits)
+    type_line(driver, "from a phone-sized window")
+    check("and sending works there", shows(driver, ["bob: from a phone-sized window"]))
+    screenshot(driver, "phone-bob")
+
+
 def main():
     alice, bob = browser(), browser()
     server = start_server() if flags["mode"] != "cluster" else None
@@ -464,6 +478,7 @@ def embedded(alice, bob, server):
         server = gate_restarts(server, alice, bob)
         screenshot(alice, "embedded-alice")
         screenshot(bob, "embedded-bob")
+        phone_sized(bob)
     finally:
         server.terminate()
         server.wait()
