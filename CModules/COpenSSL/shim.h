@@ -48,16 +48,16 @@ static inline void COpenSSL_CTX_acceptOnlyH2(SSL_CTX *ctx) {
     SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectH2, NULL);
 }
 
-// The HTTP gate's port speaks HTTP/1.1 over TLS (browsers, curl).
-static int COpenSSL_selectHTTP11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                                 const unsigned char *in, unsigned int inlen, void *arg) {
+// The HTTP gate's port (browsers, curl): "h2" when the client offers it, else "http/1.1".
+static int COpenSSL_selectH2OrHTTP11(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                     const unsigned char *in, unsigned int inlen, void *arg) {
     (void)ssl; (void)arg;
-    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    return COpenSSL_selectOnly(out, outlen, in, inlen, http11, sizeof(http11));
+    static const unsigned char both[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    return COpenSSL_selectOnly(out, outlen, in, inlen, both, sizeof(both));
 }
 
-static inline void COpenSSL_CTX_acceptOnlyHTTP11(SSL_CTX *ctx) {
-    SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectHTTP11, NULL);
+static inline void COpenSSL_CTX_acceptH2OrHTTP11(SSL_CTX *ctx) {
+    SSL_CTX_set_alpn_select_cb(ctx, COpenSSL_selectH2OrHTTP11, NULL);
 }
 
 // Client side: offer "h2" (SSL_set_alpn_protos returns 0 on success, unlike most calls).

@@ -177,6 +177,8 @@ class EventStream:
         if receive_buffer:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.socket.connect(("127.0.0.1", HTTP))
+        if SCHEME == "https":
+            self.socket = tls_context().wrap_socket(self.socket, server_hostname="localhost")
         self.socket.sendall(b"GET /api/v1/events/stream HTTP/1.1\r\nHost: gate\r\nAccept: text/event-stream\r\n\r\n")
         self.buffer = b""
         # The body is chunked (HTTP/1.1, no length); each event is one chunk.
@@ -339,23 +341,31 @@ def bad_http_inputs(alice, bob):
           f"{eve.messages} pushes of {sent}")
 
 
+def flood(room, count, during=None):
+    """`count` messages of 3.5 KB into `room` from a reading event stream (returned), on one
+    keep-alive connection; `during()` runs halfway."""
+    flooder = EventStream()
+    call("Join", chat_pb2.ChatRoom_JoinRequest(), flooder, "flood", room=room)
+    connection = (http.client.HTTPSConnection("127.0.0.1", HTTP, timeout=30, context=tls_context()) if SCHEME == "https"
+                  else http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30))
+    headers = {**auth("flood"), "X-Client-ID": flooder.client_id, "Content-Type": "application/json"}
+    big = "x" * 3500
+    for index in range(count):
+        body = json.dumps({"request": pack(chat_pb2.ChatRoom_SendChatMessageRequest(message=f"{index} {big}"))})
+        connection.request("POST", f"/api/v1/objects/call/ChatRoom/ChatRoom-{room}/SendMessage", body=body, headers=headers)
+        connection.getresponse().read()
+        if during and index == count // 2:
+            during()
+    connection.close()
+    return flooder
+
+
 def stalled_stream(alice, bob):
     """An event stream that stops reading is cut off; everyone else is served meanwhile."""
     stalled = EventStream(read=False, receive_buffer=4096)
     status, _, _ = call("Join", chat_pb2.ChatRoom_JoinRequest(), stalled, "sloth", room="Sports")
     check("a stream that will stop reading joins Sports", status == 200, str(status))
-    flooder = EventStream()
-    call("Join", chat_pb2.ChatRoom_JoinRequest(), flooder, "flood", room="Sports")
-    connection = http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30)
-    headers = {**auth("flood"), "X-Client-ID": flooder.client_id, "Content-Type": "application/json"}
-    big = "x" * 3500
-    for index in range(1500):  # about 5 MB of pushes to a reader that reads nothing
-        body = json.dumps({"request": pack(chat_pb2.ChatRoom_SendChatMessageRequest(message=f"{index} {big}"))})
-        connection.request("POST", "/api/v1/objects/call/ChatRoom/ChatRoom-Sports/SendMessage", body=body, headers=headers)
-        connection.getresponse().read()
-        if index == 750:
-            type_line(alice, "during the flood")
-    connection.close()
+    flooder = flood("Sports", 1500, during=lambda: type_line(alice, "during the flood"))
     check("the gate cut off the stream that stopped reading", stalled.closed_by_gate(timeout=30))
     check("meanwhile bob got alice's message", shows(bob, ["alice: during the flood"]))
     check("and the reading stream got the flood", wait(alice, lambda d: flooder.messages >= 1500, 30), f"{flooder.messages}")
@@ -407,13 +417,69 @@ def gate_restarts(server, alice, bob):
     return server
 
 
+def h2_stalled_stream(bob):
+    """An event stream on HTTP/2 whose client never opens its flow-control window again
+    is reset (RST_STREAM) once its backlog passes the limit; others are served."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.settings
+    raw = socket.create_connection(("127.0.0.1", HTTP))
+    secure = tls_context(("h2",)).wrap_socket(raw, server_hostname="localhost")
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    connection.initiate_connection()
+    connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 4096})
+    stream = connection.get_next_available_stream_id()
+    connection.send_headers(stream, [(":method", "GET"), (":path", "/api/v1/events/stream"), (":scheme", "https"),
+                                     (":authority", "localhost")], end_stream=True)
+    secure.sendall(connection.data_to_send())
+    received, status, reset = b"", None, None
+
+    def pump(timeout):
+        nonlocal received, status, reset
+        secure.settimeout(timeout)
+        try:
+            data = secure.recv(65536)
+        except (socket.timeout, ssl.SSLError, OSError):
+            return False
+        if not data:
+            return False
+        for event in connection.receive_data(data):  # never acknowledged: the window stays shut
+            if isinstance(event, h2.events.ResponseReceived):
+                status = dict(event.headers).get(":status")
+            elif isinstance(event, h2.events.DataReceived):
+                received += event.data
+            elif isinstance(event, h2.events.StreamReset):
+                reset = event.error_code
+        secure.sendall(connection.data_to_send())
+        return True
+
+    deadline = time.monotonic() + 30
+    while b"event: register" not in received and time.monotonic() < deadline:
+        pump(1)
+    check("HTTP/2: an event stream opens with its register event", status == "200" and b"event: register" in received,
+          f"{status} {received[:200]!r}")
+    line = [l for l in received.split(b"\n") if l.startswith(b"data: ")][0]
+    holder = type("Stream", (), {"client_id": json.loads(line[6:])["clientId"]})
+    status, _, _ = call("Join", chat_pb2.ChatRoom_JoinRequest(), holder, "h2sloth", room="Movies")
+    check("HTTP/2: its client id joins a room", status == 200, str(status))
+    flood("Movies", 600, during=lambda: type_line(bob, "during the h2 flood"))
+    deadline = time.monotonic() + 30
+    while reset is None and time.monotonic() < deadline:
+        pump(1)
+    check("HTTP/2: the gate resets the stream whose reader stopped", reset is not None, f"reset={reset}")
+    check("HTTP/2: meanwhile the browsers chat on", shows(bob, ["bob: during the h2 flood"]))
+    secure.close()
+
+
 def https(alice, bob, server):
     """The HTTP port with --tls-cert: HTTPS that a verifying client and browsers use."""
     try:
-        with socket.create_connection(("127.0.0.1", HTTP)) as raw:
-            with tls_context().wrap_socket(raw, server_hostname="localhost") as secure:
-                check("HTTPS: the certificate verifies and ALPN settles on http/1.1",
-                      secure.selected_alpn_protocol() == "http/1.1", str(secure.selected_alpn_protocol()))
+        for offered, wanted in [(("h2", "http/1.1"), "h2"), (("http/1.1",), "http/1.1")]:
+            with socket.create_connection(("127.0.0.1", HTTP)) as raw:
+                with tls_context(offered).wrap_socket(raw, server_hostname="localhost") as secure:
+                    check(f"HTTPS: the certificate verifies and ALPN settles on {wanted} for a client offering {offered}",
+                          secure.selected_alpn_protocol() == wanted, str(secure.selected_alpn_protocol()))
         status, body, _ = api("POST", "/api/v1/objects/call/ChatRoomMgr/ChatRoomMgr0/ListChatRooms", {"request": pack(chat_pb2.ChatRoom_ListRequest())})
         rooms = chat_pb2.ChatRoom_ListResponse()
         any_message = any_pb2.Any()
@@ -422,13 +488,18 @@ def https(alice, bob, server):
         check("HTTPS: an API call answers", status == 200 and len(rooms.chat_rooms) == 5, f"{status} {body}")
         try:
             with socket.create_connection(("127.0.0.1", HTTP)) as raw:
-                tls_context(("h2",)).wrap_socket(raw, server_hostname="localhost").close()
-            check("HTTPS: a client offering only h2 is refused", False, "the handshake succeeded")
+                tls_context(("spdy/3",)).wrap_socket(raw, server_hostname="localhost").close()
+            check("HTTPS: a client offering neither h2 nor http/1.1 is refused", False, "the handshake succeeded")
         except ssl.SSLError as error:
-            check("HTTPS: a client offering only h2 is refused", "no application protocol" in str(error).lower(), str(error))
+            check("HTTPS: a client offering neither h2 nor http/1.1 is refused", "no application protocol" in str(error).lower(), str(error))
         check("HTTPS: two browsers sign in over TLS", sign_in(alice, "alice") and sign_in(bob, "bob"))
+        protocol = alice.execute_script("return performance.getEntriesByType('navigation')[0].nextHopProtocol")
+        check("HTTPS: the browsers speak HTTP/2 to the gate (through nghttp2)", protocol == "h2", str(protocol))
         type_line(alice, "over TLS")
-        check("HTTPS: live messages reach the other browser", shows(bob, ["alice: over TLS"]))
+        check("HTTPS: live messages reach the other browser (its event stream on HTTP/2)", shows(bob, ["alice: over TLS"]))
+        type_line(bob, "<b>still text</b> over h2")
+        check("HTTPS: and back", shows(alice, ["bob: <b>still text</b> over h2"]))
+        h2_stalled_stream(bob)
         screenshot(bob, "https-bob")
     finally:
         server.terminate()

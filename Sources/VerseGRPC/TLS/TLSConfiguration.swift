@@ -57,8 +57,9 @@ final class TLSContext: @unchecked Sendable {
     let isServer: Bool
     let serverNameOverride: String?
 
-    /// What a server's ALPN settles on: gRPC's "h2", or "http/1.1" for the HTTP gate.
-    enum ServerProtocol { case h2, http11 }
+    /// What a server's ALPN settles on: gRPC's "h2"; for the HTTP gate, "h2" or
+    /// "http/1.1" (h2 first).
+    enum ServerProtocol { case h2, h2OrHTTP11 }
 
     init(server configuration: TLSConfiguration, protocol serverProtocol: ServerProtocol = .h2) throws {
         guard let certificate = configuration.certificateChainFile, let key = configuration.privateKeyFile else {
@@ -80,7 +81,7 @@ final class TLSContext: @unchecked Sendable {
         }
         switch serverProtocol {
         case .h2: COpenSSL_CTX_acceptOnlyH2(context)
-        case .http11: COpenSSL_CTX_acceptOnlyHTTP11(context)
+        case .h2OrHTTP11: COpenSSL_CTX_acceptH2OrHTTP11(context)
         }
     }
 

@@ -156,6 +156,7 @@ final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 fail(context, TLSError(plain: "the server did not negotiate HTTP/2 (ALPN h2)"))
                 return
             }
+            if role == .server { context.fireUserInboundEventTriggered(TLSApplicationProtocol(ssl)) }
             let writes = pendingWrites
             pendingWrites.removeAll()
             for (buffer, promise) in writes { encrypt(context, buffer, promise: promise) }
@@ -205,5 +206,18 @@ final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func isIPAddress(_ name: String) -> Bool {
         name.contains(":") || name.split(separator: ".").count == 4 && name.allSatisfy { $0.isNumber || $0 == "." }
+    }
+}
+
+/// Fired up the pipeline when a server's handshake completes: what ALPN settled on
+/// (nil when the client offered none).
+struct TLSApplicationProtocol {
+    let name: String?
+
+    init(_ ssl: OpaquePointer) {
+        var bytes: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &bytes, &length)
+        name = bytes.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(length)), as: UTF8.self) }
     }
 }

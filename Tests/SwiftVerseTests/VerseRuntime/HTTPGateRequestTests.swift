@@ -54,14 +54,14 @@ struct HTTPGateRequestTests {
         request.afterSeq = 7
         let any = ProtoAny(packing: request)
         let base64 = Self.base64(any.serializedBytes())
-        let decoded = try HTTPGateHandler.decodeRequest(ByteBuffer(string: "{\"request\": \"\(base64)\"}"))
+        let decoded = try HTTPGateResponder.decodeRequest(ByteBuffer(string: "{\"request\": \"\(base64)\"}"))
         #expect(decoded == any)
-        #expect(try HTTPGateHandler.decodeRequest(ByteBuffer(string: "{}")) == ProtoAny()) // the default request
+        #expect(try HTTPGateResponder.decodeRequest(ByteBuffer(string: "{}")) == ProtoAny()) // the default request
         for (body, code) in [("not json", "INVALID_JSON"), ("[1]", "INVALID_JSON"), ("{\"request\": 5}", "INVALID_JSON"),
                              ("{\"request\": \"***\"}", "INVALID_BASE64"), ("{\"request\": \"/w==\"}", "INVALID_PROTOBUF")] {
-            #expect(throws: HTTPGateError.self) { try HTTPGateHandler.decodeRequest(ByteBuffer(string: body)) }
+            #expect(throws: HTTPGateError.self) { try HTTPGateResponder.decodeRequest(ByteBuffer(string: body)) }
             do {
-                _ = try HTTPGateHandler.decodeRequest(ByteBuffer(string: body))
+                _ = try HTTPGateResponder.decodeRequest(ByteBuffer(string: body))
             } catch let error as HTTPGateError {
                 #expect(error.code == code, "\(body)")
                 #expect(error.status == .badRequest)

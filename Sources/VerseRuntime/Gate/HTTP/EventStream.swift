@@ -1,6 +1,18 @@
 import NIOCore
-import NIOHTTP1
 import VerseGRPC
+
+/// Where an event stream's bytes go: an HTTP/1.1 chunked body or an HTTP/2 stream.
+/// Used on its event loop only.
+protocol EventStreamSink: AnyObject {
+    var eventLoop: EventLoop { get }
+    /// Queues bytes; returns what the peer has not taken yet, nil once it is gone.
+    func send(_ bytes: ByteBuffer) -> Int?
+    var unsentBytes: Int { get }
+    /// Ends the stream from this side.
+    func close()
+    /// Runs `action` once the peer is gone (closed, reset) or `close` was called.
+    func whenGone(_ action: @escaping () -> Void)
+}
 
 /// A browser's event stream (`GET /api/v1/events/stream`, text/event-stream) as a push
 /// destination. Like a gRPC Register stream it may fall only so far behind: a client
@@ -8,63 +20,67 @@ import VerseGRPC
 /// hard limit) is cut off, not buffered without bound.
 final class EventStream: ClientPushStream, @unchecked Sendable {
     // @unchecked: the mutable state is touched only on `eventLoop` (asserted).
-    let channel: Channel
+    let eventLoop: EventLoop
     let form = PushForm.eventStream
-    private var unsentBytes = 0
+    private var sink: (any EventStreamSink)?
     private var overLimitSince: NIODeadline?
     private var heartbeat: RepeatedTask?
     private var ended = false
-    private(set) var wasCutOff = false
+    private var limit = ServerCall.BacklogLimit(bytes: 1 << 20)
 
-    init(channel: Channel) {
-        self.channel = channel
+    init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
     }
 
-    var eventLoop: EventLoop { channel.eventLoop }
     /// Each stream is its own "connection": HTTP calls name it by id, not by socket.
     var connectionID: ObjectIdentifier { ObjectIdentifier(self) }
 
     func write(_ push: PreparedPush, limit: ServerCall.BacklogLimit) {
         guard let event = push.eventStream else { return }
-        send(event, limit: limit)
+        send(event)
     }
 
-    /// Sends the response head, the `register` event, and a heartbeat every `interval`.
-    func start(head: HTTPResponseHead, clientID: String, heartbeat interval: TimeAmount, limit: ServerCall.BacklogLimit) {
+    /// Sends the `register` event, then a heartbeat every `interval`; `ended` runs once
+    /// when the stream is over (`cutOff`: for not reading).
+    func start(_ sink: any EventStreamSink, clientID: String, heartbeat interval: TimeAmount, limit: ServerCall.BacklogLimit,
+               ended onEnd: @escaping (_ cutOff: Bool) -> Void) {
         eventLoop.preconditionInEventLoop()
-        channel.write(HTTPServerResponsePart.head(head), promise: nil)
-        send(ServerSentEvents.register(clientID: clientID), limit: limit)
+        self.sink = sink
+        self.limit = limit
+        var cutOff = false
+        sink.whenGone { [self] in
+            cutOff = cutOff || wasCutOff
+            end()
+            onEnd(cutOff)
+        }
+        send(ServerSentEvents.register(clientID: clientID))
         heartbeat = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-            send(ServerSentEvents.heartbeat, limit: limit)
+            send(ServerSentEvents.heartbeat)
         }
     }
 
-    /// The connection closed: no more writes, no more heartbeats.
-    func end() {
-        eventLoop.preconditionInEventLoop()
+    private var wasCutOff = false
+
+    private func end() {
         ended = true
         heartbeat?.cancel()
         heartbeat = nil
     }
 
-    private func send(_ event: ByteBuffer, limit: ServerCall.BacklogLimit) {
+    private func send(_ event: ByteBuffer) {
         eventLoop.preconditionInEventLoop()
-        guard !ended else { return }
-        let size = event.readableBytes
-        unsentBytes += size
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { [self] _ in
-            unsentBytes -= size
-            if unsentBytes <= limit.bytes { overLimitSince = nil }
+        guard !ended, let sink else { return }
+        guard let unsent = sink.send(event) else { return end() }
+        if unsent <= limit.bytes {
+            overLimitSince = nil
+            return
         }
-        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(event)), promise: promise)
-        guard unsentBytes > limit.bytes else { return }
-        if unsentBytes > limit.hardBytes { return cutOff() }
+        if unsent > limit.hardBytes { return cutOff() }
         if overLimitSince == nil {
             let since = NIODeadline.now()
             overLimitSince = since
             eventLoop.scheduleTask(in: limit.grace) { [self] in
-                if overLimitSince == since && unsentBytes > limit.bytes { cutOff() }
+                if overLimitSince == since && (self.sink?.unsentBytes ?? 0) > limit.bytes { cutOff() }
             }
         }
     }
@@ -72,7 +88,6 @@ final class EventStream: ClientPushStream, @unchecked Sendable {
     private func cutOff() {
         guard !ended else { return }
         wasCutOff = true
-        end()
-        channel.close(promise: nil)
+        sink?.close()
     }
 }

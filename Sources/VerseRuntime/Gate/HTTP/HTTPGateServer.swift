@@ -36,7 +36,7 @@ final class HTTPGateServer: Sendable {
     private let gate: Gate
     private let configuration: HTTPGateConfiguration
     private let files: WebFiles
-    private let tls: HTTP1ServerTLS?
+    private let tls: HTTPServerTLS?
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let logger: Logger
@@ -45,7 +45,7 @@ final class HTTPGateServer: Sendable {
         self.gate = gate
         self.configuration = configuration
         self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
-        self.tls = try configuration.tls.map { try HTTP1ServerTLS($0) }
+        self.tls = try configuration.tls.map { try HTTPServerTLS($0) }
         self.logger = logger
     }
 
@@ -53,7 +53,12 @@ final class HTTPGateServer: Sendable {
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
 
     func start(group: EventLoopGroup) async throws {
-        let (gate, configuration, files, tls, connections, logger) = (gate, configuration, files, tls, connections, logger)
+        let responder = HTTPGateResponder(gate: gate, configuration: configuration, files: files, logger: logger)
+        let (tls, connections, maxBodyBytes, logger) = (tls, connections, configuration.maxBodyBytes, logger)
+        let http1: @Sendable (Channel) throws -> Void = { channel in
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try channel.pipeline.syncOperations.addHandler(HTTPGateHandler(responder: responder))
+        }
         let channel: Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -62,10 +67,15 @@ final class HTTPGateServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try tls?.addHandler(to: channel.pipeline.syncOperations)
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(
-                            HTTPGateHandler(gate: gate, configuration: configuration, files: files, logger: logger))
+                        if let tls {
+                            // HTTPS: HTTP/2 when the client offers it (ALPN), else HTTP/1.1.
+                            try tls.configure(channel, http1: http1, http2: { channel in
+                                try HTTP2RequestServer.configure(channel, maxBodyBytes: maxBodyBytes,
+                                                                 handler: HTTP2GateRequests(responder: responder), logger: logger)
+                            })
+                        } else {
+                            try http1(channel)
+                        }
                         let id = ObjectIdentifier(channel)
                         connections.withLockedValue { $0[id] = channel }
                         channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: id) } }
