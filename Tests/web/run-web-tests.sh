@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The web chat client in headless Chromium, beside CLI users, and the HTTP API's bad
+# The web chat client in headless Chromium (and Firefox), beside CLI users, and the HTTP API's bad
 # inputs: against `chat-server --embedded` (which web_chat.py starts and restarts
 # itself), then against a real cluster (etcd + 2 nodes + 2 gates: browsers on one gate's
 # HTTP port, the CLI on the other gate).  run-web-tests.sh BIN_DIR PYTHON
@@ -25,6 +25,17 @@ RUN_TIMEOUT=600
 run "web client and HTTP API, embedded" "$python" "$here/web_chat.py" --mode=embedded --chat="$bin/chat" \
   --chat_server="$bin/chat-server" --http_port="$(free_port)" --grpc_port="$(free_port)" \
   --store="sqlite:$work/web.sqlite" --screenshots="$out" --log="$out/embedded-server.log"
+
+# Firefox (Marionette) beside a CLI user, on a server of its own.
+ff_http=$(free_port) ff_grpc=$(free_port)
+"$bin/chat-server" --embedded --listen "127.0.0.1:$ff_grpc" --http-listen "127.0.0.1:$ff_http" --store none \
+  >"$out/firefox-server.log" 2>&1 & pids+=($!)
+if wait_for "$out/firefox-server.log" "chat service ready"; then
+  run "web client in Firefox, embedded" "$python" "$here/firefox_chat.py" --chat="$bin/chat" --http_port="$ff_http" \
+    --grpc_port="$ff_grpc" --screenshots="$out"
+else
+  failed=$((failed + 1))
+fi
 
 "$root/Tests/interop/make-test-certs.sh" "$work/certs"
 run "web client and HTTP API over HTTPS, embedded" "$python" "$here/web_chat.py" --mode=https --chat="$bin/chat" \
