@@ -6,6 +6,7 @@
 #include "etcd/rpc.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "gate/gate.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "grpc/testing/empty.pb-c.h"
 #include "grpc/testing/messages.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
@@ -61,6 +62,8 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_Empty(void) { return &ga
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_RegisterResponse(void) { return &gate__register_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Any(void) { return &google__protobuf__any__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Empty(void) { return &google__protobuf__empty__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckRequest(void) { return &grpc__health__v1__health_check_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckResponse(void) { return &grpc__health__v1__health_check_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_BoolValue(void) { return &grpc__testing__bool_value__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_EchoStatus(void) { return &grpc__testing__echo_status__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_Empty(void) { return &grpc__testing__empty__descriptor; }

@@ -53,6 +53,8 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_Empty(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_gate_RegisterResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Any(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Empty(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckRequest(void);
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckResponse(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_BoolValue(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_EchoStatus(void);
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_Empty(void);

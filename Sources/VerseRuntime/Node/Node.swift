@@ -51,6 +51,10 @@ public final class Node: Sendable {
 
     /// Where durable objects keep their state; nil: every object lives in memory.
     let store: (any ObjectStore)?
+    /// Whether etcd (or the in-process store) confirmed this node's membership within
+    /// its lease: only then may it take objects in the object store.
+    var membershipConfirmed: Bool { state.withLockedValue { $0.shards.membershipConfirmedUntil } > .now }
+
     /// What this node's objects wrote to `store`.
     public let storeStatistics = StoreStatistics()
 

@@ -55,6 +55,8 @@ public final class ClusterProcess: Sendable {
     private let server: GRPCServer
     /// The gate's HTTP face (browsers), when configured.
     private let httpServer: HTTPGateServer?
+    /// Whether this process should get traffic (`GET /ready`, grpc.health.v1).
+    public let health: ProcessHealth
     private let coordinator: ShardCoordinator
     private let store: any ClusterStore
     private let links: NodeLinks
@@ -156,9 +158,12 @@ public final class ClusterProcess: Sendable {
         if let gate { services.append(gate.service()) }
         services.append(AdminService.make(role: role, address: advertise, view: view, node: node, gate: gate,
                                           coordinator: coordinator))
+        let health = ProcessHealth(role: role, view: view, node: node)
+        self.health = health
+        services.append(HealthService.make(health: health, services: services.map(\.name)))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
         httpServer = try gate.flatMap { gate in
-            try gate.configuration.http.map { try HTTPGateServer(gate: gate, configuration: $0, logger: logger) }
+            try gate.configuration.http.map { try HTTPGateServer(gate: gate, health: health, configuration: $0, logger: logger) }
         }
     }
 
@@ -193,6 +198,8 @@ public final class ClusterProcess: Sendable {
 
     /// Runs until SIGINT/SIGTERM-driven `stop()`; convenience for executables.
     public func stop(grace: Duration = .seconds(5)) async {
+        // Probes see NOT_SERVING before any GOAWAY goes out, so balancers move on first.
+        health.startDraining()
         for task in background.withLockedValue({ $0 }) { task.cancel() }
         subscriptions?.stop()
         await httpServer?.stop()

@@ -18,6 +18,7 @@ protocol HTTPGateExchange: AnyObject {
 /// The gate's HTTP API and web files: what each request gets, whatever it came over.
 struct HTTPGateResponder: Sendable {
     let gate: Gate
+    let health: ProcessHealth
     let configuration: HTTPGateConfiguration
     let files: WebFiles
     let logger: Logger
@@ -35,6 +36,15 @@ struct HTTPGateResponder: Sendable {
             return respond(request, error: error, on: exchange)
         }
         switch route {
+        case .healthz:
+            respond(request, status: .ok, body: ("application/json", ByteBuffer(string: #"{"status":"ok"}"#)), on: exchange)
+        case .ready:
+            switch health.readiness {
+            case .ready:
+                respond(request, status: .ok, body: ("application/json", ByteBuffer(string: #"{"status":"ready"}"#)), on: exchange)
+            case .notReady(let reason):
+                respond(request, error: HTTPGateError(.serviceUnavailable, "NOT_READY", reason), on: exchange)
+            }
         case .preflight:
             respond(request, status: .noContent, body: nil, on: exchange)
         case .file(let name):

@@ -34,6 +34,7 @@ public struct HTTPGateConfiguration: Sendable {
 /// The gate's HTTP/1.1 listener (NIOHTTP1): routes each request to the gate's HTTP API.
 final class HTTPGateServer: Sendable {
     private let gate: Gate
+    private let health: ProcessHealth
     private let configuration: HTTPGateConfiguration
     private let files: WebFiles
     private let tls: HTTPServerTLS?
@@ -41,8 +42,9 @@ final class HTTPGateServer: Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let logger: Logger
 
-    init(gate: Gate, configuration: HTTPGateConfiguration, logger: Logger) throws {
+    init(gate: Gate, health: ProcessHealth, configuration: HTTPGateConfiguration, logger: Logger) throws {
         self.gate = gate
+        self.health = health
         self.configuration = configuration
         self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
         self.tls = try configuration.tls.map { try HTTPServerTLS($0) }
@@ -53,7 +55,7 @@ final class HTTPGateServer: Sendable {
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
 
     func start(group: EventLoopGroup) async throws {
-        let responder = HTTPGateResponder(gate: gate, configuration: configuration, files: files, logger: logger)
+        let responder = HTTPGateResponder(gate: gate, health: health, configuration: configuration, files: files, logger: logger)
         let (tls, connections, maxBodyBytes, logger) = (tls, connections, configuration.maxBodyBytes, logger)
         let http1: @Sendable (Channel) throws -> Void = { channel in
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

@@ -11,6 +11,9 @@ enum HTTPRoute: Equatable, Sendable {
     case preflight
     /// A file of the web client (`/` and `/chat` are its page).
     case file(String)
+    /// `GET /healthz`: the process runs. `GET /ready`: it should get traffic.
+    case healthz
+    case ready
 
     static let apiPrefix = "/api/v1/"
 
@@ -47,6 +50,8 @@ enum HTTPRoute: Equatable, Sendable {
 
     private static func page(method: HTTPMethod, path: String) throws(HTTPGateError) -> HTTPRoute {
         guard method == .GET || method == .HEAD else { throw .methodNotAllowed("GET") }
+        if path == "/healthz" { return .healthz }
+        if path == "/ready" { return .ready }
         if path == "/" || path == "/chat" || path == "/chat/" { return .file("index.html") }
         let name = path.dropFirst(path.hasPrefix("/chat/") ? 6 : 1)
         // One flat folder of files: nothing that could leave it.

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+import VerseGRPC
+import VerseProtobuf
+
+/// Readiness as probes see it (GET /ready, grpc.health.v1.Health/Check), on real
+/// processes: a gate without nodes is not ready, with one it is.
+@Suite("runtime: health and readiness (real processes)", .serialized)
+struct ProcessHealthTests {
+    static func check(_ port: Int, service: String = "") async throws -> Grpc_Health_V1_HealthCheckResponse_ServingStatus {
+        let client = try GRPCClient(host: "127.0.0.1", port: port)
+        defer { Task { await client.close() } }
+        var request = Grpc_Health_V1_HealthCheckRequest()
+        request.service = service
+        let response: Grpc_Health_V1_HealthCheckResponse = try await client.unary("/grpc.health.v1.Health/Check", request: request,
+                                                                                    timeout: .seconds(2))
+        return response.status
+    }
+
+    static func waitFor(_ condition: () async throws -> Bool, timeout: Duration = .seconds(60)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test func aGateIsReadyOnlyWithALiveNode() async throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.stopAll() }
+        let http = ClusterHarness.freshPort()
+        let gate = try cluster.startGate(httpListen: "127.0.0.1:\(http)")
+        #expect(try await Self.waitFor { try HTTPProbe.get(port: http, path: "/healthz").status == 200 })
+        let notReady = try HTTPProbe.get(port: http, path: "/ready")
+        #expect(notReady.status == 503, "\(notReady)")
+        #expect(notReady.body.contains("NOT_READY"), "\(notReady.body)")
+        #expect(try await Self.check(gate) == .notServing)
+
+        let node = try cluster.startNode()
+        try await cluster.waitReady(port: gate, nodes: 1)
+        #expect(try await Self.waitFor { try HTTPProbe.get(port: http, path: "/ready").status == 200 })
+        #expect(try await Self.check(gate) == .serving)
+        #expect(try await Self.check(gate, service: "gate.GateService") == .serving)
+        #expect(try await Self.waitFor { try await Self.check(node) == .serving })
+        #expect(try await Self.check(node, service: "verse.NodeService") == .serving)
+        await #expect(throws: GRPCStatus.self) { try await Self.check(node, service: "gate.GateService") } // not hosted there
+    }
+}
