@@ -7,6 +7,8 @@
 #include "google/protobuf/any.pb-c.h"
 #include "gate/gate.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
+#include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "grpc/testing/empty.pb-c.h"
 #include "grpc/testing/messages.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
@@ -64,6 +66,22 @@ const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Any(void) { r
 const ProtobufCMessageDescriptor *CSwiftVerseProto_google_protobuf_Empty(void) { return &google__protobuf__empty__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckRequest(void) { return &grpc__health__v1__health_check_request__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_health_v1_HealthCheckResponse(void) { return &grpc__health__v1__health_check_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ErrorResponse(void) { return &grpc__reflection__v1__error_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ExtensionNumberResponse(void) { return &grpc__reflection__v1__extension_number_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ExtensionRequest(void) { return &grpc__reflection__v1__extension_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_FileDescriptorResponse(void) { return &grpc__reflection__v1__file_descriptor_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ListServiceResponse(void) { return &grpc__reflection__v1__list_service_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ServerReflectionRequest(void) { return &grpc__reflection__v1__server_reflection_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ServerReflectionResponse(void) { return &grpc__reflection__v1__server_reflection_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1_ServiceResponse(void) { return &grpc__reflection__v1__service_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ErrorResponse(void) { return &grpc__reflection__v1alpha__error_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ExtensionNumberResponse(void) { return &grpc__reflection__v1alpha__extension_number_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ExtensionRequest(void) { return &grpc__reflection__v1alpha__extension_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_FileDescriptorResponse(void) { return &grpc__reflection__v1alpha__file_descriptor_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ListServiceResponse(void) { return &grpc__reflection__v1alpha__list_service_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ServerReflectionRequest(void) { return &grpc__reflection__v1alpha__server_reflection_request__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ServerReflectionResponse(void) { return &grpc__reflection__v1alpha__server_reflection_response__descriptor; }
+const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_reflection_v1alpha_ServiceResponse(void) { return &grpc__reflection__v1alpha__service_response__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_BoolValue(void) { return &grpc__testing__bool_value__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_EchoStatus(void) { return &grpc__testing__echo_status__descriptor; }
 const ProtobufCMessageDescriptor *CSwiftVerseProto_grpc_testing_Empty(void) { return &grpc__testing__empty__descriptor; }

@@ -75,6 +75,9 @@ public struct ProtoReader {
     public func repeatedString(_ number: Int32) -> [String] {
         elements(number, UnsafePointer<CChar>?.self) { Self.string($0) }
     }
+    public func repeatedBytes(_ number: Int32) -> [[UInt8]] {
+        elements(number, ProtobufCBinaryData.self) { Self.bytes($0) }
+    }
     public func repeatedMessage<M: ProtoMessage>(_ number: Int32) -> [M] {
         elements(number, UnsafeRawPointer?.self) { child in
             guard let child else { return M() }

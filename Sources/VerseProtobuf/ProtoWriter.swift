@@ -82,6 +82,9 @@ public struct ProtoWriter {
     public func repeatedString(_ number: Int32, _ values: [String]) {
         storeArray(number, values.map { UnsafeRawPointer(arena.cString($0)) })
     }
+    public func repeatedBytes(_ number: Int32, _ values: [[UInt8]]) {
+        storeArray(number, values.map { arena.bytes($0) })
+    }
     public func repeatedMessage<M: ProtoMessage>(_ number: Int32, _ values: [M]) {
         storeArray(number, values.map { UnsafeRawPointer(child($0).base) })
     }

@@ -27,6 +27,8 @@ run "grpcio client, embedded" "$python" "$here/grpcio_chat.py" --server_port="$p
 run "two CLI users, embedded" "$python" "$here/cli_e2e.py" --chat="$bin/chat" --server_port="$port"
 run "grpc.health.v1 and HTTP probes, embedded" "$python" "$here/grpcio_health.py" --chat_server="$bin/chat-server" \
   --grpc_port="$(free_port)" --http_port="$(free_port)"
+run "server reflection (grpcio-reflection), embedded" "$python" "$here/grpcio_reflection.py" --chat_server="$bin/chat-server" \
+  --grpc_port="$(free_port)"
 SWIFTVERSE_STORE="sqlite:$stores/reconnect.sqlite" run "CLI reconnects, embedded" "$python" "$here/cli_reconnect.py" --chat="$bin/chat" --chat_server="$bin/chat-server" --port="$(free_port)"
 
 certs=$(mktemp -d)

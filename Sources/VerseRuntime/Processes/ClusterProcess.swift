@@ -161,6 +161,7 @@ public final class ClusterProcess: Sendable {
         let health = ProcessHealth(role: role, view: view, node: node)
         self.health = health
         services.append(HealthService.make(health: health, services: services.map(\.name)))
+        services += ReflectionService.make(hosting: services.map(\.name))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
         httpServer = try gate.flatMap { gate in
             try gate.configuration.http.map { try HTTPGateServer(gate: gate, health: health, configuration: $0, logger: logger) }

@@ -3,6 +3,14 @@ import VerseProtobuf
 
 @Suite("protobuf-c message API")
 struct ProtobufTests {
+    @Test func repeatedBytesRoundTripEmptyElementsIncluded() throws {
+        var message = Grpc_Reflection_V1_FileDescriptorResponse()
+        message.fileDescriptorProto = [[1, 2, 3], [], [0xff]]
+        let decoded = try Grpc_Reflection_V1_FileDescriptorResponse(serializedBytes: message.serializedBytes())
+        #expect(decoded.fileDescriptorProto == [[1, 2, 3], [], [0xff]])
+        #expect(message.serializedBytes() == [0x0a, 3, 1, 2, 3, 0x0a, 0, 0x0a, 1, 0xff]) // field 1, length-delimited each
+    }
+
     @Test func scalarFieldsEncodeToTheProtobufWireFormat() {
         var request = Grpc_Testing_SimpleRequest()
         request.responseSize = 1
