@@ -40,6 +40,9 @@ struct InteropClient: ParsableCommand {
     @Option(name: .customLong("log_level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .warning
 
+    @Option(name: .customLong("log-format"), help: "text, or json: one object per line.")
+    var logFormat: ProcessLogging.Format = .text
+
     /// `all`, `all_noprobe`, or case names separated by commas.
     var cases: [String] {
         testCase.split(separator: ",").flatMap { name -> [String] in
@@ -67,7 +70,7 @@ struct InteropClient: ParsableCommand {
     }
 
     func runTestCases() async throws {
-        ProcessLogging.bootstrap(level: logLevel)
+        ProcessLogging.bootstrap(level: logLevel, format: logFormat)
         var configuration = GRPCClient.Configuration(host: serverHost, port: serverPort)
         if useTLS {
             configuration.tls = .client(trustRootsFile: caFile, serverNameOverride: serverHostOverride)

@@ -35,6 +35,9 @@ struct InteropServer: ParsableCommand {
     @Option(name: .customLong("log_level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .customLong("log-format"), help: "text, or json: one object per line.")
+    var logFormat: ProcessLogging.Format = .text
+
     func validate() throws {
         if useTLS && (certificateFile == nil || keyFile == nil) {
             throw ValidationError("--use_tls needs --tls_cert_file and --tls_key_file")
@@ -51,7 +54,7 @@ struct InteropServer: ParsableCommand {
     }
 
     func serve() async throws {
-        ProcessLogging.bootstrap(level: logLevel)
+        ProcessLogging.bootstrap(level: logLevel, format: logFormat)
         var configuration = GRPCServer.Configuration(host: host, port: port)
         if useTLS, let certificateFile, let keyFile {
             configuration.tls = .server(certificateChainFile: certificateFile, privateKeyFile: keyFile)

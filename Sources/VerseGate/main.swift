@@ -42,7 +42,7 @@ struct VerseGate: ParsableCommand {
     }
 
     func serve() async throws {
-        ProcessLogging.bootstrap(level: cluster.logLevel)
+        ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
         let logger = Logger(label: "gate")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:48000")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),

@@ -73,6 +73,9 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SWIFTVERSE_LOG_LEVEL).")
     public var logLevel: Logger.Level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_LEVEL"] ?? "") ?? .info
 
+    @Option(name: .customLong("log-format"), help: "text, or json: one object per line (env SWIFTVERSE_LOG_FORMAT).")
+    public var logFormat = ProcessLogging.Format(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_FORMAT"] ?? "") ?? .text
+
     public init() {}
 
     public func validate() throws {

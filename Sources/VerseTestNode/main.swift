@@ -26,7 +26,7 @@ struct VerseTestNode: ParsableCommand {
     }
 
     func serve() async throws {
-        ProcessLogging.bootstrap(level: cluster.logLevel)
+        ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
         let logger = Logger(label: "verse-testnode")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:47001")
         let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
