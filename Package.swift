@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian -dev packages).
@@ -69,6 +71,7 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ], swiftSettings: hotPathSettings),
         // etcd v3 client (KV, Lease, Watch) on VerseGRPC.
         .target(name: "VerseEtcd", dependencies: [
@@ -86,6 +89,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // The object store in one SQLite file (one machine; the embedded mode's default).
         .target(name: "VerseSQLite", dependencies: [
@@ -139,6 +143,8 @@ let package = Package(
             "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite", "VersePostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "VerseGate", dependencies: [
             "VerseServer", "VerseRuntime", "VerseCLI",

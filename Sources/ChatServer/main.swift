@@ -38,11 +38,12 @@ struct ChatServer: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
+        let metrics = ProcessMetrics.bootstrap()
         let logger = Logger(label: "chat-server")
         Chat.historyLimit = history
         let (listen, advertise) = try addresses.resolve(defaultListen: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001")
         var gate = cluster.gate(advertise: advertise, authenticator: auth.authenticator, policy: Chat.policy)
-        gate.http = try http.configuration(defaultWebRoot: Chat.webClientFolder, tls: cluster.serverTLS)
+        gate.http = try http.configuration(defaultWebRoot: Chat.webClientFolder, tls: cluster.serverTLS, metrics: metrics)
         // One machine keeps its rooms in a file unless told otherwise.
         let location = try cluster.storeLocation(default: embedded ? .defaultSQLite(named: "chat.sqlite") : .none)
         var settings = cluster.settings(embedded: embedded)

@@ -43,13 +43,14 @@ struct VerseGate: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
+        let metrics = ProcessMetrics.bootstrap()
         let logger = Logger(label: "gate")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:48000")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),
                                   deletable: Set(allowCreate), publicCalls: Set(allowPublic))
         var configuration = cluster.gate(advertise: advertise,
                                          authenticator: auth.authenticator, policy: policy)
-        configuration.http = try http.configuration(tls: cluster.serverTLS)
+        configuration.http = try http.configuration(tls: cluster.serverTLS, metrics: metrics)
         let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)
         try await serveUntilSignalled(process, logger: logger)

@@ -26,13 +26,15 @@ public struct GateHTTPOptions: ParsableArguments, Sendable {
 
     /// nil when HTTP is off. `defaultWebRoot`: the web client to serve without --web-root;
     /// `tls`: the process's certificate (--tls-cert), which makes the port HTTPS.
-    public func configuration(defaultWebRoot: String? = nil, tls: TLSConfiguration? = nil) throws -> HTTPGateConfiguration? {
+    public func configuration(defaultWebRoot: String? = nil, tls: TLSConfiguration? = nil,
+                              metrics: MetricsEndpoint? = nil) throws -> HTTPGateConfiguration? {
         guard listen != "off" else { return nil }
         let address = try HostPort(listen, flag: "--http-listen")
         var configuration = HTTPGateConfiguration(host: address.host, port: address.port,
                                                   allowedOrigins: allowOrigins.isEmpty ? nil : allowOrigins,
                                                   webRoot: webRoot ?? defaultWebRoot)
         configuration.tls = tls
+        configuration.metrics = metrics
         return configuration
     }
 }

@@ -232,6 +232,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             remoteAddress: remoteAddress, connectionID: ObjectIdentifier(self),
             eventLoop: eventLoop, allocator: allocator, inbox: inbox, stream: stream,
             requestEncoding: encoding, acceptedEncodings: accepted)
+        stream.metrics = route.metrics
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream { stream.streamReceivedEndOfData() }
         return stream
@@ -244,8 +245,8 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         if let last = lastRoute, last.matches(pathBytes) { return .success(last) }
         let path = String(decoding: pathBytes, as: UTF8.self)
         switch router.lookup(path) {
-        case .found(let handler):
-            let found = FoundRoute(path: path, handler: handler)
+        case .found(let handler, let metrics):
+            let found = FoundRoute(path: path, handler: handler, metrics: metrics)
             lastRoute = found
             return .success(found)
         case .unknownService(let name):
@@ -275,11 +276,13 @@ private final class FoundRoute {
     let path: String
     private let pathBytes: [UInt8]
     let handler: GRPCService.Handler
+    let metrics: GRPCCallMetrics
 
-    init(path: String, handler: GRPCService.Handler) {
+    init(path: String, handler: GRPCService.Handler, metrics: GRPCCallMetrics) {
         self.path = path
         self.pathBytes = Array(path.utf8)
         self.handler = handler
+        self.metrics = metrics
     }
 
     func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {

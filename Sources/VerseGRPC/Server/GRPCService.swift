@@ -108,25 +108,27 @@ func sendFinal<Response: WireMessage>(_ response: Response, _ call: ServerCall) 
 /// Finds the handler for a request path.
 struct GRPCRouter: Sendable {
     /// Full path (`/package.Service/Method`) -> handler: one hash lookup per call.
-    private var handlers: [String: GRPCService.Handler] = [:]
+    private var handlers: [String: (handler: GRPCService.Handler, metrics: GRPCCallMetrics)] = [:]
     private var serviceNames: Set<String> = []
 
     init(_ services: [GRPCService]) {
         for service in services {
             serviceNames.insert(service.name)
-            for (method, handler) in service.handlers { handlers["/\(service.name)/\(method)"] = handler }
+            for (method, handler) in service.handlers {
+                handlers["/\(service.name)/\(method)"] = (handler, GRPCCallMetrics(service: service.name, method: method))
+            }
         }
     }
 
     enum Lookup {
-        case found(GRPCService.Handler)
+        case found(GRPCService.Handler, GRPCCallMetrics)
         case unknownService(String)
         case unknownMethod(String, service: String)
         case malformedPath(String)
     }
 
     func lookup(_ path: String) -> Lookup {
-        if let handler = handlers[path] { return .found(handler) }
+        if let found = handlers[path] { return .found(found.handler, found.metrics) }
         // Only failures pay for parsing the path, to say precisely what is unknown.
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {

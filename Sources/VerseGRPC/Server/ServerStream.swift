@@ -21,6 +21,9 @@ final class ServerStream: HTTP2StreamHandler {
     /// Single-request methods: the handler and its message, until the request side is complete.
     private var pendingHandler: GRPCService.Handler?
     private var singleRequest: ReceivedMessage?
+    /// The method's metrics, and when the stream opened (uptime nanoseconds).
+    var metrics: GRPCCallMetrics?
+    private let startedAt = NIODeadline.now().uptimeNanoseconds
     private var executor: EventLoopTaskExecutor?
 
     init(connection: HTTP2Connection, id: Int32, maxMessageSize: Int, requestEncoding: GRPCCompression?) {
@@ -198,6 +201,7 @@ final class ServerStream: HTTP2StreamHandler {
     private func end(_ status: GRPCStatus, cancellingHandler: Bool) {
         let outcome = machine.finish()
         guard outcome != .nothing else { return }
+        metrics?.record(status.code, startedAt: startedAt)
         if let connection, let call {
             let trailingMetadata = call.trailingMetadata
             switch outcome {

@@ -98,6 +98,14 @@ public final class Gate: Sendable {
 
     public var clientCount: Int { sessions.withLockedValue { $0.byID.count } }
 
+    /// Registered clients by how their pushes go: gRPC Register streams, event streams.
+    var clientCountsByTransport: (grpc: Int, eventStream: Int) {
+        sessions.withLockedValue { sessions in
+            let streams = sessions.byID.values.filter { $0.stream.form == .eventStream }.count
+            return (sessions.byID.count - streams, streams)
+        }
+    }
+
     /// Clients cut off because they stopped reading their pushes.
     public var slowClientsDisconnected: Int { slowClients.withLockedValue { $0 } }
     private let slowClients = NIOLockedValueBox(0)
@@ -237,6 +245,9 @@ public final class Gate: Sendable {
         // pushes to it was being moved or restarted, so that object never heard): tell
         // the nodes again, so the object drops it.
         for id in unknown where id.hasPrefix(clientIDPrefix) { departures.clientLeft(id) }
+        RuntimeMetrics.pushesDelivered.increment(by: Int64(targets.count))
+        RuntimeMetrics.pushBytes.increment(by: Int64(targets.count * message.value.count))
+        if !unknown.isEmpty { RuntimeMetrics.pushesToAbsentClients.increment(by: Int64(unknown.count)) }
         let forms = Set(targets.map(\.stream.form))
         let shared = PreparedPush(message, forms: Array(forms), compression: configuration.pushCompression)
         // Objects usually run on their clients' loop: then everything is written now,
@@ -269,6 +280,7 @@ public final class Gate: Sendable {
     /// Counts and logs a client cut off for not reading its pushes.
     func slowClientCutOff(_ clientID: String) {
         slowClients.withLockedValue { $0 += 1 }
+        RuntimeMetrics.clientsCutOff.increment()
         logger.warning("disconnected a client that stopped reading its pushes",
                        metadata: ["client": "\(clientID)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
     }

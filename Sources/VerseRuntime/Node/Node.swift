@@ -233,6 +233,7 @@ public final class Node: Sendable {
                     } else if let carried {
                         try await object.restore(from: carried)
                     }
+                    RuntimeMetrics.activations(of: objectType.name).increment()
                     return ActiveObject(object: object, shard: shard, journal: journal)
                 }
                 state.objects[key] = .activating(task)

@@ -163,6 +163,24 @@ public final class ClusterProcess: Sendable {
         services.append(HealthService.make(health: health, services: services.map(\.name)))
         services += ReflectionService.make(hosting: services.map(\.name))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
+        if let endpoint = gate?.configuration.http?.metrics {
+            let (view, node, gate, coordinator, address) = (view, node, gate, coordinator, advertise)
+            endpoint.beforeRendering {
+                RuntimeMetrics.mapEpoch.record(view.map.epoch)
+                RuntimeMetrics.liveNodes.record(view.liveNodes.count)
+                RuntimeMetrics.liveGates.record(view.liveGates.count)
+                RuntimeMetrics.leader.record(coordinator.isLeader ? 1 : 0)
+                RuntimeMetrics.ready.record(health.readiness == .ready ? 1 : 0)
+                if let node {
+                    RuntimeMetrics.activeObjects.record(node.activeObjectCount)
+                    RuntimeMetrics.shardsOwned.record(view.map.shards(servedBy: address).count)
+                }
+                if let counts = gate?.clientCountsByTransport {
+                    RuntimeMetrics.grpcClients.record(counts.grpc)
+                    RuntimeMetrics.eventStreamClients.record(counts.eventStream)
+                }
+            }
+        }
         httpServer = try gate.flatMap { gate in
             try gate.configuration.http.map { try HTTPGateServer(gate: gate, health: health, configuration: $0, logger: logger) }
         }

@@ -132,8 +132,11 @@ final class ObjectJournal: Sendable {
             }
             guard let batch else { return }
             do {
+                let started = ContinuousClock.now
                 _ = try await store.write(key, epoch: epoch, entries: batch.entries, snapshot: batch.snapshot)
-                statistics.recordWrite(entries: batch.entries.count)
+                let took = ContinuousClock.now - started
+                statistics.recordWrite(entries: batch.entries.count,
+                                       nanoseconds: took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
                 let waiters = state.withLockedValue { state in
                     state.durableTicket = batch.through
                     let waiters = state.waiters.filter { $0.ticket <= batch.through }.map(\.continuation)

@@ -15,14 +15,18 @@ public final class StoreStatistics: Sendable {
 
     public var current: Counts { counts.withLockedValue { $0 } }
 
-    func recordWrite(entries: Int) {
+    func recordWrite(entries: Int, nanoseconds: Int64) {
         counts.withLockedValue {
             $0.writes += 1
             $0.entries += entries
         }
+        RuntimeMetrics.storeWrites.increment()
+        RuntimeMetrics.storeEntries.increment(by: Int64(entries))
+        RuntimeMetrics.storeWriteDuration.recordNanoseconds(nanoseconds)
     }
 
     func recordFailedWrite() {
         counts.withLockedValue { $0.failedWrites += 1 }
+        RuntimeMetrics.storeFailedWrites.increment()
     }
 }

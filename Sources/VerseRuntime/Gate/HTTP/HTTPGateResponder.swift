@@ -45,6 +45,11 @@ struct HTTPGateResponder: Sendable {
             case .notReady(let reason):
                 respond(request, error: HTTPGateError(.serviceUnavailable, "NOT_READY", reason), on: exchange)
             }
+        case .metrics:
+            guard let metrics = configuration.metrics else {
+                return respond(request, error: HTTPGateError(.notFound, "NOT_FOUND", "no metrics here"), on: exchange)
+            }
+            respond(request, status: .ok, body: ("text/plain; version=0.0.4; charset=utf-8", ByteBuffer(bytes: metrics.text())), on: exchange)
         case .preflight:
             respond(request, status: .noContent, body: nil, on: exchange)
         case .file(let name):

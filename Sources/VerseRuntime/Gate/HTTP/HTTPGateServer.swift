@@ -17,8 +17,10 @@ public struct HTTPGateConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(30)
     /// Largest request message (the decoded Any); the JSON body may be a third larger.
     public var maxRequestBytes = 4 << 20
-    /// Serve HTTPS (HTTP/1.1 over TLS) with this certificate; nil: plain HTTP.
+    /// Serve HTTPS (h2 and HTTP/1.1 over TLS) with this certificate; nil: plain HTTP.
     public var tls: TLSConfiguration?
+    /// What `GET /metrics` serves; nil: 404.
+    public var metrics: MetricsEndpoint?
 
     public init(host: String, port: Int, allowedOrigins: [String]? = nil, webRoot: String? = nil) {
         self.host = host

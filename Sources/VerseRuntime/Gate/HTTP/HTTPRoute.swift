@@ -14,6 +14,8 @@ enum HTTPRoute: Equatable, Sendable {
     /// `GET /healthz`: the process runs. `GET /ready`: it should get traffic.
     case healthz
     case ready
+    /// `GET /metrics`: Prometheus text.
+    case metrics
 
     static let apiPrefix = "/api/v1/"
 
@@ -52,6 +54,7 @@ enum HTTPRoute: Equatable, Sendable {
         guard method == .GET || method == .HEAD else { throw .methodNotAllowed("GET") }
         if path == "/healthz" { return .healthz }
         if path == "/ready" { return .ready }
+        if path == "/metrics" { return .metrics }
         if path == "/" || path == "/chat" || path == "/chat/" { return .file("index.html") }
         let name = path.dropFirst(path.hasPrefix("/chat/") ? 6 : 1)
         // One flat folder of files: nothing that could leave it.

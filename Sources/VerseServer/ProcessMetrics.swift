@@ -1,0 +1,63 @@
+import CoreMetrics
+import Foundation
+import NIOConcurrencyHelpers
+import Prometheus
+import VerseRuntime
+
+/// swift-metrics bootstrapped with a Prometheus registry (swift-prometheus), and the
+/// process's own figures (memory, CPU, open files) read from /proc at each scrape.
+public enum ProcessMetrics {
+    /// Once per process, before any server is made (instruments bind to the factory
+    /// that is bootstrapped when they are created). The endpoint serves `GET /metrics`.
+    public static func bootstrap() -> MetricsEndpoint {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Calls here take microseconds to milliseconds: buckets from 50 us.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .seconds(1), .milliseconds(2500), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+        let memory = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "swiftverse", subsystem: "process", metricName: "resident_memory", unitName: "bytes",
+            helpText: "Resident set size of this process"))
+        let cpu = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "swiftverse", subsystem: "process", metricName: "cpu_seconds", unitName: "total",
+            helpText: "CPU time this process has used, user and system"))
+        let files = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "swiftverse", subsystem: "process", metricName: "open", unitName: "fds",
+            helpText: "File descriptors this process has open"))
+        let cpuSeen = NIOLockedValueBox(0.0)
+        let endpoint = MetricsEndpoint { registry.emitToBuffer() }
+        endpoint.beforeRendering {
+            if let bytes = ProcProcess.residentBytes() { memory.set(Double(bytes)) }
+            if let seconds = ProcProcess.cpuSeconds() {
+                let delta = cpuSeen.withLockedValue { seen -> Double in
+                    defer { seen = max(seen, seconds) }
+                    return max(0, seconds - seen)
+                }
+                cpu.increment(by: delta)
+            }
+            if let count = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count { files.set(Double(count)) }
+        }
+        return endpoint
+    }
+}
+
+/// This process as /proc reports it.
+enum ProcProcess {
+    static func residentBytes() -> Int? {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func cpuSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After "(comm)": utime and stime are the 12th and 13th fields.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}

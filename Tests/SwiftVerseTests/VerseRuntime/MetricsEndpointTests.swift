@@ -1,0 +1,68 @@
+import ChatService
+import Foundation
+import Testing
+import VerseProtobuf
+
+/// `GET /metrics` on a real chat-server: Prometheus text with the runtime's metrics,
+/// counts that follow what clients did, and no object or client ids in any label.
+@Suite("operations: Prometheus metrics (a real process)", .serialized)
+struct MetricsEndpointTests {
+    /// The value of the sample `name{labels}` (exactly as exposed), if present.
+    static func sample(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func metricsFollowTheTrafficAndLabelsHaveNoIDs() async throws {
+        let grpc = ClusterHarness.freshPort(), http = ClusterHarness.freshPort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chat-server")
+        process.arguments = ["--embedded", "--listen", "127.0.0.1:\(grpc)", "--http-listen", "127.0.0.1:\(http)", "--store", "none",
+                             "--log-level", "warning"]
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, (try? HTTPProbe.get(port: http, path: "/ready").status) != 200 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let alice = try await GateTestClient.connect(port: grpc, user: "alice", password: "000000")
+        let _: Chat_ChatRoom_JoinResponse = try await alice.call("ChatRoom", Chat.roomID("General"), "Join", Chat_ChatRoom_JoinRequest())
+        for index in 0..<10 {
+            var send = Chat_ChatRoom_SendChatMessageRequest()
+            send.message = "m\(index)"
+            let _: Chat_Client_SendChatMessageResponse = try await alice.call("ChatRoom", Chat.roomID("General"), "SendMessage", send)
+        }
+        _ = try await alice.nextPushes(10, as: Chat_Client_NewMessageNotification.self)
+        var unknown = Chat_ChatRoom_JoinRequest()
+        unknown.afterSeq = -1
+        _ = try? await alice.call("ChatRoom", Chat.roomID("General"), "Join", unknown) as Chat_ChatRoom_JoinResponse
+
+        let scrape = try HTTPProbe.get(port: http, path: "/metrics")
+        #expect(scrape.status == 200)
+        let text = scrape.body
+        let calls = #"swiftverse_grpc_server_calls_total{service="gate.GateService",method="CallObject",code="OK"}"#
+        #expect((Self.sample(text, calls) ?? 0) >= 11, "\(text.prefix(2000))")
+        #expect(Self.sample(text, #"swiftverse_grpc_server_calls_total{service="gate.GateService",method="CallObject",code="INVALID_ARGUMENT"}"#) == 1)
+        #expect((Self.sample(text, #"swiftverse_grpc_server_call_duration_seconds_count{service="gate.GateService",method="CallObject"}"#) ?? 0) >= 12)
+        #expect((Self.sample(text, "swiftverse_gate_pushes_delivered_total") ?? 0) >= 10)
+        #expect(Self.sample(text, #"swiftverse_gate_clients{transport="grpc"}"#) == 1)
+        #expect(Self.sample(text, #"swiftverse_node_activations_total{type="ChatRoom"}"#) != nil)
+        #expect(Self.sample(text, "swiftverse_cluster_leader") == 1)
+        #expect(Self.sample(text, "swiftverse_process_ready") == 1)
+        #expect((Self.sample(text, "swiftverse_process_resident_memory_bytes") ?? 0) > 1_000_000)
+        #expect(Self.sample(text, "swiftverse_process_cpu_seconds_total") != nil)
+        #expect((Self.sample(text, "swiftverse_process_open_fds") ?? 0) > 3)
+        // Bounded labels: no object ids, no client ids.
+        #expect(!text.contains("ChatRoom-General"))
+        #expect(!text.contains(alice.clientID))
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.hasPrefix("swiftverse_"), "\(line)")
+        }
+        await alice.close()
+    }
+}
