@@ -90,7 +90,9 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
-        ]),
+        ],
+        // The cluster page every gate serves at /cluster: plain HTML and JavaScript.
+        resources: [.copy("Gate/HTTP/ClusterPage")]),
         // The object store in one SQLite file (one machine; the embedded mode's default).
         .target(name: "VerseSQLite", dependencies: [
             "CSQLite", "VerseRuntime",

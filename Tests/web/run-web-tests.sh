@@ -55,6 +55,12 @@ if wait_for "$clog" "\[gate\].*cluster ready" && wait_for "$clog" "chat service 
   wait_for "$out/cli-gate.log" "cluster ready" &&
     run "web client beside the CLI, etcd cluster" "$python" "$here/web_chat.py" --mode=cluster --chat="$bin/chat" \
       --http_port="$http_port" --grpc_port="$cli_gate" --screenshots="$out"
+  # A third node, killed by the cluster page's test.
+  node3=$(free_port)
+  "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$node3" --store none --lease-ttl 2 \
+    >"$out/node3.log" 2>&1 & node3_pid=$!; pids+=($node3_pid)
+  run "the cluster page, a node killed" "$python" "$here/cluster_page.py" --http_port="$http_port" --victim_pid="$node3_pid" \
+    --victim="127.0.0.1:$node3" --screenshots="$out"
 else
   failed=$((failed + 1))
 fi

@@ -15,6 +15,8 @@ public final class ClusterView: Sendable {
     private let state: NIOLockedValueBox<State>
     /// Fixed for the life of the cluster.
     public let shardCount: Int
+    /// Recent changes (members, owners), for the cluster page.
+    public let events = ClusterEvents()
 
     public init(shardCount: Int) {
         self.shardCount = shardCount
@@ -38,14 +40,17 @@ public final class ClusterView: Sendable {
     public var isSettled: Bool { state.withLockedValue { $0.map.isSettled(live: $0.liveNodes) } }
 
     func update(map: ShardMap? = nil, liveNodes: Set<String>? = nil, liveGates: Set<String>? = nil) {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+        let (waiters, changes) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], [String]) in
+            let old = (state.map, state.liveNodes, state.liveGates)
             if let map { state.map = map }
             if let liveNodes { state.liveNodes = liveNodes }
             if let liveGates { state.liveGates = liveGates }
             state.version += 1
             defer { state.waiters.removeAll() }
-            return state.waiters.map(\.1)
+            let changed = map != nil || liveNodes != nil || liveGates != nil
+            return (state.waiters.map(\.1), changed ? ClusterEvents.changes(from: old, to: (state.map, state.liveNodes, state.liveGates)) : [])
         }
+        events.record(changes)
         for waiter in waiters { waiter.resume() }
     }
 

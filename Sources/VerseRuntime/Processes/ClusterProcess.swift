@@ -182,7 +182,10 @@ public final class ClusterProcess: Sendable {
             }
         }
         httpServer = try gate.flatMap { gate in
-            try gate.configuration.http.map { try HTTPGateServer(gate: gate, health: health, configuration: $0, logger: logger) }
+            try gate.configuration.http.map {
+                try HTTPGateServer(gate: gate, health: health, clusterReport: { await ClusterReport.json(view: view, links: links) },
+                                   configuration: $0, logger: logger)
+            }
         }
     }
 

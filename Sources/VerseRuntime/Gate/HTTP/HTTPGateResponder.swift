@@ -19,6 +19,8 @@ protocol HTTPGateExchange: AnyObject {
 struct HTTPGateResponder: Sendable {
     let gate: Gate
     let health: ProcessHealth
+    /// The cluster page's data, as JSON.
+    let clusterReport: @Sendable () async -> String
     let configuration: HTTPGateConfiguration
     let files: WebFiles
     let logger: Logger
@@ -45,6 +47,18 @@ struct HTTPGateResponder: Sendable {
             case .notReady(let reason):
                 respond(request, error: HTTPGateError(.serviceUnavailable, "NOT_READY", reason), on: exchange)
             }
+        case .clusterReport:
+            let report = clusterReport
+            later(exchange, { await report() }) { exchange, outcome in
+                let json = (try? outcome.get()) ?? "{}"
+                respond(request, status: .ok, body: ("application/json", ByteBuffer(string: json)), extraHeaders: [("Cache-Control", "no-store")],
+                        on: exchange)
+            }
+        case .clusterPage(let name):
+            guard let file = ClusterPageFiles.shared[name] else {
+                return respond(request, error: HTTPGateError(.notFound, "NOT_FOUND", "no page at \(request.uri)"), on: exchange)
+            }
+            respond(request, status: .ok, body: (file.contentType, file.bytes), extraHeaders: Self.pageHeaders, on: exchange)
         case .metrics:
             guard let metrics = configuration.metrics else {
                 return respond(request, error: HTTPGateError(.notFound, "NOT_FOUND", "no metrics here"), on: exchange)

@@ -37,6 +37,7 @@ public struct HTTPGateConfiguration: Sendable {
 final class HTTPGateServer: Sendable {
     private let gate: Gate
     private let health: ProcessHealth
+    private let clusterReport: @Sendable () async -> String
     private let configuration: HTTPGateConfiguration
     private let files: WebFiles
     private let tls: HTTPServerTLS?
@@ -44,9 +45,11 @@ final class HTTPGateServer: Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let logger: Logger
 
-    init(gate: Gate, health: ProcessHealth, configuration: HTTPGateConfiguration, logger: Logger) throws {
+    init(gate: Gate, health: ProcessHealth, clusterReport: @escaping @Sendable () async -> String,
+         configuration: HTTPGateConfiguration, logger: Logger) throws {
         self.gate = gate
         self.health = health
+        self.clusterReport = clusterReport
         self.configuration = configuration
         self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
         self.tls = try configuration.tls.map { try HTTPServerTLS($0) }
@@ -57,7 +60,8 @@ final class HTTPGateServer: Sendable {
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
 
     func start(group: EventLoopGroup) async throws {
-        let responder = HTTPGateResponder(gate: gate, health: health, configuration: configuration, files: files, logger: logger)
+        let responder = HTTPGateResponder(gate: gate, health: health, clusterReport: clusterReport, configuration: configuration,
+                                          files: files, logger: logger)
         let (tls, connections, maxBodyBytes, logger) = (tls, connections, configuration.maxBodyBytes, logger)
         let http1: @Sendable (Channel) throws -> Void = { channel in
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)

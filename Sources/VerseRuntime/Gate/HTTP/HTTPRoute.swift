@@ -16,6 +16,9 @@ enum HTTPRoute: Equatable, Sendable {
     case ready
     /// `GET /metrics`: Prometheus text.
     case metrics
+    /// `GET /api/v1/cluster`: the cluster page's data (JSON); `GET /cluster`: the page.
+    case clusterReport
+    case clusterPage(String)
 
     static let apiPrefix = "/api/v1/"
 
@@ -24,6 +27,10 @@ enum HTTPRoute: Equatable, Sendable {
         guard path.hasPrefix(apiPrefix) else { return try page(method: method, path: path) }
         if method == .OPTIONS { return .preflight }
         let rest = path.dropFirst(apiPrefix.count)
+        if rest == "cluster" {
+            guard method == .GET else { throw .methodNotAllowed("GET") }
+            return .clusterReport
+        }
         if rest == "events/stream" {
             guard method == .GET else { throw .methodNotAllowed("GET") }
             return .events
@@ -55,14 +62,16 @@ enum HTTPRoute: Equatable, Sendable {
         if path == "/healthz" { return .healthz }
         if path == "/ready" { return .ready }
         if path == "/metrics" { return .metrics }
+        if path == "/cluster" || path == "/cluster/" { return .clusterPage("cluster.html") }
         if path == "/" || path == "/chat" || path == "/chat/" { return .file("index.html") }
-        let name = path.dropFirst(path.hasPrefix("/chat/") ? 6 : 1)
+        let inCluster = path.hasPrefix("/cluster/")
+        let name = path.dropFirst(path.hasPrefix("/chat/") ? 6 : inCluster ? 9 : 1)
         // One flat folder of files: nothing that could leave it.
         guard !name.isEmpty, !name.hasPrefix("."),
               name.utf8.allSatisfy({ $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
                   || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0 | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
         else { throw HTTPGateError(.notFound, "NOT_FOUND", "no page at \(path)") }
-        return .file(String(name))
+        return inCluster ? .clusterPage(String(name)) : .file(String(name))
     }
 
     /// `%XX` escapes decoded (UTF-8); nil for a malformed escape or invalid UTF-8.
