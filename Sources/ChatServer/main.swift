@@ -24,7 +24,7 @@ struct ChatServer: ParsableCommand {
     var history = Int(ProcessInfo.processInfo.environment["SWIFTVERSE_CHAT_HISTORY"] ?? "") ?? 1000
 
     @OptionGroup var auth: GateAuthOptions
-    @OptionGroup(title: "Browsers (with --embedded)") var http: GateHTTPOptions
+    @OptionGroup(title: "HTTP (browsers with --embedded; operators on any)") var http: GateHTTPOptions
     @OptionGroup var cluster: ClusterOptions
 
     func validate() throws {
@@ -47,6 +47,7 @@ struct ChatServer: ParsableCommand {
         // One machine keeps its rooms in a file unless told otherwise.
         let location = try cluster.storeLocation(default: embedded ? .defaultSQLite(named: "chat.sqlite") : .none)
         var settings = cluster.settings(embedded: embedded)
+        if !embedded { settings.operatorHTTP = try http.configuration(defaultListen: "off", tls: cluster.serverTLS, metrics: metrics) }
         settings.store = try await location.open(logger: logger)
         logger.notice("object store: \(location)\(location == .none ? " (rooms live in memory only)" : "")")
         let process = try ClusterProcess.node(

@@ -37,6 +37,9 @@ public struct ClusterSettings: Sendable {
     /// Where durable objects keep their state (nodes); nil: in memory only. The process
     /// closes it when it stops.
     public var store: (any ObjectStore)?
+    /// A node's own HTTP port for operators (/metrics, /healthz, /ready, /cluster); a
+    /// gate's is in its Gate.Configuration. nil: none.
+    public var operatorHTTP: HTTPGateConfiguration?
 
     public init(coordination: Coordination) {
         self.coordination = coordination
@@ -163,7 +166,8 @@ public final class ClusterProcess: Sendable {
         services.append(HealthService.make(health: health, services: services.map(\.name)))
         services += ReflectionService.make(hosting: services.map(\.name))
         server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
-        if let endpoint = gate?.configuration.http?.metrics {
+        let http = gate?.configuration.http ?? settings.operatorHTTP
+        if let endpoint = http?.metrics {
             let (view, node, gate, coordinator, address) = (view, node, gate, coordinator, advertise)
             endpoint.beforeRendering {
                 RuntimeMetrics.mapEpoch.record(view.map.epoch)
@@ -181,11 +185,9 @@ public final class ClusterProcess: Sendable {
                 }
             }
         }
-        httpServer = try gate.flatMap { gate in
-            try gate.configuration.http.map {
-                try HTTPGateServer(gate: gate, health: health, clusterReport: { await ClusterReport.json(view: view, links: links) },
-                                   configuration: $0, logger: logger)
-            }
+        httpServer = try http.map {
+            try HTTPGateServer(gate: gate, health: health, clusterReport: { await ClusterReport.json(view: view, links: links) },
+                               configuration: $0, logger: logger)
         }
     }
 

@@ -46,4 +46,21 @@ struct ProcessHealthTests {
         #expect(try await Self.check(node, service: "verse.NodeService") == .serving)
         await #expect(throws: GRPCStatus.self) { try await Self.check(node, service: "gate.GateService") } // not hosted there
     }
+
+    @Test func aNodeServesTheOperatorEndpointsOnItsOwnHTTPPortAndNoClientAPI() async throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.stopAll() }
+        let http = ClusterHarness.freshPort()
+        try cluster.startNode(["--http-listen", "127.0.0.1:\(http)"], executable: "chat-server")
+        let gate = try cluster.startGate()
+        try await cluster.waitReady(port: gate, nodes: 1)
+        #expect(try await Self.waitFor { try HTTPProbe.get(port: http, path: "/ready").status == 200 })
+        #expect(try HTTPProbe.get(port: http, path: "/healthz").status == 200)
+        let metrics = try HTTPProbe.get(port: http, path: "/metrics")
+        #expect(metrics.status == 200 && metrics.body.contains("swiftverse_node_shards_owned 256"), "\(metrics.body.prefix(500))")
+        #expect(try HTTPProbe.get(port: http, path: "/api/v1/cluster").body.contains("\"shardCount\":256"))
+        #expect(try HTTPProbe.get(port: http, path: "/").status == 404) // no web client on a node
+        let events = try HTTPProbe.get(port: http, path: "/api/v1/events/stream")
+        #expect(events.status == 404 && events.body.contains("serves no clients"), "\(events)")
+    }
 }

@@ -17,7 +17,8 @@ protocol HTTPGateExchange: AnyObject {
 
 /// The gate's HTTP API and web files: what each request gets, whatever it came over.
 struct HTTPGateResponder: Sendable {
-    let gate: Gate
+    /// nil on a node without a gate: it serves only the operator endpoints.
+    let gate: Gate?
     let health: ProcessHealth
     /// The cluster page's data, as JSON.
     let clusterReport: @Sendable () async -> String
@@ -38,6 +39,11 @@ struct HTTPGateResponder: Sendable {
             return respond(request, error: error, on: exchange)
         }
         switch route {
+        case .call, .create, .delete, .events, .file:
+            guard let gate else {
+                return respond(request, error: HTTPGateError(.notFound, "NOT_FOUND", "this node serves no clients: use a gate"), on: exchange)
+            }
+            answerClient(request, route: route, body: body, gate: gate, on: exchange)
         case .healthz:
             respond(request, status: .ok, body: ("application/json", ByteBuffer(string: #"{"status":"ok"}"#)), on: exchange)
         case .ready:
@@ -66,15 +72,21 @@ struct HTTPGateResponder: Sendable {
             respond(request, status: .ok, body: ("text/plain; version=0.0.4; charset=utf-8", ByteBuffer(bytes: metrics.text())), on: exchange)
         case .preflight:
             respond(request, status: .noContent, body: nil, on: exchange)
+        }
+    }
+
+    /// What only a gate answers: its clients' calls, event streams and web files.
+    private func answerClient(_ request: HTTPRequestHead, route: HTTPRoute, body: ByteBuffer, gate: Gate,
+                              on exchange: any HTTPGateExchange) {
+        switch route {
         case .file(let name):
             guard let file = files[name] else {
                 return respond(request, error: HTTPGateError(.notFound, "NOT_FOUND", "no page at \(request.uri)"), on: exchange)
             }
             respond(request, status: .ok, body: (file.contentType, file.bytes), extraHeaders: Self.pageHeaders, on: exchange)
         case .events:
-            openEventStream(request, on: exchange)
-        case .call, .create, .delete:
-            let gate = gate
+            openEventStream(request, gate: gate, on: exchange)
+        default: // .call, .create, .delete
             let headers = request.headers
             later(exchange, { try await Self.run(route, body: body, headers: headers, gate: gate) }) { exchange, outcome in
                 switch outcome {
@@ -149,9 +161,8 @@ struct HTTPGateResponder: Sendable {
         }
     }
 
-    private func openEventStream(_ request: HTTPRequestHead, on exchange: any HTTPGateExchange) {
+    private func openEventStream(_ request: HTTPRequestHead, gate: Gate, on exchange: any HTTPGateExchange) {
         let stream = EventStream(eventLoop: exchange.eventLoop)
-        let gate = gate
         let auth = request.headers.first(name: Gate.authHeader)
         later(exchange, { try await gate.openEventStream(stream, auth: auth) }) { exchange, opened in
             switch opened {

@@ -35,7 +35,7 @@ public struct HTTPGateConfiguration: Sendable {
 
 /// The gate's HTTP/1.1 listener (NIOHTTP1): routes each request to the gate's HTTP API.
 final class HTTPGateServer: Sendable {
-    private let gate: Gate
+    private let gate: Gate?
     private let health: ProcessHealth
     private let clusterReport: @Sendable () async -> String
     private let configuration: HTTPGateConfiguration
@@ -45,7 +45,8 @@ final class HTTPGateServer: Sendable {
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let logger: Logger
 
-    init(gate: Gate, health: ProcessHealth, clusterReport: @escaping @Sendable () async -> String,
+    /// `gate` nil: a node's port, with the operator endpoints only.
+    init(gate: Gate?, health: ProcessHealth, clusterReport: @escaping @Sendable () async -> String,
          configuration: HTTPGateConfiguration, logger: Logger) throws {
         self.gate = gate
         self.health = health
