@@ -9,6 +9,7 @@ public final class ClusterView: Sendable {
         var liveNodes: Set<String> = []
         var liveGates: Set<String> = []
         var version = 0
+        var mapChanged = ContinuousClock.now
         var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
     }
 
@@ -32,6 +33,8 @@ public final class ClusterView: Sendable {
     public var liveNodes: Set<String> { state.withLockedValue { $0.liveNodes } }
     public var liveGates: Set<String> { state.withLockedValue { $0.liveGates } }
     public var version: Int { state.withLockedValue { $0.version } }
+    /// When the shard map last changed (as this process heard it).
+    public var mapChanged: ContinuousClock.Instant { state.withLockedValue { $0.mapChanged } }
 
     /// Every shard has a live, serving owner.
     public var isReady: Bool { state.withLockedValue { $0.map.isReady(live: $0.liveNodes) } }
@@ -42,7 +45,10 @@ public final class ClusterView: Sendable {
     func update(map: ShardMap? = nil, liveNodes: Set<String>? = nil, liveGates: Set<String>? = nil) {
         let (waiters, changes) = state.withLockedValue { state -> ([CheckedContinuation<Void, Never>], [String]) in
             let old = (state.map, state.liveNodes, state.liveGates)
-            if let map { state.map = map }
+            if let map, map != state.map {
+                state.map = map
+                state.mapChanged = .now
+            }
             if let liveNodes { state.liveNodes = liveNodes }
             if let liveGates { state.liveGates = liveGates }
             state.version += 1

@@ -11,7 +11,10 @@ struct EtcdClusterStore: ClusterStore {
 
     func keepAlive(_ lease: StoreLease, every interval: Duration,
                    renewed: @escaping @Sendable (ContinuousClock.Instant) -> Void) async throws {
-        try await etcd.keepAlive(lease: lease.id, every: interval) { sent, _ in renewed(sent) }
+        try await etcd.keepAlive(lease: lease.id, every: interval) { sent, _ in
+            RuntimeMetrics.keepAliveDuration.record(ContinuousClock.now - sent)
+            renewed(sent)
+        }
     }
 
     func revokeLease(_ id: Int64) async throws {

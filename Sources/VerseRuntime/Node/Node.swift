@@ -111,6 +111,9 @@ public final class Node: Sendable {
         guard request.typeUrl.isEmpty || request.typeName == expected else {
             throw VerseError(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
         }
+        let started = ContinuousClock.now
+        var succeeded = false
+        defer { objectType.callMetrics[method]?.record(succeeded: succeeded, since: started) }
         let shard = ShardID.of(id, count: shardCount)
         try enterShard(shard)
         defer { leaveShard(shard) }
@@ -129,6 +132,7 @@ public final class Node: Sendable {
                 throw storeFailure(error, shard: shard)
             }
         }
+        succeeded = true
         return response
     }
 

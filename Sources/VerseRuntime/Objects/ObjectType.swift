@@ -10,6 +10,8 @@ struct ObjectType: Sendable {
     let idleTimeout: Duration?
     /// Its objects journal their changes (DurableObject).
     let isDurable: Bool
+    /// Per method: calls by outcome and their duration (made once, at registration).
+    let callMetrics: [String: ObjectCallMetrics]
     private let allows: @Sendable (String) -> Bool
     private let make: @Sendable (String, ObjectRuntime) -> any VirtualObject
     private let invoke: @Sendable (any VirtualObject, String, ProtoAny, CallContext) async throws -> ProtoAny
@@ -18,6 +20,9 @@ struct ObjectType: Sendable {
     init<Object: VirtualObject>(_ type: Object.Type) {
         name = Object.typeName
         requestTypes = Object.methods.requestTypes
+        callMetrics = Dictionary(uniqueKeysWithValues: Object.methods.names.map {
+            ($0, ObjectCallMetrics(type: Object.typeName, method: $0))
+        })
         idleTimeout = Object.idleTimeout
         isDurable = Object.self is any DurableObject.Type
         replayEntry = { object, entry in

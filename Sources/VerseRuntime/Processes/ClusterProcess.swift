@@ -165,7 +165,8 @@ public final class ClusterProcess: Sendable {
         self.health = health
         services.append(HealthService.make(health: health, services: services.map(\.name)))
         services += ReflectionService.make(hosting: services.map(\.name))
-        server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
+        let server = GRPCServer(configuration: listen, services: services, group: group, logger: logger)
+        self.server = server
         let http = gate?.configuration.http ?? settings.operatorHTTP
         if let endpoint = http?.metrics {
             let (view, node, gate, coordinator, address) = (view, node, gate, coordinator, advertise)
@@ -175,6 +176,10 @@ public final class ClusterProcess: Sendable {
                 RuntimeMetrics.liveGates.record(view.liveGates.count)
                 RuntimeMetrics.leader.record(coordinator.isLeader ? 1 : 0)
                 RuntimeMetrics.ready.record(health.readiness == .ready ? 1 : 0)
+                RuntimeMetrics.grpcConnections.record(server.connectionCount)
+                let sinceChange = ContinuousClock.now - view.mapChanged
+                RuntimeMetrics.secondsSinceMapChange.record(Double(sinceChange.components.seconds)
+                                                           + Double(sinceChange.components.attoseconds) / 1e18)
                 if let node {
                     RuntimeMetrics.activeObjects.record(node.activeObjectCount)
                     RuntimeMetrics.shardsOwned.record(view.map.shards(servedBy: address).count)

@@ -134,9 +134,7 @@ final class ObjectJournal: Sendable {
             do {
                 let started = ContinuousClock.now
                 _ = try await store.write(key, epoch: epoch, entries: batch.entries, snapshot: batch.snapshot)
-                let took = ContinuousClock.now - started
-                statistics.recordWrite(entries: batch.entries.count,
-                                       nanoseconds: took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+                statistics.recordWrite(entries: batch.entries.count, took: ContinuousClock.now - started)
                 let waiters = state.withLockedValue { state in
                     state.durableTicket = batch.through
                     let waiters = state.waiters.filter { $0.ticket <= batch.through }.map(\.continuation)

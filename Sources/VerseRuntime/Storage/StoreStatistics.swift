@@ -15,14 +15,14 @@ public final class StoreStatistics: Sendable {
 
     public var current: Counts { counts.withLockedValue { $0 } }
 
-    func recordWrite(entries: Int, nanoseconds: Int64) {
+    func recordWrite(entries: Int, took: Duration) {
         counts.withLockedValue {
             $0.writes += 1
             $0.entries += entries
         }
         RuntimeMetrics.storeWrites.increment()
         RuntimeMetrics.storeEntries.increment(by: Int64(entries))
-        RuntimeMetrics.storeWriteDuration.recordNanoseconds(nanoseconds)
+        RuntimeMetrics.storeWriteDuration.record(took)
     }
 
     func recordFailedWrite() {

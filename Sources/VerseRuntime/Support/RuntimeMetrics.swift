@@ -31,6 +31,11 @@ enum RuntimeMetrics {
         }
     }
 
+    static let keepAliveDuration = Timer(label: "swiftverse_coordination_keepalive_duration_seconds")
+    static let secondsSinceMapChange = Gauge(label: "swiftverse_cluster_seconds_since_map_change")
+    static let grpcConnections = Gauge(label: "swiftverse_grpc_server_connections")
+    static let httpConnections = Gauge(label: "swiftverse_http_connections")
+
     // cluster (set before each scrape)
     static let mapEpoch = Gauge(label: "swiftverse_cluster_map_epoch")
     static let liveNodes = Gauge(label: "swiftverse_cluster_live_nodes")
@@ -38,4 +43,31 @@ enum RuntimeMetrics {
     static let leader = Gauge(label: "swiftverse_cluster_leader")
     static let shardsOwned = Gauge(label: "swiftverse_node_shards_owned")
     static let ready = Gauge(label: "swiftverse_process_ready")
+}
+
+/// One object method's metrics on a node: calls that answered and that failed, and how
+/// long they took (the mailbox wait and the store write included).
+struct ObjectCallMetrics: Sendable {
+    let answered: Counter
+    let failed: Counter
+    let duration: Timer
+
+    init(type: String, method: String) {
+        let labels = [("type", type), ("method", method)]
+        answered = Counter(label: "swiftverse_node_object_calls_total", dimensions: labels + [("outcome", "ok")])
+        failed = Counter(label: "swiftverse_node_object_calls_total", dimensions: labels + [("outcome", "error")])
+        duration = Timer(label: "swiftverse_node_object_call_duration_seconds", dimensions: labels)
+    }
+
+    func record(succeeded: Bool, since started: ContinuousClock.Instant) {
+        (succeeded ? answered : failed).increment()
+        duration.record(ContinuousClock.now - started)
+    }
+}
+
+extension Timer {
+    /// Records a measured duration.
+    func record(_ duration: Duration) {
+        recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
 }

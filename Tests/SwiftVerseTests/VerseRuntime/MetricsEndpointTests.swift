@@ -53,6 +53,12 @@ struct MetricsEndpointTests {
         #expect(Self.sample(text, #"swiftverse_gate_clients{transport="grpc"}"#) == 1)
         #expect(Self.sample(text, #"swiftverse_node_activations_total{type="ChatRoom"}"#) != nil)
         #expect(Self.sample(text, "swiftverse_cluster_leader") == 1)
+        #expect(Self.sample(text, #"swiftverse_node_object_calls_total{type="ChatRoom",method="SendMessage",outcome="ok"}"#) == 10)
+        #expect(Self.sample(text, #"swiftverse_node_object_calls_total{type="ChatRoom",method="Join",outcome="error"}"#) == 1)
+        #expect(Self.sample(text, #"swiftverse_node_object_call_duration_seconds_count{type="ChatRoom",method="SendMessage"}"#) == 10)
+        #expect((Self.sample(text, "swiftverse_grpc_server_connections") ?? 0) >= 1)
+        #expect((Self.sample(text, "swiftverse_http_connections") ?? 0) >= 1) // this scrape's
+        #expect((Self.sample(text, "swiftverse_cluster_seconds_since_map_change") ?? -1) >= 0)
         #expect(Self.sample(text, "swiftverse_process_ready") == 1)
         #expect((Self.sample(text, "swiftverse_process_resident_memory_bytes") ?? 0) > 1_000_000)
         #expect(Self.sample(text, "swiftverse_process_cpu_seconds_total") != nil)

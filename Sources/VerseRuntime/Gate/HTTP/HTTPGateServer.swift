@@ -86,8 +86,10 @@ final class HTTPGateServer: Sendable {
                             try http1(channel)
                         }
                         let id = ObjectIdentifier(channel)
-                        connections.withLockedValue { $0[id] = channel }
-                        channel.closeFuture.whenComplete { _ in connections.withLockedValue { _ = $0.removeValue(forKey: id) } }
+                        RuntimeMetrics.httpConnections.record(connections.withLockedValue { $0[id] = channel; return $0.count })
+                        channel.closeFuture.whenComplete { _ in
+                            RuntimeMetrics.httpConnections.record(connections.withLockedValue { $0.removeValue(forKey: id); return $0.count })
+                        }
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()

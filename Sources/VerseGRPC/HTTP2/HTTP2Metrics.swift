@@ -1,0 +1,21 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+
+/// HTTP/2 frames this process sent that end streams or connections, by error code (a
+/// bounded set): `swiftverse_http2_rst_stream_sent_total{code}`, `..._goaway_sent_total{code}`.
+enum HTTP2Metrics {
+    private static let resets = NIOLockedValueBox<[UInt32: Counter]>([:])
+    private static let goAways = NIOLockedValueBox<[UInt32: Counter]>([:])
+
+    static func resetsSent(_ code: HTTP2ErrorCode) -> Counter { counter(resets, "swiftverse_http2_rst_stream_sent_total", code) }
+    static func goAwaysSent(_ code: HTTP2ErrorCode) -> Counter { counter(goAways, "swiftverse_http2_goaway_sent_total", code) }
+
+    private static func counter(_ table: NIOLockedValueBox<[UInt32: Counter]>, _ label: String, _ code: HTTP2ErrorCode) -> Counter {
+        table.withLockedValue { counters in
+            if let counter = counters[code.rawValue] { return counter }
+            let counter = Counter(label: label, dimensions: [("code", "\(code)")])
+            counters[code.rawValue] = counter
+            return counter
+        }
+    }
+}
