@@ -13,7 +13,7 @@ enum HTTP2Metrics {
     private static func counter(_ table: NIOLockedValueBox<[UInt32: Counter]>, _ label: String, _ code: HTTP2ErrorCode) -> Counter {
         table.withLockedValue { counters in
             if let counter = counters[code.rawValue] { return counter }
-            let counter = Counter(label: label, dimensions: [("code", "\(code)")])
+            let counter = Counter(label: label, dimensions: [("code", code.name)])
             counters[code.rawValue] = counter
             return counter
         }

@@ -29,6 +29,26 @@ public enum HTTP2ErrorCode: UInt32, Sendable {
     case enhanceYourCalm = 0xb
     case inadequateSecurity = 0xc
     case http11Required = 0xd
+
+    /// The RFC's name: NO_ERROR, ENHANCE_YOUR_CALM...
+    public var name: String {
+        switch self {
+        case .noError: "NO_ERROR"
+        case .protocolError: "PROTOCOL_ERROR"
+        case .internalError: "INTERNAL_ERROR"
+        case .flowControlError: "FLOW_CONTROL_ERROR"
+        case .settingsTimeout: "SETTINGS_TIMEOUT"
+        case .streamClosed: "STREAM_CLOSED"
+        case .frameSizeError: "FRAME_SIZE_ERROR"
+        case .refusedStream: "REFUSED_STREAM"
+        case .cancel: "CANCEL"
+        case .compressionError: "COMPRESSION_ERROR"
+        case .connectError: "CONNECT_ERROR"
+        case .enhanceYourCalm: "ENHANCE_YOUR_CALM"
+        case .inadequateSecurity: "INADEQUATE_SECURITY"
+        case .http11Required: "HTTP_1_1_REQUIRED"
+        }
+    }
 }
 
 /// Tuning of one HTTP/2 connection. Defaults favour throughput on LAN/loopback while
