@@ -184,13 +184,22 @@ public final class GRPCClient: Sendable {
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> UnaryResponse<Response> {
-        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
-        try? await call.send(request) // a failed send shows up as the call's status
-        call.finishSending()
-        let typed = StreamingCall<Request, Response>(call: call)
-        let message = try await typed.response()
-        return UnaryResponse(message: message, initialMetadata: try await call.initialMetadata(),
-                             trailingMetadata: await call.trailingMetadata())
+        let metrics = GRPCCallMetrics.client(path: path)
+        let started = NIODeadline.now().uptimeNanoseconds
+        do {
+            let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
+            try? await call.send(request) // a failed send shows up as the call's status
+            call.finishSending()
+            let typed = StreamingCall<Request, Response>(call: call)
+            let message = try await typed.response()
+            let response = UnaryResponse(message: message, initialMetadata: try await call.initialMetadata(),
+                                         trailingMetadata: await call.trailingMetadata())
+            metrics.record(.ok, startedAt: started)
+            return response
+        } catch {
+            metrics.record((error as? GRPCStatus)?.code ?? .unknown, startedAt: started)
+            throw error
+        }
     }
 
     public func unary<Request: WireMessage, Response: WireMessage>(

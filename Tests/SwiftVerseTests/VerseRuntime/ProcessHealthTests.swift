@@ -58,6 +58,10 @@ struct ProcessHealthTests {
         #expect(try HTTPProbe.get(port: http, path: "/healthz").status == 200)
         let metrics = try HTTPProbe.get(port: http, path: "/metrics")
         #expect(metrics.status == 200 && metrics.body.contains("swiftverse_node_shards_owned 256"), "\(metrics.body.prefix(500))")
+        // The node's own calls to etcd, as a client.
+        #expect(metrics.body.contains(#"swiftverse_grpc_client_calls_total{service="etcdserverpb.KV",method="Range",code="OK"}"#)
+                || metrics.body.contains(#"swiftverse_grpc_client_calls_total{service="etcdserverpb.KV",method="Txn",code="OK"}"#),
+                "\(metrics.body.split(separator: "\n").filter { $0.contains("client") }.prefix(10))")
         #expect(try HTTPProbe.get(port: http, path: "/api/v1/cluster").body.contains("\"shardCount\":256"))
         #expect(try HTTPProbe.get(port: http, path: "/").status == 404) // no web client on a node
         let events = try HTTPProbe.get(port: http, path: "/api/v1/events/stream")
