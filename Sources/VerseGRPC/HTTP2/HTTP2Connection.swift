@@ -108,6 +108,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let session else { return }
         let buffer = unwrapInboundIn(data)
+        HTTP2Metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
         inReadBatch = true
         let result = buffer.withUnsafeReadableBytes { bytes -> Int in
             guard let base = bytes.baseAddress else { return 0 }
@@ -206,6 +207,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         if let output {
+            HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
             // Keep small buffers only: an idle connection should not hold a large one.
             if output.capacity <= Self.spareOutputLimit { spareOutput = output }

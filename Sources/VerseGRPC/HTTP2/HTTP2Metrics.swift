@@ -1,9 +1,14 @@
 import CoreMetrics
 import NIOConcurrencyHelpers
 
-/// HTTP/2 frames this process sent that end streams or connections, by error code (a
-/// bounded set): `swiftverse_http2_rst_stream_sent_total{code}`, `..._goaway_sent_total{code}`.
+/// HTTP/2 traffic: bytes, and the frames this process sent that end streams or
+/// connections, by error code (a bounded set).
 enum HTTP2Metrics {
+    /// HTTP/2 bytes read and written on every connection of the process (gRPC, and the
+    /// gate's HTTPS port on h2), TLS records excluded.
+    static let bytesReceived = Counter(label: "swiftverse_http2_received_bytes_total")
+    static let bytesSent = Counter(label: "swiftverse_http2_sent_bytes_total")
+
     private static let resets = NIOLockedValueBox<[UInt32: Counter]>([:])
     private static let goAways = NIOLockedValueBox<[UInt32: Counter]>([:])
 

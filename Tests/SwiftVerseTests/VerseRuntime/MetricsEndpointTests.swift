@@ -57,6 +57,8 @@ struct MetricsEndpointTests {
         #expect(Self.sample(text, #"swiftverse_node_object_calls_total{type="ChatRoom",method="Join",outcome="error"}"#) == 1)
         #expect(Self.sample(text, #"swiftverse_node_object_call_duration_seconds_count{type="ChatRoom",method="SendMessage"}"#) == 10)
         #expect((Self.sample(text, "swiftverse_grpc_server_connections") ?? 0) >= 1)
+        #expect((Self.sample(text, "swiftverse_http2_received_bytes_total") ?? 0) > 1000)
+        #expect((Self.sample(text, "swiftverse_http2_sent_bytes_total") ?? 0) > 1000)
         #expect((Self.sample(text, "swiftverse_http_connections") ?? 0) >= 1) // this scrape's
         #expect((Self.sample(text, "swiftverse_cluster_seconds_since_map_change") ?? -1) >= 0)
         #expect(Self.sample(text, "swiftverse_process_ready") == 1)
