@@ -79,7 +79,9 @@ try:
 
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:  # the stream's first answer, before the signal
+        time.sleep(0.05)
     server.send_signal(signal.SIGTERM)
     follower.join(timeout=30)
     check("Watch: SERVING, then NOT_SERVING when the process begins to shut down", seen[:1] == [SERVING] and NOT_SERVING in seen,
