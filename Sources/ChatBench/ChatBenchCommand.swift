@@ -90,7 +90,7 @@ struct ChatBench: ParsableCommand {
 
     func benchmark() async throws {
         let measurements = Measurements()
-        let rssBefore = serverPID.flatMap(ServerProcess.rssBytes)
+        let rssBefore = serverPID.flatMap { ProcessStats.residentBytes("\($0)") }
 
         // Connections: K per gate, users assigned round-robin over gates, then connections.
         let perTarget = (clients + targets.count - 1) / targets.count
@@ -120,7 +120,7 @@ struct ChatBench: ParsableCommand {
 
         if idle {
             try await Task.sleep(for: .seconds(duration))
-            let rssAfter = ServerProcess.rssBytes(serverPID!)
+            let rssAfter = ProcessStats.residentBytes("\(serverPID!)")
             let report = IdleReport(clients: clients, rssBefore: rssBefore, rssAfter: rssAfter)
             print(json ? report.json : report.table)
             for user in users { user.close() }
@@ -153,13 +153,13 @@ struct ChatBench: ParsableCommand {
             }
         }
         try await Task.sleep(for: .seconds(warmup))
-        let cpuStart = serverPID.flatMap(ServerProcess.cpuSeconds)
+        let cpuStart = serverPID.flatMap { ProcessStats.cpuSeconds("\($0)") }
         let windowStart = monotonicNanos()
         measurements.openWindow(at: windowStart)
         try await Task.sleep(for: .seconds(duration))
         let windowEnd = monotonicNanos()
         measurements.closeWindow(at: windowEnd)
-        let cpuEnd = serverPID.flatMap(ServerProcess.cpuSeconds)
+        let cpuEnd = serverPID.flatMap { ProcessStats.cpuSeconds("\($0)") }
         stop.withLockedValue { $0 = true }
         for task in sending { await task.value }
         let drainDeadline = ContinuousClock.now + .seconds(drain)
@@ -221,26 +221,5 @@ struct ChatBench: ParsableCommand {
 
     private func log(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-}
-
-/// Facts about the server process, from /proc.
-enum ServerProcess {
-    static func cpuSeconds(_ pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After "(comm)": state is field 3; utime and stime are fields 14 and 15.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    static func rssBytes(_ pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let number = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-            return number.map { $0 * 1024 }
-        }
-        return nil
     }
 }

@@ -1,7 +1,7 @@
 import CoreMetrics
-import Foundation
 import NIOConcurrencyHelpers
 import Prometheus
+import VerseCLI
 import VerseRuntime
 
 /// swift-metrics bootstrapped with a Prometheus registry (swift-prometheus), and the
@@ -31,33 +31,16 @@ public enum ProcessMetrics {
         let cpuSeen = NIOLockedValueBox(0.0)
         let endpoint = MetricsEndpoint { registry.emitToBuffer() }
         endpoint.beforeRendering {
-            if let bytes = ProcProcess.residentBytes() { memory.set(Double(bytes)) }
-            if let seconds = ProcProcess.cpuSeconds() {
+            if let bytes = ProcessStats.residentBytes() { memory.set(Double(bytes)) }
+            if let seconds = ProcessStats.cpuSeconds() {
                 let delta = cpuSeen.withLockedValue { seen -> Double in
                     defer { seen = max(seen, seconds) }
                     return max(0, seconds - seen)
                 }
                 cpu.increment(by: delta)
             }
-            if let count = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count { files.set(Double(count)) }
+            if let count = ProcessStats.openFiles() { files.set(Double(count)) }
         }
         return endpoint
-    }
-}
-
-/// This process as /proc reports it.
-enum ProcProcess {
-    static func residentBytes() -> Int? {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    static func cpuSeconds() -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After "(comm)": utime and stime are the 12th and 13th fields.
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -149,10 +149,16 @@ def pack(message):
     return base64.b64encode(any_message.SerializeToString()).decode()
 
 
+def http_connection():
+    """A connection to the gate's HTTP port, verifying its certificate in HTTPS mode."""
+    if SCHEME == "https":
+        return http.client.HTTPSConnection("127.0.0.1", HTTP, timeout=30, context=tls_context())
+    return http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30)
+
+
 def api(method, path, body=None, headers=None, raw=None):
     """(status, parsed JSON or None) of one request on a fresh connection."""
-    connection = (http.client.HTTPSConnection("127.0.0.1", HTTP, timeout=30, context=tls_context()) if SCHEME == "https"
-                  else http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30))
+    connection = http_connection()
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     connection.request(method, path, body=data, headers=headers or {})
     response = connection.getresponse()
@@ -346,8 +352,7 @@ def flood(room, count, during=None):
     keep-alive connection; `during()` runs halfway."""
     flooder = EventStream()
     call("Join", chat_pb2.ChatRoom_JoinRequest(), flooder, "flood", room=room)
-    connection = (http.client.HTTPSConnection("127.0.0.1", HTTP, timeout=30, context=tls_context()) if SCHEME == "https"
-                  else http.client.HTTPConnection("127.0.0.1", HTTP, timeout=30))
+    connection = http_connection()
     headers = {**auth("flood"), "X-Client-ID": flooder.client_id, "Content-Type": "application/json"}
     big = "x" * 3500
     for index in range(count):

@@ -15,7 +15,7 @@ protocol ClientPushStream: AnyObject, Sendable {
     func write(_ push: PreparedPush, limit: ServerCall.BacklogLimit)
 }
 
-enum PushForm: Sendable, Hashable {
+enum PushForm: Sendable, Equatable {
     /// A gRPC message, compressed with the gate's push compression or not.
     case grpc(compressed: Bool)
     /// A Server-Sent Events `message` event.
@@ -27,11 +27,20 @@ struct PreparedPush: Sendable {
     let grpc: SharedMessage?
     let eventStream: ByteBuffer?
 
-    init(_ message: ProtoAny, forms: [PushForm], compression: GRPCCompression?) {
-        let needsGRPC = forms.contains { if case .grpc = $0 { true } else { false } }
-        let compresses = forms.contains(.grpc(compressed: true))
-        grpc = needsGRPC ? SharedMessage(message, compressedWith: compresses ? compression : nil) : nil
-        eventStream = forms.contains(.eventStream) ? ServerSentEvents.message(message) : nil
+    init(_ message: ProtoAny, for targets: [ClientSession], compression: GRPCCompression?) {
+        // One pass over the targets, nothing allocated: this runs for every push.
+        var grpcTargets = false, compressedTargets = false, eventStreamTargets = false
+        for session in targets {
+            switch session.stream.form {
+            case .grpc(let compressed):
+                grpcTargets = true
+                compressedTargets = compressedTargets || compressed
+            case .eventStream:
+                eventStreamTargets = true
+            }
+        }
+        grpc = grpcTargets ? SharedMessage(message, compressedWith: compressedTargets ? compression : nil) : nil
+        eventStream = eventStreamTargets ? ServerSentEvents.message(message) : nil
     }
 }
 

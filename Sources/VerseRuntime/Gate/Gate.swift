@@ -248,8 +248,7 @@ public final class Gate: Sendable {
         RuntimeMetrics.pushesDelivered.increment(by: Int64(targets.count))
         RuntimeMetrics.pushBytes.increment(by: Int64(targets.count * message.value.count))
         if !unknown.isEmpty { RuntimeMetrics.pushesToAbsentClients.increment(by: Int64(unknown.count)) }
-        let forms = Set(targets.map(\.stream.form))
-        let shared = PreparedPush(message, forms: Array(forms), compression: configuration.pushCompression)
+        let shared = PreparedPush(message, for: targets, compression: configuration.pushCompression)
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).
         if targets.allSatisfy({ $0.stream.eventLoop.inEventLoop }) {

@@ -26,7 +26,7 @@ final class EventStream: ClientPushStream, @unchecked Sendable {
     private var overLimitSince: NIODeadline?
     private var heartbeat: RepeatedTask?
     private var ended = false
-    private var limit = ServerCall.BacklogLimit(bytes: 1 << 20)
+    private(set) var wasCutOff = false
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
@@ -37,7 +37,7 @@ final class EventStream: ClientPushStream, @unchecked Sendable {
 
     func write(_ push: PreparedPush, limit: ServerCall.BacklogLimit) {
         guard let event = push.eventStream else { return }
-        send(event)
+        send(event, limit: limit)
     }
 
     /// Sends the `register` event, then a heartbeat every `interval`; `ended` runs once
@@ -46,20 +46,15 @@ final class EventStream: ClientPushStream, @unchecked Sendable {
                ended onEnd: @escaping (_ cutOff: Bool) -> Void) {
         eventLoop.preconditionInEventLoop()
         self.sink = sink
-        self.limit = limit
-        var cutOff = false
         sink.whenGone { [self] in
-            cutOff = cutOff || wasCutOff
             end()
-            onEnd(cutOff)
+            onEnd(wasCutOff)
         }
-        send(ServerSentEvents.register(clientID: clientID))
+        send(ServerSentEvents.register(clientID: clientID), limit: limit)
         heartbeat = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-            send(ServerSentEvents.heartbeat)
+            send(ServerSentEvents.heartbeat, limit: limit)
         }
     }
-
-    private var wasCutOff = false
 
     private func end() {
         ended = true
@@ -67,7 +62,7 @@ final class EventStream: ClientPushStream, @unchecked Sendable {
         heartbeat = nil
     }
 
-    private func send(_ event: ByteBuffer) {
+    private func send(_ event: ByteBuffer, limit: ServerCall.BacklogLimit) {
         eventLoop.preconditionInEventLoop()
         guard !ended, let sink else { return }
         guard let unsent = sink.send(event) else { return end() }
