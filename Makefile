@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web run cluster bench bench-transport bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -94,6 +94,10 @@ bench-anchors: build-release
 	../shared/bench-anchors/build.sh cpp
 	EXTRA_SERVER="swiftverse=$$($(SWIFT) build -c release --show-bin-path)/chat-server --embedded --store none --http-listen off --listen 127.0.0.1:{port} --log-level warning" \
 	  SERVERS="anchor-cpp" ../shared/bench-anchors/compare.sh all
+
+## bench-delivery-cg: callgrind instructions per push delivery, metrics on and off (see docs/PERFORMANCE.md)
+bench-delivery-cg: deps build-release
+	tools/bench-delivery-cg.sh $$($(SWIFT) build -c release --show-bin-path)
 
 ## bench-transport: unary calls/s and streaming messages/s vs nghttpd (see docs/PERFORMANCE.md)
 bench-transport: deps build-release

@@ -139,14 +139,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // Flags and startup shared by node, gate and embedded executables.
         .target(name: "VerseServer", dependencies: [
             "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite", "VersePostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "VerseGate", dependencies: [
             "VerseServer", "VerseRuntime", "VerseCLI",

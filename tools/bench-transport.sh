@@ -82,7 +82,7 @@ measure_cg() { # measure_cg NAME REQUESTS PORT URL SERVER-CMD... -> total instru
   local vpid=$!
   wait_port "$port" 900 || { echo "callgrind server $name did not start" >&2; exit 1; }
   sleep 1
-  if [ "$name" = swift ]; then
+  if [ "$name" != nghttpd ]; then
     h2load -n "$requests" -c 4 -m 16 "${grpc_h2load[@]}" "$url" >/dev/null 2>&1
   else
     h2load -n "$requests" -c 4 -m 16 "$url" >/dev/null 2>&1
@@ -92,10 +92,13 @@ measure_cg() { # measure_cg NAME REQUESTS PORT URL SERVER-CMD... -> total instru
 }
 # valgrind 3.19 cannot read the DWARF 5 that Swift emits; symbols suffice for counting.
 cp "$bin/interop-server" "$work/interop-server"; strip --strip-debug "$work/interop-server"
-for name in nghttpd swift; do
+# swift-metrics: the same server recording its metrics in a Prometheus registry, as the
+# runtime's servers do (the difference is what the metrics cost per call).
+for name in nghttpd swift swift-metrics; do
   cg_port=$(free_port)
-  if [ $name = swift ]; then
+  if [ $name != nghttpd ]; then
     cmd=("$work/interop-server" --port "$cg_port" --log_level warning); url="http://127.0.0.1:$cg_port/grpc.testing.TestService/UnaryCall"
+    [ $name = swift-metrics ] && cmd+=(--metrics)
   else
     cmd=(nghttpd --no-tls -d "$work/root" "$cg_port"); url="http://127.0.0.1:$cg_port/small"
   fi
@@ -106,3 +109,4 @@ for name in nghttpd swift; do
   echo "$per" > "$work/cg.$name"
 done
 awk 'NR==FNR { base = $1; next } { printf "ratio: SwiftVerse / nghttpd instructions per request = %.2fx\n", $1 / base }' "$work/cg.nghttpd" "$work/cg.swift"
+echo "metrics recorded in Prometheus: $(( $(cat "$work/cg.swift-metrics") - $(cat "$work/cg.swift") )) instructions per request"

@@ -38,7 +38,7 @@ struct ChatServer: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
-        let metrics = ProcessMetrics.bootstrap()
+        let metrics = ProcessMetrics.bootstrap(enabled: cluster.metrics)
         let logger = Logger(label: "chat-server")
         Chat.historyLimit = history
         let (listen, advertise) = try addresses.resolve(defaultListen: embedded ? "127.0.0.1:48000" : "127.0.0.1:47001")

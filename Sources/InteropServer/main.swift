@@ -38,6 +38,10 @@ struct InteropServer: ParsableCommand {
     @Option(name: .customLong("log-format"), help: "text, or json: one object per line.")
     var logFormat: ProcessLogging.Format = .text
 
+    @Flag(name: .customLong("metrics"),
+          help: "Record the gRPC metrics in a Prometheus registry, as servers of the runtime do (to measure their cost).")
+    var metrics = false
+
     func validate() throws {
         if useTLS && (certificateFile == nil || keyFile == nil) {
             throw ValidationError("--use_tls needs --tls_cert_file and --tls_key_file")
@@ -55,6 +59,7 @@ struct InteropServer: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: logLevel, format: logFormat)
+        if metrics { _ = PrometheusMetrics.bootstrap() }
         var configuration = GRPCServer.Configuration(host: host, port: port)
         if useTLS, let certificateFile, let keyFile {
             configuration.tls = .server(certificateChainFile: certificateFile, privateKeyFile: keyFile)

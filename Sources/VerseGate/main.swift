@@ -43,7 +43,7 @@ struct VerseGate: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
-        let metrics = ProcessMetrics.bootstrap()
+        let metrics = ProcessMetrics.bootstrap(enabled: cluster.metrics)
         let logger = Logger(label: "gate")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:48000")
         let policy = AccessPolicy(calls: allow.isEmpty ? nil : Set(allow + allowPublic), creatable: Set(allowCreate),

@@ -1,46 +1,16 @@
-import CoreMetrics
-import NIOConcurrencyHelpers
-import Prometheus
 import VerseCLI
 import VerseRuntime
 
-/// swift-metrics bootstrapped with a Prometheus registry (swift-prometheus), and the
-/// process's own figures (memory, CPU, open files) read from /proc at each scrape.
+/// The metrics of a node, gate or embedded process: Prometheus (see
+/// `PrometheusMetrics`), served at `GET /metrics` on its HTTP port.
 public enum ProcessMetrics {
-    /// Once per process, before any server is made (instruments bind to the factory
-    /// that is bootstrapped when they are created). The endpoint serves `GET /metrics`.
-    public static func bootstrap() -> MetricsEndpoint {
-        let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Calls here take microseconds to milliseconds: buckets from 50 us.
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
-            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .seconds(1), .milliseconds(2500), .seconds(10),
-        ]
-        MetricsSystem.bootstrap(factory)
-        let memory = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "swiftverse", subsystem: "process", metricName: "resident_memory", unitName: "bytes",
-            helpText: "Resident set size of this process"))
-        let cpu = registry.makeCounter(descriptor: MetricNameDescriptor(
-            namespace: "swiftverse", subsystem: "process", metricName: "cpu_seconds", unitName: "total",
-            helpText: "CPU time this process has used, user and system"))
-        let files = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "swiftverse", subsystem: "process", metricName: "open", unitName: "fds",
-            helpText: "File descriptors this process has open"))
-        let cpuSeen = NIOLockedValueBox(0.0)
-        let endpoint = MetricsEndpoint { registry.emitToBuffer() }
-        endpoint.beforeRendering {
-            if let bytes = ProcessStats.residentBytes() { memory.set(Double(bytes)) }
-            if let seconds = ProcessStats.cpuSeconds() {
-                let delta = cpuSeen.withLockedValue { seen -> Double in
-                    defer { seen = max(seen, seconds) }
-                    return max(0, seconds - seen)
-                }
-                cpu.increment(by: delta)
-            }
-            if let count = ProcessStats.openFiles() { files.set(Double(count)) }
-        }
+    /// Once per process, before any server is made. `enabled` false: no backend, so
+    /// every instrument is swift-metrics' no-op, and no endpoint.
+    public static func bootstrap(enabled: Bool = true) -> MetricsEndpoint? {
+        guard enabled else { return nil }
+        let metrics = PrometheusMetrics.bootstrap()
+        let endpoint = MetricsEndpoint { metrics.render() }
+        endpoint.beforeRendering(metrics.refreshProcessFigures)
         return endpoint
     }
 }

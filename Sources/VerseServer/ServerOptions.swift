@@ -76,6 +76,10 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("log-format"), help: "text, or json: one object per line (env SWIFTVERSE_LOG_FORMAT).")
     public var logFormat = ProcessLogging.Format(rawValue: ProcessInfo.processInfo.environment["SWIFTVERSE_LOG_FORMAT"] ?? "") ?? .text
 
+    @Flag(name: .customLong("metrics"), inversion: .prefixedNo,
+          help: "Record metrics and serve them at GET /metrics (--no-metrics: record none; /metrics answers 404).")
+    public var metrics = true
+
     public init() {}
 
     public func validate() throws {

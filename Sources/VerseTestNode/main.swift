@@ -18,6 +18,7 @@ struct VerseTestNode: ParsableCommand {
     @Flag(help: "Run node and gate in one process with no etcd; --listen is then the gate's address.")
     var embedded = false
 
+    @OptionGroup(title: "HTTP (operators: metrics and health; off unless asked)") var http: GateHTTPOptions
     @OptionGroup var cluster: ClusterOptions
 
     func run() throws {
@@ -27,10 +28,13 @@ struct VerseTestNode: ParsableCommand {
 
     func serve() async throws {
         ProcessLogging.bootstrap(level: cluster.logLevel, format: cluster.logFormat)
+        let metrics = ProcessMetrics.bootstrap(enabled: cluster.metrics)
         let logger = Logger(label: "verse-testnode")
         let (listen, advertise) = try addresses.resolve(defaultListen: "127.0.0.1:47001")
-        let gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
+        var gate = cluster.gate(advertise: advertise, authenticator: OpenAuthenticator(), policy: TestObjects.policy)
+        let operatorHTTP = try http.configuration(defaultListen: "off", tls: cluster.serverTLS, metrics: metrics)
         var settings = cluster.settings(embedded: embedded)
+        if embedded { gate.http = operatorHTTP } else { settings.operatorHTTP = operatorHTTP }
         settings.store = try await cluster.storeLocation(default: .none).open(logger: logger)
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,

@@ -20,9 +20,15 @@ final class ClientStream: HTTP2StreamHandler {
     /// When set, messages go straight to this handler on the event loop (no inbox,
     /// no task hop); see `ClientCall.receive(_:)`.
     private var directHandler: (@Sendable (ByteBuffer) -> Void)?
+    /// The method's client metrics, recorded once when the call ends (every kind of call).
+    private let metrics: GRPCCallMetrics
+    private let startedAt: UInt64
 
-    init(connection: HTTP2Connection, eventLoop: EventLoop, maxMessageSize: Int, inbox: MessageInbox) {
+    init(connection: HTTP2Connection, eventLoop: EventLoop, maxMessageSize: Int, inbox: MessageInbox,
+         metrics: GRPCCallMetrics, startedAt: UInt64) {
         self.connection = connection
+        self.metrics = metrics
+        self.startedAt = startedAt
         self.deframer = MessageDeframer(maxMessageSize: maxMessageSize)
         self.inbox = inbox
         self.initialMetadata = eventLoop.makePromise()
@@ -83,6 +89,7 @@ final class ClientStream: HTTP2StreamHandler {
     /// waiting writers, once.
     private func complete(_ status: GRPCStatus, _ cause: CallEndCause, trailers: Metadata = Metadata()) {
         guard machine.complete(status, cause: cause) else { return }
+        if id != 0 { metrics.record(status.code, startedAt: startedAt) } // unstarted: the client records it
         deadlineTimer?.cancel()
         deliverInitialMetadata(Metadata())
         inbox.finish(status)

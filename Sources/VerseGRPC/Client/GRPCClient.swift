@@ -147,9 +147,18 @@ public final class GRPCClient: Sendable {
         let requestHead = headers
 
         let maxMessageSize = configuration.maxReceiveMessageSize
+        let metrics = GRPCCallMetrics.client(path: path)
+        let startedAt = NIODeadline.now().uptimeNanoseconds
         var lastProblem = ""
         for attempt in 0..<2 {
-            let connection = try await self.connection()
+            let connection: ClientConnection
+            do {
+                connection = try await self.connection()
+            } catch {
+                // No stream to record it: the call failed before it began.
+                metrics.record((error as? GRPCStatus)?.code ?? .unavailable, startedAt: startedAt)
+                throw error
+            }
             let eventLoop = connection.channel.eventLoop
             let allocator = connection.channel.allocator
             let http2 = connection.http2
@@ -160,7 +169,8 @@ public final class GRPCClient: Sendable {
                 let inbox = MessageInbox(reportThreshold: Int(http2.value.settings.streamWindowSize) / 4) { consumed in
                     eventLoop.execute { http2.value.consume(stream: streamID.value, consumed) }
                 }
-                let stream = ClientStream(connection: http2.value, eventLoop: eventLoop, maxMessageSize: maxMessageSize, inbox: inbox)
+                let stream = ClientStream(connection: http2.value, eventLoop: eventLoop, maxMessageSize: maxMessageSize,
+                                          inbox: inbox, metrics: metrics, startedAt: startedAt)
                 guard stream.start(headers: requestHead, timeoutNanos: timeoutNanos, eventLoop: eventLoop) else {
                     let cause = http2.value.closeError.map { ": \($0)" } ?? " (it was closing)"
                     return .failure(GRPCStatus(.unavailable, "the connection closed before the call could start\(cause)"))
@@ -177,6 +187,7 @@ public final class GRPCClient: Sendable {
             connection.markUnusable()
             if attempt == 1 { break }
         }
+        metrics.record(.unavailable, startedAt: startedAt)
         throw GRPCStatus(.unavailable, "no usable connection to \(configuration.host):\(configuration.port): \(lastProblem)")
     }
 
@@ -184,22 +195,13 @@ public final class GRPCClient: Sendable {
         _ path: String, request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         compression: GRPCCompression? = nil, responseType: Response.Type = Response.self
     ) async throws -> UnaryResponse<Response> {
-        let metrics = GRPCCallMetrics.client(path: path)
-        let started = NIODeadline.now().uptimeNanoseconds
-        do {
-            let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
-            try? await call.send(request) // a failed send shows up as the call's status
-            call.finishSending()
-            let typed = StreamingCall<Request, Response>(call: call)
-            let message = try await typed.response()
-            let response = UnaryResponse(message: message, initialMetadata: try await call.initialMetadata(),
-                                         trailingMetadata: await call.trailingMetadata())
-            metrics.record(.ok, startedAt: started)
-            return response
-        } catch {
-            metrics.record((error as? GRPCStatus)?.code ?? .unknown, startedAt: started)
-            throw error
-        }
+        let call = try await makeCall(path: path, metadata: metadata, timeout: timeout, compression: compression)
+        try? await call.send(request) // a failed send shows up as the call's status
+        call.finishSending()
+        let typed = StreamingCall<Request, Response>(call: call)
+        let message = try await typed.response()
+        return UnaryResponse(message: message, initialMetadata: try await call.initialMetadata(),
+                             trailingMetadata: await call.trailingMetadata())
     }
 
     public func unary<Request: WireMessage, Response: WireMessage>(

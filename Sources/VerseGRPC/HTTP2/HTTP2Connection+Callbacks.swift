@@ -70,6 +70,7 @@ extension HTTP2Connection {
     func onStreamClose(streamID: Int32, errorCode: UInt32) {
         guard let stream = streams.remove(streamID) else { return }
         if lastStream === stream { lastStream = nil }
+        dataQueued(-stream.outbound.readableBytes) // never to be sent
         guard stream.state.close() else { return }
         stream.handler?.streamClosed(errorCode == 0 ? .normal : .reset(errorCode))
         stream.handler = nil
@@ -110,6 +111,7 @@ extension HTTP2Connection {
                     buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count)
                 }
                 stream.outbound.moveReaderIndex(forwardBy: count)
+                dataQueued(-count)
                 // Drop the drained buffer (it may be a caller's, shared): the next write replaces it.
                 if stream.outbound.readableBytes == 0 { stream.outbound = HTTP2Stream.empty }
             }

@@ -77,6 +77,7 @@ extension HTTP2Connection {
 
     private func queueData(_ buffer: ByteBuffer, on id: Int32) -> HTTP2Stream? {
         guard let stream = stream(id), case .queue(let resume) = stream.state.queueData() else { return nil }
+        dataQueued(buffer.readableBytes)
         if stream.outbound.readableBytes == 0 {
             stream.outbound = buffer // share the caller's storage instead of copying
         } else {

@@ -31,6 +31,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     var context: ChannelHandlerContext?
     var inReadBatch = false
     var flushScheduled = false
+    /// DATA bytes queued on this connection's streams, not yet taken by nghttp2 (waiting
+    /// for flow-control window or for the socket); and how much of it the process-wide
+    /// gauge has been told, brought up to date once per flush rather than per write.
+    private(set) var queuedDataBytes = 0
+    private var reportedQueuedDataBytes = 0
     /// Where the connection is in its life: `starting` (our preface not sent yet) ->
     /// `active` -> `draining` (GOAWAY sent or received: no new streams; it closes once
     /// the last stream ends) -> `closed`. An error closes it from any state.
@@ -56,6 +61,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         self.role = role
         self.settings = settings
         self.logger = logger
+        _ = HTTP2Metrics.queuedDataBytes // made with the first connection: a scrape shows 0, not nothing
     }
 
     // MARK: channel handler
@@ -146,6 +152,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         keepaliveTimer = nil
         let open = streams.removeAll()
         lastStream = nil
+        dataQueued(-queuedDataBytes)
+        reportQueuedData()
         for stream in open where stream.state.close() {
             stream.handler?.streamClosed(.connectionLost)
         }
@@ -206,6 +214,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 return count
             }
         }
+        reportQueuedData()
         if let output {
             HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
@@ -217,6 +226,18 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         } else if isDraining && streams.isEmpty && nghttp2_session_want_write(session) == 0 {
             closeGracefully()
         }
+    }
+
+    /// DATA queued (positive) or taken by nghttp2 or dropped with its stream (negative).
+    func dataQueued(_ bytes: Int) {
+        queuedDataBytes += bytes
+    }
+
+    private func reportQueuedData() {
+        let change = queuedDataBytes - reportedQueuedDataBytes
+        guard change != 0 else { return }
+        reportedQueuedDataBytes = queuedDataBytes
+        HTTP2Metrics.queuedDataBytes.increment(by: Double(change))
     }
 
     /// Arranges one flush at the end of this read batch or event-loop tick.

@@ -8,6 +8,11 @@ enum HTTP2Metrics {
     /// gate's HTTPS port on h2), TLS records excluded.
     static let bytesReceived = Counter(label: "swiftverse_http2_received_bytes_total")
     static let bytesSent = Counter(label: "swiftverse_http2_sent_bytes_total")
+    /// Streams open on every HTTP/2 connection of the process, both directions.
+    static let streamsOpen = Meter(label: "swiftverse_http2_streams_open")
+    /// DATA bytes queued on streams and not yet framed (flow control or a full socket
+    /// holds them): on a gate, its clients' unread pushes.
+    static let queuedDataBytes = Meter(label: "swiftverse_http2_queued_data_bytes")
 
     private static let resets = NIOLockedValueBox<[UInt32: Counter]>([:])
     private static let goAways = NIOLockedValueBox<[UInt32: Counter]>([:])

@@ -5,7 +5,8 @@
 /// compare, no hashing. A stream whose slot is taken (an older stream still open, such
 /// as a long-lived push stream) goes to a small Dictionary instead. A Dictionary for all
 /// streams hashed every id: about 120 instructions per lookup, insert or removal, and a
-/// unary call does six of those.
+/// unary call does six of those. Every change of `count` moves the process's open-streams
+/// gauge with it.
 struct StreamTable {
     /// 0 marks an empty slot: stream 0 is the connection itself, never a stream.
     private var ids: [Int32]
@@ -34,6 +35,7 @@ struct StreamTable {
         precondition(stream.id != 0, "stream 0 is the connection")
         if self[stream.id] == nil {
             count += 1
+            HTTP2Metrics.streamsOpen.increment()
             // At most half the slots in use keeps the overflow rare.
             if count > ids.count / 2 { grow() }
         }
@@ -58,16 +60,19 @@ struct StreamTable {
             ids[index] = 0
             slots[index] = nil
             count -= 1
+            HTTP2Metrics.streamsOpen.decrement()
             return removed
         }
         guard !overflow.isEmpty, let removed = overflow.removeValue(forKey: id) else { return nil }
         count -= 1
+        HTTP2Metrics.streamsOpen.decrement()
         return removed
     }
 
     /// Empties the table; returns what it held, oldest stream first.
     mutating func removeAll() -> [HTTP2Stream] {
         let open = (slots.compactMap { $0 } + overflow.values).sorted { $0.id < $1.id }
+        if count > 0 { HTTP2Metrics.streamsOpen.decrement(by: Double(count)) }
         self = StreamTable()
         return open
     }

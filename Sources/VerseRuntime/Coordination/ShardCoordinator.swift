@@ -100,15 +100,20 @@ final class ShardCoordinator: Sendable {
             do {
                 try await session()
             } catch is CancellationError {
+                RuntimeMetrics.sessionUp.record(0)
                 return
             } catch is LeaseExpired {
+                RuntimeMetrics.sessionUp.record(0)
+                RuntimeMetrics.sessionsLost["lease_expired"].increment()
                 // Others may have claimed this node's shards while it was away (paused
                 // past its lease): stop serving every one of them until the next
                 // session's listing says which are still ours.
                 logger.warning("lease expired: not serving until registered again")
                 node?.suspendServing()
             } catch {
+                RuntimeMetrics.sessionUp.record(0)
                 if Task.isCancelled { return }
+                RuntimeMetrics.sessionsLost["store_error"].increment()
                 logger.warning("coordination store session lost, serving with the last known map: \(error)")
             }
             try? await backoff.wait()
@@ -145,6 +150,7 @@ final class ShardCoordinator: Sendable {
         let listing = try await store.list(prefix: keys.prefix)
         apply(listing.entries)
         node?.resumeServing()
+        RuntimeMetrics.sessionUp.record(1)
         trigger.yield()
         let events = store.watch(prefix: keys.prefix, fromRevision: listing.revision + 1)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -274,7 +280,11 @@ final class ShardCoordinator: Sendable {
         let claimed = try await updateMap(requiringAbsent: { map in
             ShardClaims.claim(for: self.address, live: live, in: &map).map { self.keys.member(.node, $0) }
         })
-        if let claimed { logger.info("claimed shards; now serving \(claimed.shards(servedBy: address).count)") }
+        if let claimed {
+            let serving = claimed.shards(servedBy: address)
+            RuntimeMetrics.shardsClaimed.increment(by: Set(serving).subtracting(map.shards(servedBy: address)).count)
+            logger.info("claimed shards; now serving \(serving.count)")
+        }
     }
 
     /// Becomes leader if nobody is (the leader key lives on the leader's lease).

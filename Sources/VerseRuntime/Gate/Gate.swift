@@ -229,7 +229,7 @@ public final class Gate: Sendable {
     /// Delivers a node's push: encoded once (and compressed once, if any target takes
     /// compressed pushes), written to every target stream with one hop per event loop
     /// (not per client).
-    func deliver(_ push: Verse_GatePush) {
+    func deliver(_ push: Verse_GatePush, origin: PushOrigin = .arrivedNow()) {
         guard let message = push.message else { return }
         var unknown: [String] = []
         let targets: [ClientSession] = sessions.withLockedValue { sessions in
@@ -251,24 +251,27 @@ public final class Gate: Sendable {
         let shared = PreparedPush(message, for: targets, compression: configuration.pushCompression)
         // Objects usually run on their clients' loop: then everything is written now,
         // with no hop. Otherwise one task per loop (not per client).
+        guard let first = targets.first else { return }
         if targets.allSatisfy({ $0.stream.eventLoop.inEventLoop }) {
-            write(shared, to: targets)
+            write(shared, to: targets, clock: FanOutClock(origin: origin, loops: 1), on: first.stream.eventLoop)
             return
         }
         var byLoop: [ObjectIdentifier: [ClientSession]] = [:]
         for session in targets { byLoop[ObjectIdentifier(session.stream.eventLoop), default: []].append(session) }
+        let clock = FanOutClock(origin: origin, loops: byLoop.count)
         for group in byLoop.values {
             let loop = group[0].stream.eventLoop
             if loop.inEventLoop {
-                write(shared, to: group)
+                write(shared, to: group, clock: clock, on: loop)
             } else {
-                loop.execute { self.write(shared, to: group) }
+                loop.execute { self.write(shared, to: group, clock: clock, on: loop) }
             }
         }
     }
 
-    private func write(_ push: PreparedPush, to sessions: [ClientSession]) {
+    private func write(_ push: PreparedPush, to sessions: [ClientSession], clock: FanOutClock, on loop: EventLoop) {
         for session in sessions { session.stream.write(push, limit: pushBacklogLimit) }
+        clock.wrote(on: loop)
     }
 
     /// What a client may leave unread before it is cut off.
@@ -288,8 +291,8 @@ public final class Gate: Sendable {
 /// `GateSink` for the gate in this process (embedded mode): no network hop.
 struct LocalGateSink: GateSink {
     let gate: Gate
-    func deliver(_ push: Verse_GatePush) -> Bool {
-        gate.deliver(push)
+    func deliver(_ push: Verse_GatePush, origin: PushOrigin) -> Bool {
+        gate.deliver(push, origin: origin)
         return true
     }
 }

@@ -92,6 +92,31 @@ public final class Node: Sendable {
 
     public var activeObjectCount: Int { state.withLockedValue { $0.objects.count } }
 
+    /// What the node's objects are doing, for the metrics: how many of each type are
+    /// active (or activating), and the calls in their mailboxes (waiting or running).
+    struct Census {
+        var activeByType: [String: Int] = [:]
+        var mailboxCalls = 0
+        var deepestMailbox = 0
+    }
+
+    func census() -> Census {
+        var census = Census()
+        for name in types.keys { census.activeByType[name] = 0 }
+        // Counted under the lock: a copy of the table taken out would make the next
+        // activation copy all of it.
+        state.withLockedValue { state in
+            for (key, slot) in state.objects {
+                census.activeByType[key.type, default: 0] += 1
+                guard case .active(let active) = slot else { continue }
+                let depth = active.mailbox.depth
+                census.mailboxCalls += depth
+                census.deepestMailbox = max(census.deepestMailbox, depth)
+            }
+        }
+        return census
+    }
+
     // MARK: calls
 
 
@@ -111,17 +136,20 @@ public final class Node: Sendable {
         guard request.typeUrl.isEmpty || request.typeName == expected else {
             throw VerseError(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
         }
-        let started = ContinuousClock.now
+        let arrival = NIODeadline.now().uptimeNanoseconds
         var succeeded = false
-        defer { objectType.callMetrics[method]?.record(succeeded: succeeded, since: started) }
+        defer { objectType.callMetrics[method]?.record(succeeded: succeeded, since: arrival) }
         let shard = ShardID.of(id, count: shardCount)
         try enterShard(shard)
         defer { leaveShard(shard) }
         let active = try await activeObject(objectType, id: id, shard: shard)
         active.lastUsed.withLockedValue { $0 = .now }
-        let (response, pending) = try await active.mailbox.run { () -> (ProtoAny, Int?) in
-            let response = try await objectType.call(active.object, method: method, request: request, context: context)
-            return (response, active.journal?.pendingTicket)
+        // Pushes the call makes time their fan-out from its arrival (PushOrigin).
+        let (response, pending) = try await PushOrigin.$callArrival.withValue(arrival) {
+            try await active.mailbox.run { () -> (ProtoAny, Int?) in
+                let response = try await objectType.call(active.object, method: method, request: request, context: context)
+                return (response, active.journal?.pendingTicket)
+            }
         }
         // Write before acknowledge: the answer waits for what the call recorded (the
         // mailbox is free meanwhile, so the next calls' changes join the next write).
@@ -156,6 +184,7 @@ public final class Node: Sendable {
             return active
         }
         logger.warning("dropped \(key) after a failed write: \(error)")
+        if dropped != nil { RuntimeMetrics.deactivations[Deactivation(type: key.type, reason: .storeFailure)].increment() }
         if let dropped { Task { _ = try? await dropped.mailbox.run { await dropped.object.onDeactivate() } } }
     }
 
@@ -177,6 +206,7 @@ public final class Node: Sendable {
         let key = ObjectKey(type: type, id: id)
         let slot = state.withLockedValue { $0.objects.removeValue(forKey: key) }
         guard case .active(let active)? = slot else { throw VerseError(.notFound, "no active object \(key)") }
+        RuntimeMetrics.deactivations[Deactivation(type: type, reason: .deleted)].increment()
         try await active.mailbox.run { await active.object.onDeactivate() }
     }
 
@@ -237,7 +267,7 @@ public final class Node: Sendable {
                     } else if let carried {
                         try await object.restore(from: carried)
                     }
-                    RuntimeMetrics.activations(of: objectType.name).increment()
+                    RuntimeMetrics.activations[objectType.name].increment()
                     return ActiveObject(object: object, shard: shard, journal: journal)
                 }
                 state.objects[key] = .activating(task)
@@ -349,7 +379,10 @@ public final class Node: Sendable {
             let drained = state.withLockedValue { $0.shards.release(shards, done: done) }
             if drained { done.resume() }
         }
-        return await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
+        RuntimeMetrics.shardsReleased.increment(by: shards.count)
+        let handedOff = await deactivate(shards: shards, objects: state.withLockedValue { $0.objects })
+        RuntimeMetrics.handedOverSent.increment(by: handedOff.count)
+        return handedOff
     }
 
     @discardableResult
@@ -359,6 +392,7 @@ public final class Node: Sendable {
         for (key, slot) in objects {
             guard case .active(let active) = slot, shards.contains(active.shard) else { continue }
             state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
+            RuntimeMetrics.deactivations[Deactivation(type: key.type, reason: .shardMoved)].increment()
             count += 1
             let carried = try? await active.mailbox.run { () -> ProtoAny? in
                 let carried = await active.object.handOff()
@@ -393,6 +427,7 @@ public final class Node: Sendable {
                                          from: sender, at: now)
             }
         }
+        RuntimeMetrics.handedOverReceived.increment(by: objects.count)
         logger.info("received the state of \(objects.count) handed-over objects")
     }
 
@@ -408,6 +443,7 @@ public final class Node: Sendable {
         }
         for (key, active) in candidates {
             state.withLockedValue { _ = $0.objects.removeValue(forKey: key) }
+            RuntimeMetrics.deactivations[Deactivation(type: key.type, reason: .idle)].increment()
             _ = try? await active.mailbox.run { await active.object.onDeactivate() }
         }
         state.withLockedValue { state in

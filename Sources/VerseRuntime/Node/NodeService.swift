@@ -91,7 +91,7 @@ struct RemoteGateSink: GateSink {
     let call: ServerCall
     static let limit = ServerCall.BacklogLimit(bytes: 64 << 20, grace: .seconds(10))
 
-    func deliver(_ push: Verse_GatePush) -> Bool {
+    func deliver(_ push: Verse_GatePush, origin: PushOrigin) -> Bool {
         let shared = SharedMessage(push)
         let call = self.call
         call.eventLoop.execute {

@@ -5,8 +5,9 @@ import VerseProtobuf
 /// Where a node's pushes for one gate go: that gate's RegisterGate stream, or the
 /// in-process gate in embedded mode.
 protocol GateSink: Sendable {
-    /// Delivers one envelope, in call order. False when the gate is gone.
-    func deliver(_ push: Verse_GatePush) -> Bool
+    /// Delivers one envelope, in call order. False when the gate is gone. `origin`
+    /// starts the fan-out clock of a gate in this process (a remote gate starts its own).
+    func deliver(_ push: Verse_GatePush, origin: PushOrigin) -> Bool
 }
 
 /// Sends pushes from objects to gates: groups recipients by gate (a client id is
@@ -44,7 +45,7 @@ final class PushRouter: Sendable {
         return clientID[..<clientID.utf8.index(clientID.utf8.startIndex, offsetBy: slash)]
     }
 
-    func push(_ message: ProtoAny, to clientIDs: [String]) {
+    func push(_ message: ProtoAny, to clientIDs: [String], origin: PushOrigin) {
         // A cluster has a handful of gates and a push's recipients share them: a short
         // list scanned in order groups them without hashing every id.
         var byGate: [(gate: Substring, clients: [String])] = []
@@ -64,16 +65,16 @@ final class PushRouter: Sendable {
             var envelope = Verse_GatePush()
             envelope.clientIds = clients
             envelope.message = message
-            if let sink = sinks[String(gate)], sink.deliver(envelope) { continue }
+            if let sink = sinks[String(gate)], sink.deliver(envelope, origin: origin) { continue }
             dropped.withLockedValue { $0 += clients.count }
             logger.debug("dropped a push for \(clients.count) clients of gate \(gate): not connected")
         }
     }
 
-    func broadcast(_ message: ProtoAny) {
+    func broadcast(_ message: ProtoAny, origin: PushOrigin) {
         var envelope = Verse_GatePush()
         envelope.broadcast = true
         envelope.message = message
-        for sink in sinks.withLockedValue({ Array($0.values) }) { _ = sink.deliver(envelope) }
+        for sink in sinks.withLockedValue({ Array($0.values) }) { _ = sink.deliver(envelope, origin: origin) }
     }
 }

@@ -57,6 +57,9 @@ final class ObjectMailbox: Sendable {
         next?.resume()
     }
 
-    /// Calls waiting or running.
+    /// No call waiting or running.
     var isIdle: Bool { state.withLockedValue { !$0.busy } }
+
+    /// Calls waiting or running.
+    var depth: Int { state.withLockedValue { ($0.busy ? 1 : 0) + $0.waiters.count - $0.waiterHead } }
 }

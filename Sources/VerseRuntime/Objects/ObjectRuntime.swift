@@ -69,13 +69,15 @@ public final class ObjectRuntime: Sendable {
     /// is shown a change that could still be lost.
     public func push<Message: ProtoMessage>(_ message: Message, to clientIDs: [String]) {
         let packed = ProtoAny(packing: message)
-        afterRecorded { $0.push(packed, to: clientIDs) }
+        let origin = PushOrigin.current()
+        afterRecorded { $0.push(packed, to: clientIDs, origin: origin) }
     }
 
     /// Pushes `message` to every client of every gate (after what was recorded, as `push`).
     public func broadcast<Message: ProtoMessage>(_ message: Message) {
         let packed = ProtoAny(packing: message)
-        afterRecorded { $0.broadcast(packed) }
+        let origin = PushOrigin.current()
+        afterRecorded { $0.broadcast(packed, origin: origin) }
     }
 
     /// Runs `send` now, or once what was recorded before it is durable.

@@ -181,7 +181,10 @@ public final class ClusterProcess: Sendable {
                 RuntimeMetrics.secondsSinceMapChange.record(Double(sinceChange.components.seconds)
                                                            + Double(sinceChange.components.attoseconds) / 1e18)
                 if let node {
-                    RuntimeMetrics.activeObjects.record(node.activeObjectCount)
+                    let census = node.census()
+                    for (type, count) in census.activeByType { RuntimeMetrics.activeObjects[type].record(count) }
+                    RuntimeMetrics.mailboxCalls.record(census.mailboxCalls)
+                    RuntimeMetrics.deepestMailbox.record(census.deepestMailbox)
                     RuntimeMetrics.shardsOwned.record(view.map.shards(servedBy: address).count)
                 }
                 if let counts = gate?.clientCountsByTransport {

@@ -47,6 +47,23 @@ struct ProcessHealthTests {
         await #expect(throws: GRPCStatus.self) { try await Self.check(node, service: "gate.GateService") } // not hosted there
     }
 
+    /// Streaming client calls are counted when they end: a gate's push stream from a
+    /// node that died ends UNAVAILABLE, and the gate's metrics say so.
+    @Test func aGateCountsThePushStreamANodeTookDown() async throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.stopAll() }
+        let http = ClusterHarness.freshPort()
+        let gate = try cluster.startGate(httpListen: "127.0.0.1:\(http)")
+        let node = try cluster.startNode()
+        try await cluster.waitReady(port: gate, nodes: 1)
+        let series = #"swiftverse_grpc_client_calls_total{service="verse.NodeService",method="RegisterGate",code="UNAVAILABLE"}"#
+        #expect(MetricsEndpointTests.sample(try HTTPProbe.get(port: http, path: "/metrics").body, series) == nil)
+        cluster.kill(node: node)
+        #expect(try await Self.waitFor {
+            (MetricsEndpointTests.sample(try HTTPProbe.get(port: http, path: "/metrics").body, series) ?? 0) >= 1
+        })
+    }
+
     @Test func aNodeServesTheOperatorEndpointsOnItsOwnHTTPPortAndNoClientAPI() async throws {
         let cluster = try ClusterHarness()
         defer { cluster.stopAll() }
@@ -62,6 +79,11 @@ struct ProcessHealthTests {
         #expect(metrics.body.contains(#"swiftverse_grpc_client_calls_total{service="etcdserverpb.KV",method="Range",code="OK"}"#)
                 || metrics.body.contains(#"swiftverse_grpc_client_calls_total{service="etcdserverpb.KV",method="Txn",code="OK"}"#),
                 "\(metrics.body.split(separator: "\n").filter { $0.contains("client") }.prefix(10))")
+        #expect(metrics.body.contains("swiftverse_coordination_session_up 1"))
+        #expect(metrics.body.contains("swiftverse_node_shards_claimed_total 256"))
+        // Its lease keep-alive and watch streams to etcd, at least.
+        #expect((MetricsEndpointTests.sample(metrics.body, "swiftverse_http2_streams_open") ?? 0) >= 2)
+        #expect((MetricsEndpointTests.sample(metrics.body, "swiftverse_coordination_keepalive_duration_seconds_count") ?? 0) >= 1)
         #expect(try HTTPProbe.get(port: http, path: "/api/v1/cluster").body.contains("\"shardCount\":256"))
         #expect(try HTTPProbe.get(port: http, path: "/").status == 404) // no web client on a node
         let events = try HTTPProbe.get(port: http, path: "/api/v1/events/stream")

@@ -128,7 +128,8 @@ struct RuntimeClusterTests {
     /// they activate next).
     @Test func objectsKeepTheirStateWhenTheirShardMovesByAJoinOrAGracefulExit() async throws {
         let cluster = try ClusterHarness()
-        let first = try cluster.startNode()
+        let firstHTTP = ClusterHarness.freshPort(), joinerHTTP = ClusterHarness.freshPort()
+        let first = try cluster.startNode(["--http-listen", "127.0.0.1:\(firstHTTP)"])
         let gate = try cluster.startGate()
         try await cluster.waitReady(port: gate, nodes: 1)
         let client = try await GateTestClient.connect(port: gate)
@@ -136,7 +137,7 @@ struct RuntimeClusterTests {
         for id in ids {
             let _: Verse_Test_CounterResponse = try await client.call("Counter", id, "Add", Self.add(5))
         }
-        let joiner = try cluster.startNode()
+        let joiner = try cluster.startNode(["--http-listen", "127.0.0.1:\(joinerHTTP)"])
         try await cluster.waitReady(port: gate, nodes: 2)
         var moved = 0
         for id in ids {
@@ -145,6 +146,15 @@ struct RuntimeClusterTests {
             if response.node == "127.0.0.1:\(joiner)" { moved += 1 }
         }
         #expect(moved > 0, "no counter moved to the joining node")
+        // The move in the metrics of both sides.
+        let given = try HTTPProbe.get(port: firstHTTP, path: "/metrics").body
+        let taken = try HTTPProbe.get(port: joinerHTTP, path: "/metrics").body
+        let joinerShards = Double(try await cluster.status(port: joiner).shardsServed)
+        #expect(MetricsEndpointTests.sample(given, "swiftverse_node_shards_released_total") == joinerShards)
+        #expect(MetricsEndpointTests.sample(taken, "swiftverse_node_shards_claimed_total") == joinerShards)
+        #expect(MetricsEndpointTests.sample(given, #"swiftverse_node_deactivations_total{type="Counter",reason="shard_moved"}"#) == Double(moved))
+        #expect(MetricsEndpointTests.sample(given, #"swiftverse_node_handed_over_objects_total{direction="sent"}"#) == Double(moved))
+        #expect(MetricsEndpointTests.sample(taken, #"swiftverse_node_handed_over_objects_total{direction="received"}"#) == Double(moved))
 
         cluster.terminate(node: first) // graceful: its counters go to the joiner
         try await cluster.waitReady(port: gate, nodes: 1)

@@ -224,18 +224,10 @@ struct RuntimeEmbeddedTests {
 
     @Test func aClientThatStopsReadingIsCutOffAndOthersLoseNothing() async throws {
         try await Self.withEmbedded(maxQueuedPushBytes: 256 << 10) { _, port in
-            let reader = try await GateTestClient.connect(port: port, user: "reader")
-            // A client that registers and subscribes but never reads its stream.
-            let staller = try await GateClient.register(try GRPCClient(host: "127.0.0.1", port: port))
-            let _: Verse_Test_SubscribeResponse = try await staller.call("Channel", "firehose", "Subscribe", Verse_Test_SubscribeRequest())
-            let _: Verse_Test_SubscribeResponse = try await reader.call("Channel", "firehose", "Subscribe", Verse_Test_SubscribeRequest())
-
+            let clients = try await StalledReader.subscribe(port: port)
+            let (reader, staller) = (clients.reader, clients.staller)
             // 3 MiB of pushes: past the staller's 1 MiB receive window plus the gate's 256 KiB limit.
-            var publish = Verse_Test_PublishRequest()
-            publish.text = String(repeating: "z", count: 16 << 10)
-            publish.count = 192
-            let _: Verse_Test_PublishResponse = try await reader.call("Channel", "firehose", "Publish", publish)
-            let received = try await reader.nextPushes(192, as: Verse_Test_Note.self, timeout: .seconds(20))
+            let received = try await clients.publish3MiB()
             #expect(received.map(\.sequence) == Array(0..<192))
             let status = await staller.registration.status()
             #expect(status.code == .resourceExhausted, "the staller ended with \(status)")
@@ -246,9 +238,7 @@ struct RuntimeEmbeddedTests {
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(admin.slowClientsDisconnected == 1)
-            await reader.close()
-            staller.close()
-            await staller.grpc.close()
+            await clients.close()
         }
     }
 

@@ -118,8 +118,12 @@ final class HTTP1EventStreamSink: EventStreamSink, @unchecked Sendable {
         guard !gone else { return nil }
         let size = event.readableBytes
         unsentBytes += size
+        RuntimeMetrics.eventStreamQueuedBytes.increment(by: Double(size))
         let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { [self] _ in unsentBytes -= size }
+        written.futureResult.whenComplete { [self] _ in
+            unsentBytes -= size
+            RuntimeMetrics.eventStreamQueuedBytes.decrement(by: Double(size))
+        }
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(event)), promise: written)
         return unsentBytes
     }
