@@ -18,17 +18,42 @@ extension HTTP2Connection {
     }
 
     /// One field of the header block being received.
-    func onHeader(name: HTTP2HeaderBlock.Received, value: HTTP2HeaderBlock.Received) -> Int32 {
+    func onHeader(streamID: Int32, name: HTTP2HeaderBlock.Received, value: HTTP2HeaderBlock.Received) -> Int32 {
         headerBlockSize += HTTP2Stream.headerSize(nameLength: name.bytes.count, valueLength: value.bytes.count)
         if headerBlockSize > Int(settings.maxHeaderListSize) {
-            // Stop storing; the block is answered as a whole once it is complete.
+            // Stop storing; a block somewhat over the limit is answered as a whole once
+            // it is complete (RESOURCE_EXHAUSTED, with its size).
             headerBlockTooLarge = true
             headerBlock.removeAll()
+            if headerBlockSize > Self.abandonHeaderBlockFactor * Int(settings.maxHeaderListSize) {
+                return abandonHeaderBlock(streamID: streamID)
+            }
             return 0
         }
         headerBlock.append(name: name, value: value)
         return 0
     }
+
+    /// A header block far past the limit: an HPACK bomb (one large table entry
+    /// referenced thousands of times) costs nghttp2 a validation pass over every
+    /// reference's value, tens of milliseconds a frame. Reset the stream now: nghttp2
+    /// decodes the rest of the block for HPACK's state only, without validating or
+    /// calling back. A connection that keeps sending such blocks is sent away.
+    private func abandonHeaderBlock(streamID: Int32) -> Int32 {
+        guard let session else { return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+        HTTP2Metrics.resetsSent(.enhanceYourCalm).increment()
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.enhanceYourCalm.rawValue)
+        abandonedHeaderBlocks += 1
+        if abandonedHeaderBlocks >= Self.abandonedHeaderBlocksBeforeGoAway {
+            terminate(.enhanceYourCalm, reason: "\(abandonedHeaderBlocks) header blocks far over the limit")
+        }
+        return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    }
+
+    /// A block this many times the header list limit is reset at once, not answered.
+    static let abandonHeaderBlockFactor = 4
+    /// Blocks reset for size a connection may send before it is sent away.
+    static let abandonedHeaderBlocksBeforeGoAway = 4
 
     func onHeadersComplete(streamID: Int32, endStream: Bool) -> Int32 {
         // Readers take what they need during the call; the storage is reused by the next block.

@@ -35,6 +35,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// for flow-control window or for the socket); and how much of it the process-wide
     /// gauge has been told, brought up to date once per flush rather than per write.
     private(set) var queuedDataBytes = 0
+    /// Header blocks reset for being far over the limit (see `abandonHeaderBlock`).
+    var abandonedHeaderBlocks = 0
     private var reportedQueuedDataBytes = 0
     /// Where the connection is in its life: `starting` (our preface not sent yet) ->
     /// `active` -> `draining` (GOAWAY sent or received: no new streams; it closes once
@@ -112,7 +114,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let session else { return }
+        guard let session, !isClosed else { return } // closed: read to the end, unprocessed
         let buffer = unwrapInboundIn(data)
         HTTP2Metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
         inReadBatch = true
@@ -121,18 +123,32 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
         if result < 0 {
-            // A fatal error (e.g. bad client preface): nghttp2 may have queued a GOAWAY
-            // explaining it; send that, then close. Other connections are unaffected.
+            // A fatal error (a bad preface, a malformed frame, a flood): GOAWAY with the
+            // reason's code (nghttp2 queued one for some errors already; it sends one
+            // GOAWAY at most), then close. Other connections are unaffected.
             let code = Int32(result)
-            logger.debug("closing HTTP/2 connection: \(String(cString: nghttp2_strerror(code)))",
-                         metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
-            if code == NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue {
-                _ = nghttp2_session_terminate_session(session, HTTP2ErrorCode.protocolError.rawValue)
-            }
+            let reason = String(cString: nghttp2_strerror(code))
             inReadBatch = false
-            flushNow()
-            close()
+            let abuse = code == NGHTTP2_ERR_FLOODED.rawValue || code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue
+            terminate(abuse ? .enhanceYourCalm : .protocolError, reason: reason)
+            // Unread input makes the kernel answer with a reset, which can destroy the
+            // GOAWAY before the peer reads it: close the output after it, read to the end.
+            closeGracefully()
+            return
         }
+    }
+
+    /// Ends the connection for a protocol reason: GOAWAY with `code` naming the last
+    /// stream processed, written out now; the connection closes once it is sent.
+    func terminate(_ code: HTTP2ErrorCode, reason: String) {
+        guard let session, !isClosed else { return }
+        logger.debug("closing HTTP/2 connection: \(reason)",
+                     metadata: ["peer": "\(context?.channel.remoteAddress.map { "\($0)" } ?? "?")", "code": "\(code.name)"])
+        if nghttp2_session_terminate_session(session, code.rawValue) == 0 {
+            HTTP2Metrics.goAwaysSent(code).increment()
+        }
+        lifecycle = .draining
+        if !inReadBatch { flushNow() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

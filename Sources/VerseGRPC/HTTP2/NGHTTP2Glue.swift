@@ -118,7 +118,7 @@ enum NGHTTP2Glue {
     private static let onHeader: nghttp2_on_header_callback2 = { _, frame, name, value, _, userData in
         guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), let name, let value else { return 0 }
         return withConnection(userData) {
-            $0.onHeader(name: HTTP2HeaderBlock.Received(name), value: HTTP2HeaderBlock.Received(value))
+            $0.onHeader(streamID: frame.pointee.hd.stream_id, name: HTTP2HeaderBlock.Received(name), value: HTTP2HeaderBlock.Received(value))
         }
     }
 

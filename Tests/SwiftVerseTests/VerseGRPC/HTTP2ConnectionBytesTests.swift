@@ -156,3 +156,92 @@ struct HTTP2ConnectionBytesTests {
         #expect(!peer.channel.isActive)
     }
 }
+
+/// Abuse at the frame level gets a bounded answer: GOAWAY with a code that says why,
+/// then the close; and a header block far past the limit stops costing work at once.
+@Suite("HTTP/2 connection under abuse, byte by byte")
+struct HTTP2AbuseBytesTests {
+    typealias Frame = HTTP2Frame
+    typealias Peer = HTTP2ConnectionBytesTests.Peer
+
+    /// An HPACK bomb: a request head that adds one 4,000-byte field to the dynamic table
+    /// and refers to it `references` times (one byte each): 16 KiB on the wire, tens of
+    /// megabytes decoded.
+    static func bomb(stream: UInt32, references: Int = 12_000) -> [UInt8] {
+        let value = [UInt8](repeating: UInt8(ascii: "a"), count: 4000)
+        // :method POST, :scheme http, :path / (static table), :authority x (literal, not indexed)
+        var block: [UInt8] = [0x83, 0x86, 0x84, 0x01, 0x01, UInt8(ascii: "x")]
+        block += [0x40, 6] + Array("x-bomb".utf8) // literal with incremental indexing, new name
+        block += [0x7f, UInt8((4000 - 127) & 0x7f | 0x80), UInt8((4000 - 127) >> 7)] + value // 7-bit prefix integer
+        block += [UInt8](repeating: 0xbe, count: references) // indexed: dynamic entry 62
+        var frames: [UInt8] = []
+        var rest = block[...]
+        var first = true
+        while !rest.isEmpty {
+            let chunk = rest.prefix(16 << 10)
+            rest = rest.dropFirst(chunk.count)
+            let flags = rest.isEmpty ? Frame.endHeaders : 0
+            frames += Frame(first ? .headers : .continuation, flags: flags | (first ? Frame.endStream : 0), stream: stream,
+                            payload: Array(chunk)).bytes
+            first = false
+        }
+        return frames
+    }
+
+    @Test func anHPACKBombIsResetAtOnceAndTheConnectionGoesOn() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(Self.bomb(stream: 1))
+        let answer = try peer.received()
+        #expect(answer.filter { $0.stream == 1 }.map(\.type) == [.rstStream], "\(answer)")
+        #expect(answer.first { $0.stream == 1 }?.word(at: 0) == HTTP2ErrorCode.enhanceYourCalm.rawValue)
+        #expect(!answer.contains { $0.type == .goAway })
+        // The same connection still serves a proper call.
+        try peer.send(peer.request("Echo", stream: 3), Frame(.data, flags: Frame.endStream, stream: 3,
+                                                              payload: HTTP2ConnectionBytesTests.grpcMessage([5])))
+        #expect(try peer.received().filter { $0.stream == 3 }.map(\.type) == [.headers, .data, .headers])
+    }
+
+    @Test func aConnectionThatKeepsSendingBombsIsSentAway() throws {
+        let peer = try Peer()
+        try peer.open()
+        for stream in stride(from: UInt32(1), through: 7, by: 2) { try peer.send(Self.bomb(stream: stream)) }
+        let frames = try peer.received()
+        // Each bomb's stream reset (the last one's reset may give way to the GOAWAY).
+        #expect(frames.filter { $0.type == .rstStream }.count >= 3)
+        let goAway = frames.first { $0.type == .goAway }
+        #expect(goAway?.word(at: 4) == HTTP2ErrorCode.enhanceYourCalm.rawValue, "\(frames)")
+    }
+
+    @Test func aBlockSomewhatOverTheLimitIsStillAnsweredResourceExhausted() throws {
+        let peer = try Peer()
+        try peer.open()
+        try peer.send(Self.bomb(stream: 1, references: 5)) // about 20 KB decoded: over 16 KiB, under 64 KiB
+        let frames = try peer.received().filter { $0.stream == 1 }
+        #expect(frames.map(\.type) == [.headers], "\(frames)")
+        #expect(frames.first { $0.type == .headers }.map { peer.hpack.decode($0.payload) }?.contains { $0 == ("grpc-status", "8") } == true)
+    }
+
+    /// Floods nghttp2 refuses (a thousand PINGs or SETTINGS queue a thousand answers;
+    /// CONTINUATION frames without end) end with GOAWAY ENHANCE_YOUR_CALM, not a bare close.
+    @Test(arguments: ["ping", "settings", "continuation"])
+    func aFloodIsAGoAwayThenAClose(_ kind: String) throws {
+        let peer = try Peer()
+        try peer.open()
+        var flood: [UInt8] = []
+        switch kind {
+        case "ping":
+            for index in 0..<5000 { flood += Frame(.ping, payload: withUnsafeBytes(of: UInt64(index)) { Array($0) }).bytes }
+        case "settings":
+            for _ in 0..<5000 { flood += Frame(.settings).bytes }
+        default:
+            flood += Frame(.headers, stream: 1, payload: [0x83, 0x86, 0x84]).bytes
+            for _ in 0..<5000 { flood += Frame(.continuation, stream: 1).bytes }
+        }
+        try peer.send(flood)
+        let frames = try peer.received()
+        let goAway = frames.last { $0.type == .goAway }
+        #expect(goAway?.word(at: 4) == HTTP2ErrorCode.enhanceYourCalm.rawValue,
+                "\(kind): \(frames.suffix(3)), GOAWAYs \(frames.filter { $0.type == .goAway })")
+    }
+}
