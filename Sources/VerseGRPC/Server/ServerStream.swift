@@ -186,9 +186,19 @@ final class ServerStream: HTTP2StreamHandler {
         if status.isOK && status.message.isEmpty { return preparedOKStatus.headers }
         var headers = [HTTP2Header("grpc-status", String(status.code.rawValue))]
         if !status.message.isEmpty {
-            headers.append(HTTP2Header("grpc-message", GRPCStatus.percentEncode(status.message)))
+            headers.append(HTTP2Header("grpc-message", GRPCStatus.percentEncode(Self.wireMessage(status.message))))
         }
         return headers
+    }
+
+    /// A status message is cut to this many UTF-8 bytes on the wire (whole characters):
+    /// trailers must fit what every peer accepts (grpcio refuses about 8 KiB of them,
+    /// nghttp2 will not send a block past its own limit), whatever a handler put in it.
+    static let maxWireMessageBytes = 1024
+
+    static func wireMessage(_ message: String) -> String {
+        guard message.utf8.count > maxWireMessageBytes else { return message }
+        return message.prefix(utf8Bytes: maxWireMessageBytes - 3) + "..."
     }
 
     /// The handler's status.

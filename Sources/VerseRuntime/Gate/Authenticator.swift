@@ -37,7 +37,7 @@ public struct SharedPasswordAuthenticator: Authenticator {
         let user = metadata["x-username"] ?? ""
         try Self.validate(userName: user)
         guard let given = metadata["x-password"] else { throw VerseError(.unauthenticated, "missing x-password") }
-        guard given == password else { throw VerseError(.unauthenticated, "wrong password for \(user)") }
+        guard given == password else { throw VerseError(.unauthenticated, "wrong password for \(ClientInput.brief(user))") }
         return Identity(user: user)
     }
 }

@@ -83,13 +83,15 @@ public final class Gate: Sendable {
     /// needed (UNAUTHENTICATED).
     func authorize(type: String, method: String, session: ClientSession?,
                    howToRegister: String = "call Register and pass its client id") async throws {
+        try ClientInput.check(type, "object type", atMost: ClientInput.maxNameBytes)
+        try ClientInput.check(method, "method", atMost: ClientInput.maxNameBytes)
         switch await catalog.check(type: type, method: method) {
         case .known, .unavailable: break
-        case .unknownType: throw VerseError(.notFound, "unknown object type \"\(type)\"")
-        case .unknownMethod: throw VerseError(.unimplemented, "\(type) has no method \(method)")
+        case .unknownType: throw VerseError(.notFound, "unknown object type \"\(ClientInput.brief(type))\"")
+        case .unknownMethod: throw VerseError(.unimplemented, "\(ClientInput.brief(type)) has no method \(ClientInput.brief(method))")
         }
         guard configuration.policy.allowsCall(type: type, method: method) else {
-            throw VerseError(.permissionDenied, "clients may not call \(type).\(method)")
+            throw VerseError(.permissionDenied, "clients may not call \(ClientInput.brief(type)).\(ClientInput.brief(method))")
         }
         if session == nil && !configuration.policy.isPublic(type: type, method: method) {
             throw VerseError(.unauthenticated, "\(type).\(method) needs a registered client: \(howToRegister)")
@@ -155,7 +157,7 @@ public final class Gate: Sendable {
         service.unary("CreateObject") { [self] (request: Gate_CreateObjectRequest, context) -> Gate_CreateObjectResponse in
             let session = try connectionSession(context)
             guard configuration.policy.allowsCreate(type: request.type) else {
-                throw VerseError(.permissionDenied, "clients may not create \(request.type) objects")
+                throw VerseError(.permissionDenied, "clients may not create \(ClientInput.brief(request.type)) objects")
             }
             try Self.validate(type: request.type, id: request.id)
             try await router.create(type: request.type, id: request.id,
@@ -167,7 +169,7 @@ public final class Gate: Sendable {
         service.unary("DeleteObject") { [self] (request: Gate_DeleteObjectRequest, context) -> Gate_DeleteObjectResponse in
             let session = try connectionSession(context)
             guard configuration.policy.allowsDelete(type: request.type) else {
-                throw VerseError(.permissionDenied, "clients may not delete \(request.type) objects")
+                throw VerseError(.permissionDenied, "clients may not delete \(ClientInput.brief(request.type)) objects")
             }
             try Self.validate(type: request.type, id: request.id)
             try await router.delete(type: request.type, id: request.id,
@@ -182,11 +184,12 @@ public final class Gate: Sendable {
     /// another session).
     private func session(clientID: String, _ context: ServerContext) throws -> ClientSession? {
         guard !clientID.isEmpty else { return nil }
+        try ClientInput.check(clientID, "client id", atMost: ClientInput.maxClientIDBytes)
         guard let session = sessions.withLockedValue({ $0.byID[clientID] }) else {
-            throw VerseError(.notFound, "unknown client id \"\(clientID)\": call Register first and use the id it returns")
+            throw VerseError(.notFound, "unknown client id \"\(ClientInput.brief(clientID))\": call Register first and use the id it returns")
         }
         guard session.stream.connectionID == context.call.connectionID else {
-            throw VerseError(.permissionDenied, "client id \"\(clientID)\" belongs to another connection")
+            throw VerseError(.permissionDenied, "client id \"\(ClientInput.brief(clientID))\" belongs to another connection")
         }
         return session
     }
@@ -203,6 +206,7 @@ public final class Gate: Sendable {
 
     static func validate(type: String, id: String) throws {
         guard !type.isEmpty else { throw VerseError(.invalidArgument, "empty object type") }
+        try ClientInput.check(type, "object type", atMost: ClientInput.maxNameBytes)
         try ObjectID.validate(id)
     }
 

@@ -122,19 +122,22 @@ public final class Node: Sendable {
 
     /// Validates type, id and method before anything is activated.
     private func resolveType(_ type: String, id: String) throws -> ObjectType {
-        guard let objectType = types[type] else { throw VerseError(.notFound, "unknown object type \"\(type)\"") }
+        try ClientInput.check(type, "object type", atMost: ClientInput.maxNameBytes)
+        guard let objectType = types[type] else { throw VerseError(.notFound, "unknown object type \"\(ClientInput.brief(type))\"") }
         try ObjectID.validate(id)
         return objectType
     }
 
     public func call(type: String, id: String, method: String, request: ProtoAny, context: CallContext) async throws -> ProtoAny {
         let objectType = try resolveType(type, id: id)
+        try ClientInput.check(method, "method", atMost: ClientInput.maxNameBytes)
+        try ClientInput.check(request.typeUrl, "type URL", atMost: ClientInput.maxTypeURLBytes)
         guard let expected = objectType.requestTypes[method] else {
-            throw VerseError(.unimplemented, "\(type) has no method \(method)")
+            throw VerseError(.unimplemented, "\(type) has no method \(ClientInput.brief(method))")
         }
         // A wrong payload type is refused before anything is activated.
         guard request.typeUrl.isEmpty || request.typeName == expected else {
-            throw VerseError(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : request.typeUrl)")
+            throw VerseError(.invalidArgument, "\(type).\(method) takes \(expected), got \(request.typeUrl.isEmpty ? "an empty Any" : ClientInput.brief(request.typeUrl, atMost: ClientInput.quotedURLBytes))")
         }
         let arrival = NIODeadline.now().uptimeNanoseconds
         var succeeded = false
@@ -232,7 +235,7 @@ public final class Node: Sendable {
             case .activating(let task)?: return .activating(task)
             case nil:
                 guard objectType.allowsActivation(of: id) else {
-                    throw VerseError(.notFound, "there is no \(objectType.name) \"\(id)\"")
+                    throw VerseError(.notFound, "there is no \(objectType.name) \"\(ClientInput.brief(id))\"")
                 }
                 let eventLoop = eventLoops.next()
                 let carried = state.handedOver.take(key)

@@ -33,7 +33,7 @@ struct ObjectType: Sendable {
         make = { id, runtime in Object(id: id, runtime: runtime) }
         invoke = { object, method, request, context in
             guard let typed = object as? Object, let body = Object.methods.methods[method] else {
-                throw VerseError(.unimplemented, "\(Object.typeName) has no method \(method)")
+                throw VerseError(.unimplemented, "\(Object.typeName) has no method \(ClientInput.brief(method))")
             }
             return try await body(typed, request, context)
         }

@@ -66,7 +66,7 @@ extension Gate {
         let session = try await httpLifecycleSession(clientID: clientID, auth: auth)
         let policy = configuration.policy
         guard action == .create ? policy.allowsCreate(type: type) : policy.allowsDelete(type: type) else {
-            throw VerseError(.permissionDenied, "clients may not \(action.rawValue) \(type) objects")
+            throw VerseError(.permissionDenied, "clients may not \(action.rawValue) \(ClientInput.brief(type)) objects")
         }
         try Self.validate(type: type, id: id)
         let context = CallContext(clientID: session?.id, user: session?.user)
