@@ -51,7 +51,7 @@ struct ChatServer: ParsableCommand {
         settings.store = try await location.open(logger: logger)
         logger.notice("object store: \(location)\(location == .none ? " (rooms live in memory only)" : "")")
         let process = try ClusterProcess.node(
-            listen: cluster.server(listen: listen), advertise: advertise, objectTypes: Chat.objectTypes,
+            listen: cluster.server(listen: listen, logger: logger), advertise: advertise, objectTypes: Chat.objectTypes,
             settings: settings, gate: gate, logger: logger)
         try await process.start()
         // ChatRoomMgr0 (and through it the rooms) once every shard has an owner.

@@ -51,7 +51,7 @@ struct VerseGate: ParsableCommand {
         var configuration = cluster.gate(advertise: advertise,
                                          authenticator: auth.authenticator, policy: policy)
         configuration.http = try http.configuration(tls: cluster.serverTLS, metrics: metrics)
-        let process = try ClusterProcess.gate(listen: cluster.server(listen: listen), configuration: configuration,
+        let process = try ClusterProcess.gate(listen: cluster.server(listen: listen, logger: logger), configuration: configuration,
                                               settings: cluster.settings(embedded: false), logger: logger)
         try await serveUntilSignalled(process, logger: logger)
     }

@@ -50,6 +50,14 @@ public struct ClusterOptions: ParsableArguments, Sendable {
             help: "Gates: a client that leaves more than this many push bytes unread is disconnected.")
     public var maxQueuedPushBytes = 4 << 20
 
+    @Option(name: .customLong("max-connections"),
+            help: "Connections the gRPC port serves at once; one more is answered GOAWAY \"too many connections\" and closed (default: 3/4 of the open-file limit).")
+    public var maxConnections: Int?
+
+    @Option(name: .customLong("request-timeout"),
+            help: "Seconds a unary or server-streaming call's request may take to end before the call ends DEADLINE_EXCEEDED (0: no limit).")
+    public var requestTimeout: Int = 30
+
     @Option(name: .customLong("push-compression"),
             help: "Gates: compress pushes with gzip or deflate for clients that accept it, or none (the default: one compression per push, shared by its recipients).")
     public var pushCompression: PushCompression = .none
@@ -87,6 +95,8 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         guard shards > 0, shards <= 1 << 20 else { throw ValidationError("--shards must be between 1 and 1048576") }
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
         guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (none) or more seconds") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for (flag, path) in [("--tls-ca", tlsCA), ("--etcd-ca", etcdCA)] {
             if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(flag): cannot read \(path)") }
@@ -113,9 +123,16 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     }
 
     /// The gRPC server configuration for `listen`.
-    public func server(listen: HostPort) -> GRPCServer.Configuration {
+    /// The gRPC server's configuration; logs the file-descriptor budget it implies.
+    public func server(listen: HostPort, logger: Logger) -> GRPCServer.Configuration {
         var configuration = GRPCServer.Configuration(host: listen.host, port: listen.port)
         configuration.tls = serverTLS
+        configuration.requestTimeout = requestTimeout > 0 ? .seconds(Int64(requestTimeout)) : nil
+        // Past the file descriptors, accepting only pauses: a quarter stays for etcd,
+        // the store, the HTTP port and the nodes a gate reaches.
+        let files = ProcessLimits.openFileLimit
+        configuration.maxConnections = maxConnections ?? files.map { max(64, $0 * 3 / 4) }
+        logger.info("open-file limit \(files.map(String.init) ?? "unlimited"); serving at most \(configuration.maxConnections.map(String.init) ?? "unlimited") gRPC connections")
         return configuration
     }
 

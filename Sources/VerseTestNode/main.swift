@@ -37,7 +37,7 @@ struct VerseTestNode: ParsableCommand {
         if embedded { gate.http = operatorHTTP } else { settings.operatorHTTP = operatorHTTP }
         settings.store = try await cluster.storeLocation(default: .none).open(logger: logger)
         let process = try ClusterProcess.node(
-            listen: cluster.server(listen: listen), advertise: advertise, objectTypes: TestObjects.all,
+            listen: cluster.server(listen: listen, logger: logger), advertise: advertise, objectTypes: TestObjects.all,
             settings: settings, gate: gate, logger: logger)
         try await serveUntilSignalled(process, logger: logger)
     }

@@ -153,6 +153,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inReadBatch = false
+        delegate?.connectionFinishedReadBatch(self)
         flushNow()
         context.fireChannelReadComplete()
     }

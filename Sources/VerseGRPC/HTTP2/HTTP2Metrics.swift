@@ -14,6 +14,9 @@ enum HTTP2Metrics {
     /// holds them): on a gate, its clients' unread pushes.
     static let queuedDataBytes = Meter(label: "swiftverse_http2_queued_data_bytes")
 
+    /// Connections the gRPC server answered with "too many connections" (maxConnections).
+    static let connectionsRefused = Counter(label: "swiftverse_grpc_server_connections_refused_total")
+
     private static let resets = NIOLockedValueBox<[UInt32: Counter]>([:])
     private static let goAways = NIOLockedValueBox<[UInt32: Counter]>([:])
 

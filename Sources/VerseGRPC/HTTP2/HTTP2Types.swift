@@ -114,4 +114,10 @@ protocol HTTP2ConnectionDelegate: AnyObject {
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32)
     /// The channel closed; every stream has been told already.
     func connectionClosed(_ connection: HTTP2Connection)
+    /// A read batch has been processed (what arrived together has been handled).
+    func connectionFinishedReadBatch(_ connection: HTTP2Connection)
+}
+
+extension HTTP2ConnectionDelegate {
+    func connectionFinishedReadBatch(_ connection: HTTP2Connection) {}
 }

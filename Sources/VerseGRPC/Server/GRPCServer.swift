@@ -15,6 +15,14 @@ public final class GRPCServer: Sendable {
         /// Run handlers on their connection's event loop (no thread switch per call).
         /// Handlers must then never block; turn it off for handlers that do.
         public var runHandlersOnEventLoop = true
+        /// A unary or server-streaming call whose request has not ended this long after
+        /// its head ends DEADLINE_EXCEEDED (the request is one message: a client that
+        /// never finishes it only holds memory). nil: wait forever.
+        public var requestTimeout: TimeAmount? = .seconds(30)
+        /// Connections served at once; one more is answered GOAWAY ENHANCE_YOUR_CALM
+        /// "too many connections" and closed (see ConnectionRefusal). nil: no limit but
+        /// the process's file descriptors (past those, accepting pauses for a second).
+        public var maxConnections: Int? = nil
 
         public init(host: String = "127.0.0.1", port: Int, tls: TLSConfiguration? = nil) {
             self.host = host
@@ -50,6 +58,11 @@ public final class GRPCServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Out of file descriptors (EMFILE, ENFILE), stop accepting for a second rather
+            // than spin on the listening socket.
+            .serverChannelInitializer { [logger] channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: logger)) }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             // NIO keeps each connection's receive buffer between reads. Starting small
             // keeps idle connections cheap (a chat gate holds thousands); the allocator
@@ -65,6 +78,7 @@ public final class GRPCServer: Sendable {
         logger.info("gRPC server listening", metadata: [
             "address": "\(configuration.host):\(channel.localAddress?.port ?? configuration.port)",
             "tls": "\(configuration.tls != nil)",
+            "max-connections": "\(configuration.maxConnections.map(String.init) ?? "none")",
         ])
     }
 
@@ -75,10 +89,15 @@ public final class GRPCServer: Sendable {
         try configure(channel, tls: nil)
     }
 
-    /// Sets up one accepted connection.
+    /// Sets up one accepted connection (or its refusal, past `maxConnections`).
     func configure(_ channel: Channel, tls: TLSContext?) throws {
         if let tls {
             try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, role: .server, serverName: nil))
+        }
+        if let limit = configuration.maxConnections, connections.withLockedValue({ $0.count }) >= limit {
+            refused(channel, limit: limit)
+            try channel.pipeline.syncOperations.addHandler(ConnectionRefusal())
+            return
         }
         let connection = HTTP2Connection(role: .server, settings: configuration.http2, logger: logger)
         let delegate = ServerConnection(server: self, connection: connection, channel: channel)
@@ -90,6 +109,26 @@ public final class GRPCServer: Sendable {
         // The callback goes once the channel has closed.
         channel.closeFuture.whenComplete { [connections] _ in
             connections.withLockedValue { _ = $0.removeValue(forKey: key) }
+        }
+    }
+
+    private let refusals = NIOLockedValueBox((count: 0, lastLogged: NIODeadline.distantPast))
+
+    /// Counts a refused connection; logs at most every ten seconds (a flood of them
+    /// must not become a flood of log lines).
+    private func refused(_ channel: Channel, limit: Int) {
+        HTTP2Metrics.connectionsRefused.increment()
+        let now = NIODeadline.now()
+        let report: Int? = refusals.withLockedValue { refusals in
+            refusals.count += 1
+            guard now - refusals.lastLogged >= .seconds(10) else { return nil }
+            refusals.lastLogged = now
+            defer { refusals.count = 0 }
+            return refusals.count
+        }
+        if let report {
+            logger.warning("refusing connections: \(limit) open (--max-connections)",
+                           metadata: ["refused": "\(report)", "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         }
     }
 
@@ -128,10 +167,16 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     private lazy var remoteAddress: SocketAddress? = channel.remoteAddress
     private let executor: EventLoopTaskExecutor?
     private var lastRoute: FoundRoute?
+    private let requestTimeout: TimeAmount?
+    /// Streams of this read batch still waiting for their request to end: timed only
+    /// if they still wait when the batch ends (most requests end in the batch that
+    /// began them, so most calls never arm a timer).
+    private var awaitingRequest: [ServerStream] = []
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
         self.router = server.router
         self.maxReceiveMessageSize = server.configuration.maxReceiveMessageSize
+        self.requestTimeout = server.configuration.requestTimeout
         self.executor = server.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
         self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)
         self.channel = channel
@@ -146,6 +191,12 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
 
     func close() {
         channel.close(promise: nil)
+    }
+
+    func connectionFinishedReadBatch(_ connection: HTTP2Connection) {
+        guard !awaitingRequest.isEmpty, let requestTimeout else { return }
+        for stream in awaitingRequest { stream.timeRequest(requestTimeout, on: eventLoop) }
+        awaitingRequest.removeAll(keepingCapacity: true)
     }
 
     func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
@@ -234,7 +285,11 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             requestEncoding: encoding, acceptedEncodings: accepted)
         stream.metrics = route.metrics
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
-        if endStream { stream.streamReceivedEndOfData() }
+        if endStream {
+            stream.streamReceivedEndOfData()
+        } else if requestTimeout != nil, case .singleRequest = handler {
+            awaitingRequest.append(stream)
+        }
         return stream
     }
 

@@ -15,6 +15,8 @@ final class ServerStream: HTTP2StreamHandler {
     private var call: ServerCall?
     private var task: Task<Void, Never>?
     private var deadlineTimer: Scheduled<Void>?
+    /// Ends a call whose single request has not ended in time (see `timeRequest`).
+    private var requestTimer: Scheduled<Void>?
     private var backlogCheck: Scheduled<Void>?
     private var machine = ServerCallStateMachine(singleRequest: false)
     private var writeWaiters = WriteWaiters()
@@ -55,6 +57,16 @@ final class ServerStream: HTTP2StreamHandler {
         case .singleRequest:
             machine = ServerCallStateMachine(singleRequest: true)
             pendingHandler = handler
+        }
+    }
+
+    /// Arms the request-completion timer if the request is still unfinished.
+    func timeRequest(_ timeout: TimeAmount, on eventLoop: EventLoop) {
+        guard case .awaitingRequest = machine.state, requestTimer == nil else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        requestTimer = eventLoop.scheduleTask(in: timeout) {
+            bound.value.end(GRPCStatus(.deadlineExceeded, "the request did not end within \(timeout.nanoseconds / 1_000_000_000) s"),
+                            cancellingHandler: true)
         }
     }
 
@@ -234,6 +246,8 @@ final class ServerStream: HTTP2StreamHandler {
     /// reported (keepOpen, waitUntilEnded), the inbox ended, the handler cancelled if asked.
     private func tearDown(inbox status: GRPCStatus, cancellingHandler: Bool) {
         deadlineTimer?.cancel()
+        requestTimer?.cancel()
+        requestTimer = nil
         backlogCheck?.cancel()
         backlogCheck = nil
         writeWaiters.failAll(GRPCStatus(.cancelled, "the call has ended"))
@@ -279,6 +293,8 @@ final class ServerStream: HTTP2StreamHandler {
         guard let call else { return }
         switch machine.receivedEndOfRequest(partialBytes: deframer.pendingBytes) {
         case .startHandler:
+            requestTimer?.cancel()
+            requestTimer = nil
             call.inbox?.finish(.ok)
             if let request = singleRequest.take(), let handler = pendingHandler.take() {
                 if request.wasCompressed { call.markRequestCompressed() }

@@ -245,3 +245,34 @@ struct HTTP2AbuseBytesTests {
                 "\(kind): \(frames.suffix(3)), GOAWAYs \(frames.filter { $0.type == .goAway })")
     }
 }
+
+/// A unary call whose request never ends is ended by the server, not kept forever.
+@Suite("gRPC server: request-completion timeout, byte by byte")
+struct RequestTimeoutBytesTests {
+    typealias Frame = HTTP2Frame
+
+    @Test func aRequestThatNeverEndsIsEndedDeadlineExceeded() throws {
+        let peer = try HTTP2ConnectionBytesTests.Peer()
+        try peer.open()
+        try peer.send(peer.request("Echo", stream: 1)) // the head, then nothing
+        #expect(try peer.received().filter { $0.stream == 1 && $0.type != .windowUpdate } == [])
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(try peer.received().filter { $0.stream == 1 && $0.type != .windowUpdate } == [], "not before 30 s")
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        let frames = try peer.received().filter { $0.stream == 1 }
+        let status = frames.first { $0.type == .headers }.map { peer.hpack.decode($0.payload) } ?? []
+        #expect(status.contains { $0 == ("grpc-status", "4") }, "\(frames) \(status)")
+        #expect(status.contains { $0 == ("grpc-message", "the request did not end within 30 s") })
+    }
+
+    @Test func aRequestThatEndsInALaterReadIsServed() throws {
+        let peer = try HTTP2ConnectionBytesTests.Peer()
+        try peer.open()
+        try peer.send(peer.request("Echo", stream: 1))
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        try peer.send(Frame(.data, flags: Frame.endStream, stream: 1, payload: HTTP2ConnectionBytesTests.grpcMessage([9])))
+        #expect(try peer.received().filter { $0.stream == 1 }.map(\.type) == [.headers, .data, .headers])
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(try peer.received().filter { $0.stream == 1 } == [], "the timer went with the request's end")
+    }
+}
