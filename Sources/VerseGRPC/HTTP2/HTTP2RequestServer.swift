@@ -54,6 +54,9 @@ public final class HTTP2Responder: @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
+    /// Who sent the request.
+    public var remoteAddress: SocketAddress? { connection.context?.channel.remoteAddress }
+
     /// The stream is still open (the peer has not reset it, the connection is up).
     public var isOpen: Bool { !closed }
 

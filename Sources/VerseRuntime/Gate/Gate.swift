@@ -36,6 +36,7 @@ public final class Gate: Sendable {
 
     public let configuration: Configuration
     let router: ClusterRouter
+    let loginThrottle = LoginThrottle()
     let sessions = NIOLockedValueBox(SessionTable())
 
     /// Registered clients by id, and by connection: Create and Delete name no client,
@@ -126,7 +127,7 @@ public final class Gate: Sendable {
     func service() -> GRPCService {
         var service = GRPCService(name: "gate.GateService")
         service.serverStreaming("Register") { [self] (_: Gate_Empty, writer: ResponseWriter<ProtoAny>, context) in
-            let identity = try await configuration.authenticator.authenticate(context.requestMetadata)
+            let identity = try await authenticate(context.requestMetadata, from: context.call.remoteAddress?.ipAddress)
             // Decided before the first message: the response head names the encoding.
             let compresses = configuration.pushCompression.map { context.call.acceptedEncodings.contains($0) } ?? false
             if compresses { context.call.compressResponses(with: configuration.pushCompression) }

@@ -10,6 +10,10 @@ enum RuntimeMetrics {
     static let pushBytes = Counter(label: "swiftverse_gate_push_bytes_total")
     static let pushesToAbsentClients = Counter(label: "swiftverse_gate_pushes_to_absent_clients_total")
     static let clientsCutOff = Counter(label: "swiftverse_gate_clients_cut_off_total")
+    /// Logins refused for wrong credentials, and attempts refused unchecked because the
+    /// user name or address must still wait (LoginThrottle).
+    static let loginFailures = Counter(label: "swiftverse_gate_login_failures_total")
+    static let loginsThrottled = Counter(label: "swiftverse_gate_logins_throttled_total")
     static let grpcClients = Gauge(label: "swiftverse_gate_clients", dimensions: [("transport", "grpc")])
     static let eventStreamClients = Gauge(label: "swiftverse_gate_clients", dimensions: [("transport", "sse")])
 

@@ -25,6 +25,8 @@ final class HTTP2GateExchange: HTTPGateExchange, EventStreamSink, @unchecked Sen
         self.stream = stream
     }
 
+    var peerAddress: String? { stream.remoteAddress?.ipAddress }
+
     var eventLoop: EventLoop { stream.eventLoop }
     var isAwaitingAnswer: Bool { !answered && stream.isOpen }
 

@@ -24,7 +24,7 @@ extension Gate {
 
     /// The identity `X-Goverse-Auth` carries, checked by the gate's authenticator.
     /// No header: the authenticator sees no credentials (an open gate lets it pass).
-    func authenticate(httpAuth header: String?) async throws -> Identity {
+    func authenticate(httpAuth header: String?, from peer: String?) async throws -> Identity {
         var metadata = Metadata()
         if let header {
             guard let fields = try? JSONDecoder().decode([String: String].self, from: Data(header.utf8)) else {
@@ -32,15 +32,15 @@ extension Gate {
             }
             for (key, value) in fields.sorted(by: { $0.key < $1.key }) { metadata.add(key, value) }
         }
-        return try await configuration.authenticator.authenticate(metadata)
+        return try await authenticate(metadata, from: peer)
     }
 
     /// The event-stream session an HTTP call names, bound to the caller's identity.
     /// No id: none. Unknown: NOT_FOUND. A gRPC client's id, or one bound to someone
     /// else: PERMISSION_DENIED.
-    func httpSession(clientID: String?, auth: String?) async throws -> ClientSession? {
+    func httpSession(clientID: String?, auth: String?, peer: String?) async throws -> ClientSession? {
         guard let clientID, !clientID.isEmpty else { return nil }
-        let identity = try await authenticate(httpAuth: auth)
+        let identity = try await authenticate(httpAuth: auth, from: peer)
         guard let session = sessions.withLockedValue({ $0.byID[clientID] }) else {
             throw VerseError(.notFound, "unknown client id \"\(clientID)\": open \(HTTPRoute.apiPrefix)events/stream and use the id it sends")
         }
@@ -50,8 +50,9 @@ extension Gate {
         return session
     }
 
-    func httpCall(type: String, id: String, method: String, request: ProtoAny, clientID: String?, auth: String?) async throws -> ProtoAny {
-        let session = try await httpSession(clientID: clientID, auth: auth)
+    func httpCall(type: String, id: String, method: String, request: ProtoAny, clientID: String?, auth: String?,
+                  peer: String?) async throws -> ProtoAny {
+        let session = try await httpSession(clientID: clientID, auth: auth, peer: peer)
         try await authorize(type: type, method: method, session: session, howToRegister: Self.howToRegister)
         try Self.validate(type: type, id: id)
         return try await router.call(type: type, id: id, method: method, request: request,
@@ -62,8 +63,9 @@ extension Gate {
     enum LifecycleAction: String, Sendable { case create, delete }
 
     /// Creates or deletes an object, as the gRPC CreateObject and DeleteObject do.
-    func httpLifecycle(_ action: LifecycleAction, type: String, id: String, clientID: String?, auth: String?) async throws {
-        let session = try await httpLifecycleSession(clientID: clientID, auth: auth)
+    func httpLifecycle(_ action: LifecycleAction, type: String, id: String, clientID: String?, auth: String?,
+                       peer: String?) async throws {
+        let session = try await httpLifecycleSession(clientID: clientID, auth: auth, peer: peer)
         let policy = configuration.policy
         guard action == .create ? policy.allowsCreate(type: type) : policy.allowsDelete(type: type) else {
             throw VerseError(.permissionDenied, "clients may not \(action.rawValue) \(ClientInput.brief(type)) objects")
@@ -76,8 +78,8 @@ extension Gate {
         }
     }
 
-    private func httpLifecycleSession(clientID: String?, auth: String?) async throws -> ClientSession? {
-        let session = try await httpSession(clientID: clientID, auth: auth)
+    private func httpLifecycleSession(clientID: String?, auth: String?, peer: String?) async throws -> ClientSession? {
+        let session = try await httpSession(clientID: clientID, auth: auth, peer: peer)
         if session == nil && configuration.policy.requiresSession {
             throw VerseError(.unauthenticated, "this needs a registered client: \(Self.howToRegister)")
         }
@@ -86,9 +88,9 @@ extension Gate {
 
     /// Opens an event stream's session: pushes go to `stream` until `eventStreamEnded`.
     /// With credentials (a client that can send headers), bound to them at once.
-    func openEventStream(_ stream: EventStream, auth: String?) async throws -> ClientSession {
+    func openEventStream(_ stream: EventStream, auth: String?, peer: String?) async throws -> ClientSession {
         var user: String?
-        if let auth { user = try await authenticate(httpAuth: auth).user }
+        if let auth { user = try await authenticate(httpAuth: auth, from: peer).user }
         let session = ClientSession(id: makeUnguessableClientID(), user: user, stream: stream)
         register(session)
         return session

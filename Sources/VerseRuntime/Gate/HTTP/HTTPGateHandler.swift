@@ -70,6 +70,8 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
 
     // MARK: HTTPGateExchange
 
+    var peerAddress: String? { context?.channel.remoteAddress?.ipAddress }
+
     var isAwaitingAnswer: Bool {
         if case .answering = state { return true }
         return false

@@ -13,6 +13,8 @@ protocol HTTPGateExchange: AnyObject {
     func respond(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer?)
     /// Answers with a streamed body: the event stream's sink, nil if the peer left.
     func startEventStream(headers: HTTPHeaders) -> (any EventStreamSink)?
+    /// The peer's IP address (failed logins are throttled by it).
+    var peerAddress: String? { get }
 }
 
 /// The gate's HTTP API and web files: what each request gets, whatever it came over.
@@ -88,7 +90,8 @@ struct HTTPGateResponder: Sendable {
             openEventStream(request, gate: gate, on: exchange)
         default: // .call, .create, .delete
             let headers = request.headers
-            later(exchange, { try await Self.run(route, body: body, headers: headers, gate: gate) }) { exchange, outcome in
+            let peer = exchange.peerAddress
+            later(exchange, { try await Self.run(route, body: body, headers: headers, peer: peer, gate: gate) }) { exchange, outcome in
                 switch outcome {
                 case .success(let json):
                     respond(request, status: .ok, body: ("application/json", ByteBuffer(string: json)), on: exchange)
@@ -118,19 +121,20 @@ struct HTTPGateResponder: Sendable {
     }
 
     /// An API call's JSON answer.
-    private static func run(_ route: HTTPRoute, body: ByteBuffer, headers: HTTPHeaders, gate: Gate) async throws -> String {
+    private static func run(_ route: HTTPRoute, body: ByteBuffer, headers: HTTPHeaders, peer: String?, gate: Gate) async throws -> String {
         let clientID = headers.first(name: Gate.clientIDHeader)
         let auth = headers.first(name: Gate.authHeader)
         switch route {
         case .call(let type, let id, let method):
             let request = try decodeRequest(body)
-            let response = try await gate.httpCall(type: type, id: id, method: method, request: request, clientID: clientID, auth: auth)
+            let response = try await gate.httpCall(type: type, id: id, method: method, request: request, clientID: clientID, auth: auth,
+                                                  peer: peer)
             return JSONText.object(["response": Data(response.serializedBytes()).base64EncodedString()])
         case .create(let type, let id):
-            try await gate.httpLifecycle(.create, type: type, id: id, clientID: clientID, auth: auth)
+            try await gate.httpLifecycle(.create, type: type, id: id, clientID: clientID, auth: auth, peer: peer)
             return JSONText.object(["id": id])
         case .delete(let type, let id):
-            try await gate.httpLifecycle(.delete, type: type, id: id, clientID: clientID, auth: auth)
+            try await gate.httpLifecycle(.delete, type: type, id: id, clientID: clientID, auth: auth, peer: peer)
             return #"{"success":true}"#
         default:
             throw HTTPGateError(.internalServerError, "INTERNAL", "not an API call")
@@ -164,7 +168,8 @@ struct HTTPGateResponder: Sendable {
     private func openEventStream(_ request: HTTPRequestHead, gate: Gate, on exchange: any HTTPGateExchange) {
         let stream = EventStream(eventLoop: exchange.eventLoop)
         let auth = request.headers.first(name: Gate.authHeader)
-        later(exchange, { try await gate.openEventStream(stream, auth: auth) }) { exchange, opened in
+        let peer = exchange.peerAddress
+        later(exchange, { try await gate.openEventStream(stream, auth: auth, peer: peer) }) { exchange, opened in
             switch opened {
             case .failure(let error):
                 respond(request, error: error, on: exchange)
