@@ -55,6 +55,7 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "CModules/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMimalloc", path: "CModules/CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .systemLibrary(name: "CSQLite", path: "CModules/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         // protoc-c output for proto/ (committed; `make proto` regenerates it).
@@ -144,7 +145,7 @@ let package = Package(
         ]),
         // Flags and startup shared by node, gate and embedded executables.
         .target(name: "VerseServer", dependencies: [
-            "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite", "VersePostgres",
+            "VerseRuntime", "VerseCLI", "VerseGRPC", "VerseSQLite", "VersePostgres", "CMimalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -53,9 +53,8 @@ struct ChatServer: ParsableCommand {
         let process = try ClusterProcess.node(
             listen: cluster.server(listen: listen, logger: logger), advertise: advertise, objectTypes: Chat.objectTypes,
             settings: settings, gate: gate, logger: logger)
-        try await process.start()
         // ChatRoomMgr0 (and through it the rooms) once every shard has an owner.
-        let setup = Task {
+        try await serveUntilSignalled(process, logger: logger) {
             while !Task.isCancelled {
                 do {
                     try await process.view.waitUntilReady(timeout: .seconds(60))
@@ -68,9 +67,5 @@ struct ChatServer: ParsableCommand {
                 }
             }
         }
-        let signal = await TerminationSignal.wait()
-        logger.notice("\(signal): shutting down")
-        setup.cancel()
-        await process.stop()
     }
 }

@@ -50,6 +50,18 @@ public struct ClusterOptions: ParsableArguments, Sendable {
             help: "Gates: a client that leaves more than this many push bytes unread is disconnected.")
     public var maxQueuedPushBytes = 4 << 20
 
+    @Option(name: .customLong("max-connection-queued-bytes"),
+            help: "Unsent bytes all of one connection's streams may hold; past it its largest stream is cut off (the status a slow reader gets).")
+    public var maxConnectionQueuedBytes = 16 << 20
+
+    @Option(name: .customLong("max-queued-bytes"),
+            help: "Unsent bytes all connections of the process may hold; past it the largest stream of the connection holding most is cut off, until under.")
+    public var maxProcessQueuedBytes = 1 << 30
+
+    @Option(name: .customLong("max-registrations-per-connection"),
+            help: "Gates: Register streams one connection may hold open; one more is refused RESOURCE_EXHAUSTED.")
+    public var maxRegistrationsPerConnection = 256
+
     @Option(name: .customLong("max-connections"),
             help: "Connections the gRPC port serves at once; one more is answered GOAWAY \"too many connections\" and closed (default: 3/4 of the open-file limit).")
     public var maxConnections: Int?
@@ -96,6 +108,10 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         guard leaseTTL >= 1 else { throw ValidationError("--lease-ttl must be at least 1 second") }
         guard maxQueuedPushBytes >= 64 << 10 else { throw ValidationError("--max-queued-push-bytes must be at least 65536") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        guard maxConnectionQueuedBytes >= 64 << 10, maxProcessQueuedBytes >= maxConnectionQueuedBytes else {
+            throw ValidationError("--max-connection-queued-bytes must be at least 65536, and --max-queued-bytes at least that")
+        }
+        guard maxRegistrationsPerConnection >= 1 else { throw ValidationError("--max-registrations-per-connection must be at least 1") }
         guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (none) or more seconds") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for (flag, path) in [("--tls-ca", tlsCA), ("--etcd-ca", etcdCA)] {
@@ -118,6 +134,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
     public func gate(advertise: String, authenticator: any Authenticator, policy: AccessPolicy) -> Gate.Configuration {
         var configuration = Gate.Configuration(advertiseAddress: advertise, authenticator: authenticator, policy: policy)
         configuration.maxQueuedPushBytes = maxQueuedPushBytes
+        configuration.maxRegistrationsPerConnection = maxRegistrationsPerConnection
         configuration.pushCompression = pushCompression.encoding
         return configuration
     }
@@ -128,6 +145,8 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         var configuration = GRPCServer.Configuration(host: listen.host, port: listen.port)
         configuration.tls = serverTLS
         configuration.requestTimeout = requestTimeout > 0 ? .seconds(Int64(requestTimeout)) : nil
+        configuration.http2.maxQueuedBytesPerConnection = maxConnectionQueuedBytes
+        QueuedDataBudget.process.limit = maxProcessQueuedBytes
         // Past the file descriptors, accepting only pauses: a quarter stays for etcd,
         // the store, the HTTP port and the nodes a gate reaches.
         let files = ProcessLimits.openFileLimit
@@ -201,9 +220,15 @@ public struct HostPort: Sendable, CustomStringConvertible {
 }
 
 /// Starts `process`, serves until SIGINT/SIGTERM, then stops it gracefully.
-public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger) async throws {
+/// `whileServing` runs once the process has started, and is cancelled at the signal.
+public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger,
+                                whileServing: @escaping @Sendable () async -> Void = {}) async throws {
     try await process.start()
+    let release = MemoryRelease.start(on: process.eventLoops)
+    let work = Task { await whileServing() }
     let signal = await TerminationSignal.wait()
     logger.notice("\(signal): shutting down")
+    work.cancel()
+    for task in release { task.cancel() }
     await process.stop()
 }

@@ -83,6 +83,7 @@ extension HTTP2Connection {
         } else {
             stream.outbound.writeImmutableBuffer(buffer)
         }
+        if let budget = settings.maxQueuedBytesPerConnection, queuedDataBytes > budget { shedLargestStream() }
         if resume { resumeData(stream) }
         flushSoon()
         return stream
@@ -112,6 +113,10 @@ extension HTTP2Connection {
     func resetStream(stream id: Int32, code: HTTP2ErrorCode) {
         guard let session, let stream = stream(id), !stream.state.isClosed else { return }
         HTTP2Metrics.resetsSent(code).increment()
+        // A reset stream sends no more DATA: its queue is freed now (and stops counting
+        // against the budgets before the RST_STREAM is even out).
+        dataQueued(-stream.outbound.readableBytes)
+        stream.outbound = HTTP2Stream.empty
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
         flushSoon()
     }

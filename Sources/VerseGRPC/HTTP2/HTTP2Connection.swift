@@ -38,6 +38,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// Header blocks reset for being far over the limit (see `abandonHeaderBlock`).
     var abandonedHeaderBlocks = 0
     private var reportedQueuedDataBytes = 0
+    /// What the process budget calls to make this connection shed (see QueuedDataBudget).
+    private var shedOnLoop: (@Sendable () -> Void)?
     /// Where the connection is in its life: `starting` (our preface not sent yet) ->
     /// `active` -> `draining` (GOAWAY sent or received: no new streams; it closes once
     /// the last stream ends) -> `closed`. An error closes it from any state.
@@ -70,6 +72,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let (loop, weakSelf) = (context.eventLoop, WeakConnection(self))
+        shedOnLoop = { loop.execute { weakSelf.connection?.shedLargestStream() } }
         session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque())
         guard let session else {
             context.close(promise: nil)
@@ -255,6 +259,19 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         guard change != 0 else { return }
         reportedQueuedDataBytes = queuedDataBytes
         HTTP2Metrics.queuedDataBytes.increment(by: Double(change))
+        guard let shedOnLoop else { return }
+        QueuedDataBudget.process.report(ObjectIdentifier(self), bytes: queuedDataBytes, shed: shedOnLoop)
+    }
+
+    /// Over a budget (the connection's or the process's): the stream holding the most
+    /// queued DATA whose handler agrees is ended; its bytes go when it closes.
+    func shedLargestStream() {
+        let candidates = streams.all.filter { $0.outbound.readableBytes > 0 }
+            .sorted { $0.outbound.readableBytes > $1.outbound.readableBytes }
+        for stream in candidates {
+            if stream.handler?.streamOverBudget(queuedBytes: stream.outbound.readableBytes) == true { break }
+        }
+        flushSoon()
     }
 
     /// Arranges one flush at the end of this read batch or event-loop tick.
@@ -301,4 +318,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// How long a gracefully closed connection waits for its peer to close its side.
     static let lingerTimeout = TimeAmount.seconds(5)
+}
+
+/// A connection the process budget may ask to shed, without keeping it alive; read on
+/// the connection's event loop only.
+private struct WeakConnection: @unchecked Sendable {
+    weak var connection: HTTP2Connection?
+    init(_ connection: HTTP2Connection) { self.connection = connection }
 }

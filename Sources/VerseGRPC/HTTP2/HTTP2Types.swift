@@ -69,6 +69,9 @@ public struct HTTP2Settings: Sendable {
     /// A stream stops accepting writes (the writer is suspended) once this much
     /// outbound data waits for flow-control window.
     public var outboundHighWatermark: Int = 256 << 10
+    /// DATA queued on all of one connection's streams past which its largest stream is
+    /// cut off (a peer that opened many streams and reads none). nil: no limit.
+    public var maxQueuedBytesPerConnection: Int? = 16 << 20
     /// Send a PING this often and close the connection if the ACK takes longer than
     /// `keepaliveTimeout`: finds dead peers that never closed their socket. nil: off.
     public var keepaliveInterval: TimeAmount? = .seconds(60)
@@ -90,6 +93,13 @@ protocol HTTP2StreamHandler: AnyObject {
     func streamClosed(_ reason: HTTP2StreamCloseReason)
     /// Outbound data that was over the high watermark has drained below it.
     func streamWritable()
+    /// The connection or the process holds too much queued DATA and this stream holds
+    /// the most: end it (true), or refuse (false: the next largest goes instead).
+    func streamOverBudget(queuedBytes: Int) -> Bool
+}
+
+extension HTTP2StreamHandler {
+    func streamOverBudget(queuedBytes: Int) -> Bool { false }
 }
 
 /// Why a stream ended.

@@ -24,6 +24,9 @@ struct StreamTable {
 
     var isEmpty: Bool { count == 0 }
 
+    /// The open streams, in no particular order.
+    var all: [HTTP2Stream] { slots.compactMap { $0 } + overflow.values }
+
     subscript(id: Int32) -> HTTP2Stream? {
         let index = Int(id >> 1) & mask
         if ids[index] == id { return slots[index] }

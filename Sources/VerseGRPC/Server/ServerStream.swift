@@ -172,6 +172,12 @@ final class ServerStream: HTTP2StreamHandler {
         tearDown(inbox: GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"), cancellingHandler: true)
     }
 
+    func streamOverBudget(queuedBytes: Int) -> Bool {
+        guard machine.isLive else { return false }
+        cutOff(backlog: queuedBytes)
+        return true
+    }
+
     func sendHeadersNow() {
         guard let connection, let call else { return }
         _ = startWrite(connection, call)

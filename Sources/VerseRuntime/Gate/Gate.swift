@@ -20,6 +20,8 @@ public final class Gate: Sendable {
         /// 16 times it at any moment) is disconnected instead of growing memory.
         public var maxQueuedPushBytes = 4 << 20
         public var slowClientGrace: Duration = .seconds(2)
+        /// Register streams one connection may hold; one more is refused.
+        public var maxRegistrationsPerConnection = 256
         /// Pushes are compressed with this for clients that accept it, nil (the default)
         /// for none: compression costs CPU per push and buys little for short chat
         /// messages. Each push is compressed once, for all such clients together.
@@ -128,6 +130,10 @@ public final class Gate: Sendable {
         var service = GRPCService(name: "gate.GateService")
         service.serverStreaming("Register") { [self] (_: Gate_Empty, writer: ResponseWriter<ProtoAny>, context) in
             let identity = try await authenticate(context.requestMetadata, from: context.call.remoteAddress?.ipAddress)
+            let limit = configuration.maxRegistrationsPerConnection
+            guard sessions.withLockedValue({ $0.byConnection[context.call.connectionID]?.count ?? 0 }) < limit else {
+                throw VerseError(.resourceExhausted, "this connection already holds \(limit) registrations")
+            }
             // Decided before the first message: the response head names the encoding.
             let compresses = configuration.pushCompression.map { context.call.acceptedEncodings.contains($0) } ?? false
             if compresses { context.call.compressResponses(with: configuration.pushCompression) }

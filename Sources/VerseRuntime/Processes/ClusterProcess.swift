@@ -70,6 +70,9 @@ public final class ClusterProcess: Sendable {
     private let subscriptions: GatePushSubscriptions?
     private let group: MultiThreadedEventLoopGroup
 
+    /// The event loops everything in this process runs on.
+    public var eventLoops: EventLoopGroup { group }
+
     /// A node hosting `objectTypes` (with `.embedded`, also the gate, configured by `gate`).
     public static func node(listen: GRPCServer.Configuration, advertise: String, objectTypes: [any VirtualObject.Type],
                             settings: ClusterSettings, gate: Gate.Configuration? = nil,
