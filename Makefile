@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -50,7 +50,7 @@ check-proto: proto
 		echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; \
 	else echo "generated code matches proto/"; fi
 
-test: deps venv check-proto test-swift test-interop test-chat test-web
+test: deps venv check-proto test-swift test-interop test-chat test-web test-hardening
 
 # The Swift suites include multi-process cluster tests that start the executables.
 test-swift:
@@ -74,6 +74,11 @@ test-chat:
 test-web:
 	$(SWIFT) build
 	Tests/web/run-web-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
+
+# Abuse probes with a good client alongside (Tests/hardening).
+test-hardening:
+	$(SWIFT) build
+	Tests/hardening/run-hardening-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
 
 ## run: the whole chat service in one process (node + gate, no etcd), clients on 127.0.0.1:48000
 run: build-release

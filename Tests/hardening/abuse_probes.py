@@ -1,0 +1,336 @@
+"""Abuse against a running chat-server, each attack at full speed from one process,
+with a well-behaved chat client alongside (Register, Join General, a message every
+200 ms): each attack must get its defined answer, and the good client must lose
+nothing and stay fast.  Usage: abuse_probes.py --server_port=PORT [--seconds=3]
+[--p99_ms=250] [--report=FILE] (the p99 bound is loose in make test, whose servers are
+debug builds; --report writes the figures)."""
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+import grpc
+
+HERE = os.path.dirname(__file__)
+sys.path.insert(0, os.path.join(HERE, "..", "interop"))
+sys.path.insert(0, os.path.join(HERE, "..", "chat"))
+from pyinterop_common import Checks, parse_flags  # noqa: E402
+from chat_stubs import load_chat_stubs  # noqa: E402
+
+gate_pb2, gate_grpc, chat_pb2 = load_chat_stubs()
+from google.protobuf import any_pb2  # noqa: E402
+
+flags = parse_flags(sys.argv[1:], {"server_port": None, "server_pid": "", "seconds": "3", "p99_ms": "250", "report": ""})
+PORT = int(flags["server_port"])
+TARGET = f"127.0.0.1:{PORT}"
+SECONDS = float(flags["seconds"])
+P99_MS = float(flags["p99_ms"])
+checks = Checks()
+check = checks.check
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+ENHANCE_YOUR_CALM = 0xB
+
+
+def frame(kind, flags_, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags_]) + struct.pack(">I", stream) + payload
+
+
+def frames(data):
+    """(type, flags, stream, payload) of each whole frame in a server byte stream."""
+    out, offset = [], 0
+    while offset + 9 <= len(data):
+        length = int.from_bytes(data[offset:offset + 3], "big")
+        if offset + 9 + length > len(data):
+            break
+        out.append((data[offset + 3], data[offset + 4], int.from_bytes(data[offset + 5:offset + 9], "big") & 0x7FFFFFFF,
+                    data[offset + 9:offset + 9 + length]))
+        offset += 9 + length
+    return out
+
+
+def read_until_closed(sock, wait=5.0):
+    sock.settimeout(wait)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return data
+
+
+class GoodClient:
+    """Registers, joins General, sends a message every 200 ms and times each call and
+    the push of its own message back."""
+
+    def __init__(self, user):
+        self.channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+        self.stub = gate_grpc.GateServiceStub(self.channel)
+        self.stream = self.stub.Register(gate_pb2.Empty(), metadata=[("x-username", user), ("x-password", "000000")])
+        registered = gate_pb2.RegisterResponse()
+        next(self.stream).Unpack(registered)
+        self.client_id = registered.client_id
+        self.lock = threading.Lock()
+        self.sent = {}       # text -> time sent
+        self.latencies = []  # ms, calls and pushes
+        self.errors = []
+        self.received = set()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.call("Join", chat_pb2.ChatRoom_JoinRequest(client_id=self.client_id), chat_pb2.ChatRoom_JoinResponse)
+
+    def call(self, method, request, response_type):
+        payload = any_pb2.Any()
+        payload.Pack(request)
+        reply = self.stub.CallObject(gate_pb2.CallObjectRequest(client_id=self.client_id, type="ChatRoom", id="ChatRoom-General",
+                                                                method=method, request=payload), timeout=10)
+        out = response_type()
+        reply.response.Unpack(out)
+        return out
+
+    def _read(self):
+        try:
+            for push in self.stream:
+                note = chat_pb2.Client_NewMessageNotification()
+                if push.Unpack(note):
+                    now = time.monotonic()
+                    with self.lock:
+                        if note.message.message in self.sent and note.message.message not in self.received:
+                            self.received.add(note.message.message)
+                            self.latencies.append((now - self.sent[note.message.message]) * 1000)
+        except grpc.RpcError:
+            pass
+
+    def run(self, stop, label):
+        index = 0
+        while not stop.is_set():
+            text = f"{label}-{index}"
+            index += 1
+            started = time.monotonic()
+            with self.lock:
+                self.sent[text] = started
+            try:
+                self.call("SendMessage", chat_pb2.ChatRoom_SendChatMessageRequest(message=text), chat_pb2.Client_SendChatMessageResponse)
+                with self.lock:
+                    self.latencies.append((time.monotonic() - started) * 1000)
+            except grpc.RpcError as error:
+                with self.lock:
+                    self.errors.append(f"{error.code().name}: {error.details()}")
+            stop.wait(0.2)
+
+    def window(self, attack, label):
+        """Runs `attack(stop)` beside the client for SECONDS; returns (p99 ms, lost, errors, attack result)."""
+        with self.lock:
+            self.sent.clear()
+            self.received.clear()
+            self.latencies.clear()
+            self.errors.clear()
+        stop = threading.Event()
+        sender = threading.Thread(target=self.run, args=(stop, label))
+        outcome = {}
+        attacker = threading.Thread(target=lambda: outcome.update(attack(stop) or {}))
+        sender.start()
+        attacker.start()
+        time.sleep(SECONDS)
+        stop.set()
+        sender.join()
+        attacker.join(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) == len(self.sent):
+                    break
+            time.sleep(0.05)
+        with self.lock:
+            lost = len(self.sent) - len(self.received)
+            ordered = sorted(self.latencies)
+            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("inf")
+            return p99, lost, list(self.errors), outcome, len(self.sent)
+
+
+def hpack_bomb_block():
+    value = b"a" * 4000
+    block = bytes([0x83, 0x86, 0x84, 0x01, 0x01]) + b"x"   # :method POST, :scheme http, :path /, :authority x
+    block += bytes([0x40, 6]) + b"x-bomb"
+    rest = 4000 - 127
+    block += bytes([0x7F, (rest & 0x7F) | 0x80, rest >> 7]) + value
+    return block + bytes([0xBE]) * 12000
+
+
+def sent_away_each_time(stop, payload):
+    """Sends `payload` on connection after connection until `stop`; counts the
+    connections and those that ended with GOAWAY ENHANCE_YOUR_CALM."""
+    connections, goaways = 0, 0
+    while not stop.is_set():
+        sock = socket.create_connection(("127.0.0.1", PORT))
+        try:
+            sock.sendall(payload)
+        except OSError:
+            pass
+        got = frames(read_until_closed(sock))
+        sock.close()
+        connections += 1
+        if any(kind == 7 and int.from_bytes(body[4:8], "big") == ENHANCE_YOUR_CALM for kind, _, _, body in got):
+            goaways += 1
+    return {"connections": connections, "goaways": goaways}
+
+
+def hpack_bombs(stop):
+    """HEADERS+CONTINUATION blocks of one large table entry referenced 12,000 times,
+    four per connection: each connection must end with GOAWAY ENHANCE_YOUR_CALM."""
+    block = hpack_bomb_block()
+    payload = PREFACE + frame(4, 0, 0, b"")
+    chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+    for stream in (1, 3, 5, 7):
+        for index, chunk in enumerate(chunks):
+            flags_ = (0x4 if index == len(chunks) - 1 else 0) | (0x1 if index == 0 else 0)
+            payload += frame(1 if index == 0 else 9, flags_, stream, chunk)
+    return sent_away_each_time(stop, payload)
+
+
+def ping_flood(stop):
+    """Thousands of PINGs without reading the answers, connection after connection."""
+    return sent_away_each_time(stop, PREFACE + frame(4, 0, 0, b"") + frame(6, 0, 0, b"\0" * 8) * 5000)
+
+
+def rapid_reset(stop):
+    """CVE-2023-44487: requests opened and reset at once, as fast as the socket takes them."""
+    sock = socket.create_connection(("127.0.0.1", PORT))
+    sock.sendall(PREFACE + frame(4, 0, 0, b""))
+    head = bytes([0x83, 0x86]) + bytes([0x04, 0x1D]) + b"/gate.GateService/CallObject" + bytes([0x01, 0x01]) + b"x"
+    stream, sent = 1, 0
+    try:
+        while not stop.is_set():
+            batch = b""
+            for _ in range(100):
+                batch += frame(1, 0x4, stream, head) + frame(3, 0, stream, struct.pack(">I", 8))
+                stream += 2
+            sock.sendall(batch)
+            sent += 100
+            sock.setblocking(False)
+            try:
+                while sock.recv(65536):
+                    pass
+            except (BlockingIOError, OSError):
+                pass
+            sock.setblocking(True)
+    except OSError:
+        pass
+    sock.close()
+    return {"resets": sent}
+
+
+def resident_mib():
+    """The server's RSS in MiB (with --server_pid), else 0."""
+    if not flags["server_pid"]:
+        return 0
+    with open(f"/proc/{flags['server_pid']}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def unread_pushes(stop):
+    """One connection with 200 Register streams in General that never read them, and
+    a flood of 4 KB messages into the room: the connection's budget cuts its largest
+    streams (RESOURCE_EXHAUSTED), and the server's memory stays bounded."""
+    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+    stub = gate_grpc.GateServiceStub(channel)
+    streams = []
+    for index in range(200):
+        stream = stub.Register(gate_pb2.Empty(), metadata=[("x-username", f"staller{index}"), ("x-password", "000000")])
+        registered = gate_pb2.RegisterResponse()
+        next(stream).Unpack(registered)  # the client id, then never another read
+        payload = any_pb2.Any()
+        payload.Pack(chat_pb2.ChatRoom_JoinRequest(client_id=registered.client_id))
+        stub.CallObject(gate_pb2.CallObjectRequest(client_id=registered.client_id, type="ChatRoom", id="ChatRoom-General",
+                                                   method="Join", request=payload), timeout=10)
+        streams.append(stream)
+    flooder = GoodClient("flooder")
+    text = "f" * 4000
+    sent, peak = 0, resident_mib()
+    while not stop.is_set():
+        try:
+            flooder.call("SendMessage", chat_pb2.ChatRoom_SendChatMessageRequest(message=text), chat_pb2.Client_SendChatMessageResponse)
+            sent += 1
+        except grpc.RpcError:
+            pass
+        if sent % 50 == 0:
+            peak = max(peak, resident_mib())
+    cut = sum(1 for stream in streams if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
+    for stream in streams:
+        stream.cancel()
+    channel.close()
+    return {"messages": sent, "cut_off": cut, "peak_rss_mib": peak}
+
+
+def wrong_passwords(stop):
+    """Register with wrong passwords as fast as answers come: past the free ones, every
+    attempt is refused RESOURCE_EXHAUSTED without being checked."""
+    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+    stub = gate_grpc.GateServiceStub(channel)
+    codes = {}
+    while not stop.is_set():
+        try:
+            next(stub.Register(gate_pb2.Empty(), metadata=[("x-username", "mallory"), ("x-password", "999999")], timeout=5))
+            codes["OK"] = codes.get("OK", 0) + 1
+        except grpc.RpcError as error:
+            codes[error.code().name] = codes.get(error.code().name, 0) + 1
+    channel.close()
+    return codes
+
+
+def oversized_fields(stop):
+    """CallObject with 100 KB object types: INVALID_ARGUMENT with a short message, each."""
+    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+    stub = gate_grpc.GateServiceStub(channel)
+    answers, longest = {}, 0
+    while not stop.is_set():
+        try:
+            stub.CallObject(gate_pb2.CallObjectRequest(type="q" * 100_000, id="x", method="m"), timeout=5)
+            answers["OK"] = answers.get("OK", 0) + 1
+        except grpc.RpcError as error:
+            answers[error.code().name] = answers.get(error.code().name, 0) + 1
+            longest = max(longest, len((error.details() or "").encode()))
+    channel.close()
+    return {"answers": answers, "longest_message": longest}
+
+
+good = GoodClient("good")
+rows = []
+
+
+def probe(name, attack, verdict):
+    p99, lost, errors, outcome, sent = good.window(attack, name.replace(" ", "-"))
+    rows.append((name, sent, lost, p99, outcome))
+    check(f"{name}: the attack got its answer", verdict(outcome), str(outcome))
+    check(f"{name}: the good client lost nothing ({sent} messages)", lost == 0 and not errors, f"lost {lost}, errors {errors[:3]}")
+    check(f"{name}: the good client's p99 stayed under {P99_MS:.0f} ms", p99 < P99_MS, f"p99 {p99:.1f} ms")
+
+
+probe("baseline", lambda stop: (stop.wait(), {})[1], lambda outcome: True)
+probe("HPACK bombs", hpack_bombs, lambda o: o.get("connections", 0) >= 1 and o["goaways"] == o["connections"])
+probe("PING flood", ping_flood, lambda o: o.get("connections", 0) >= 1 and o["goaways"] == o["connections"])
+probe("rapid reset", rapid_reset, lambda o: o.get("resets", 0) > 0)
+before_mib = resident_mib()
+probe("unread pushes", unread_pushes,
+      # Cut down to the connection's 16 MiB budget; memory bounded by it, not by 200 x 4 MiB.
+      lambda o: o.get("cut_off", 0) >= 1 and (not flags["server_pid"] or o["peak_rss_mib"] < before_mib + 200))
+probe("wrong passwords", wrong_passwords,
+      # Three free failures and a fourth that starts the wait; then one checked attempt
+      # per wait (1 s, 2 s, ...) at most, every other one refused unchecked.
+      lambda o: 4 <= o.get("UNAUTHENTICATED", 0) <= 4 + SECONDS and o.get("RESOURCE_EXHAUSTED", 0) >= 1 and "OK" not in o)
+probe("oversized fields", oversized_fields,
+      lambda o: set(o.get("answers", {})) == {"INVALID_ARGUMENT"} and o["longest_message"] < 100)
+
+report = "\n".join(f"{name:<18} {sent:>5} sent {lost:>3} lost  p99 {p99:7.1f} ms  {outcome}" for name, sent, lost, p99, outcome in rows)
+print(report)
+if flags["report"]:
+    with open(flags["report"], "w") as out:
+        out.write(report + "\n")
+checks.finish()
