@@ -22,8 +22,8 @@ struct ChatClient: ParsableCommand {
           anything else    sends a message to the room
         """
 
-    @Option(help: "Gate address, host:port.")
-    var server = "localhost:48000"
+    @Option(help: "Gate address, host:port; repeat it for more gates: a lost connection moves on to the next.")
+    var server: [String] = ["localhost:48000"]
 
     @Option(help: "Your user name (1-32 printable characters, no spaces).")
     var user: String
@@ -38,8 +38,10 @@ struct ChatClient: ParsableCommand {
     var caFile: String?
 
     func validate() throws {
-        guard let colon = server.lastIndex(of: ":"), Int(server[server.index(after: colon)...]) != nil else {
-            throw ValidationError("--server expects host:port, got \"\(server)\"")
+        for server in server {
+            guard let colon = server.lastIndex(of: ":"), Int(server[server.index(after: colon)...]) != nil else {
+                throw ValidationError("--server expects host:port, got \"\(server)\"")
+            }
         }
         guard !user.isEmpty, user.count <= 32, !user.contains(where: { $0.isWhitespace }) else {
             throw ValidationError("--user must be 1-32 printable characters with no spaces")
@@ -52,10 +54,12 @@ struct ChatClient: ParsableCommand {
     }
 
     func chat() async throws {
-        let colon = server.lastIndex(of: ":")!
-        let options = ChatSession.Options(
-            host: String(server[..<colon]), port: Int(server[server.index(after: colon)...])!, user: user, password: password,
-            tls: tls ? .client(trustRootsFile: caFile) : nil)
+        let servers = server.map { server in
+            let colon = server.lastIndex(of: ":")!
+            return (host: String(server[..<colon]), port: Int(server[server.index(after: colon)...])!)
+        }
+        let options = ChatSession.Options(servers: servers, user: user, password: password,
+                                          tls: tls ? .client(trustRootsFile: caFile) : nil)
         let terminal = LineEditor()
         let session = try ChatSession(options: options, output: terminal)
         do {
@@ -64,7 +68,7 @@ struct ChatClient: ParsableCommand {
             terminal.show("error: \(error)")
             throw ExitCode.failure
         }
-        terminal.show("connected to \(server) as \(user). /list shows the rooms, /help the commands.")
+        terminal.show("connected to \(session.server) as \(user). /list shows the rooms, /help the commands.")
         terminal.enableRawMode()
         defer { terminal.restore() }
 

@@ -28,8 +28,8 @@ struct ChatError: Error, CustomStringConvertible {
 /// stores a repeated id once).
 final class ChatSession: Sendable {
     struct Options: Sendable {
-        var host: String
-        var port: Int
+        /// Gates to use, in order: a lost connection moves on to the next (and round).
+        var servers: [(host: String, port: Int)]
         var user: String
         var password: String
         var tls: TLSConfiguration?
@@ -45,31 +45,57 @@ final class ChatSession: Sendable {
         var lastSeq: Int64 = 0
         /// Sends that failed for a transport reason, oldest first, with their room.
         var unsent: [(room: String, request: Chat_ChatRoom_SendChatMessageRequest)] = []
+        /// Which of `options.servers` is in use (or tried next).
+        var current = 0
     }
 
     let options: Options
-    private let grpc: GRPCClient
+    /// One client per gate in `options.servers`.
+    private let clients: [GRPCClient]
     private let state = NIOLockedValueBox(State())
     private let output: LineEditor
 
     init(options: Options, output: LineEditor) throws {
         self.options = options
         self.output = output
-        var configuration = GRPCClient.Configuration(host: options.host, port: options.port, tls: options.tls)
-        configuration.connectTimeout = .seconds(3)
-        self.grpc = try GRPCClient(configuration: configuration)
+        self.clients = try options.servers.map { server in
+            var configuration = GRPCClient.Configuration(host: server.host, port: server.port, tls: options.tls)
+            configuration.connectTimeout = .seconds(3)
+            return try GRPCClient(configuration: configuration)
+        }
     }
 
     var room: String? { state.withLockedValue { $0.room } }
-    var server: String { "\(options.host):\(options.port)" }
+    var server: String {
+        let server = options.servers[state.withLockedValue { $0.current }]
+        return "\(server.host):\(server.port)"
+    }
 
-    /// Registers and starts reading pushes. Throws a ChatError the user can act on.
+    /// Registers and starts reading pushes, trying each gate in turn from the current
+    /// one. Throws a ChatError the user can act on (the last gate's, if none answers).
     func connect() async throws {
+        var lastError: ChatError?
+        for _ in clients.indices {
+            do {
+                return try await connectToCurrent()
+            } catch let error as ChatError {
+                lastError = error
+                // A gate that refuses these credentials refuses them everywhere.
+                guard error.isTransport else { throw error }
+                if clients.count > 1 { state.withLockedValue { $0.current = ($0.current + 1) % clients.count } }
+            }
+        }
+        throw lastError!
+    }
+
+    private func connectToCurrent() async throws {
+        let grpc = clients[state.withLockedValue { $0.current }]
         let gate: GateClient
         do {
             gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: options.user, password: options.password))
         } catch let status as GRPCStatus {
-            throw ChatError(Self.explain(status, server: server))
+            let transport = status.code == .unavailable || status.code == .deadlineExceeded
+            throw ChatError(Self.explain(status, server: server), isTransport: transport)
         }
         state.withLockedValue { $0.gate = gate }
         Task { await self.readPushes(gate.registration.responses.makeAsyncIterator()) }
@@ -90,8 +116,12 @@ final class ChatSession: Sendable {
             reason = "\(error)"
         }
         guard !state.withLockedValue({ $0.closing }) else { return }
-        state.withLockedValue { $0.gate = nil }
-        output.show("connection to \(server) lost (\(reason)); reconnecting...")
+        let lost = server
+        state.withLockedValue { state in
+            state.gate = nil
+            state.current = (state.current + 1) % clients.count // the next gate first
+        }
+        output.show("connection to \(lost) lost (\(reason)); reconnecting\(clients.count > 1 ? " to \(server)" : "")...")
         await reconnect()
     }
 
@@ -124,7 +154,7 @@ final class ChatSession: Sendable {
             return state.gate
         }
         gate?.close()
-        await grpc.close()
+        for client in clients { await client.close() }
     }
 
     // MARK: commands

@@ -46,3 +46,36 @@ struct PushGapTests {
         await sender.close()
     }
 }
+
+/// A chat CLI given two gates moves to the other when its gate dies, joins its room
+/// again there and shows what was said meanwhile, once each.
+@Suite("chat: the CLI moves to another gate", .serialized)
+struct GateFailoverTests {
+    @Test func theCLIMovesToTheNextGateWhenItsGateIsKilled() async throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.stopAll() }
+        try cluster.startNode(executable: "chat-server")
+        let first = try cluster.startGate(DurableChatClusterTests.chatCalls)
+        let second = try cluster.startGate(DurableChatClusterTests.chatCalls)
+        try await cluster.waitReady(port: first, nodes: 1)
+        try await cluster.waitReady(port: second, nodes: 1)
+
+        let member = try cluster.startChatCLI(gates: [first, second], user: "member")
+        defer { member.quit() }
+        #expect(try await member.waitFor("connected to 127.0.0.1:\(first)"))
+        member.type("/join General")
+        #expect(try await member.waitFor("joined General"))
+        let sender = try await GateTestClient.connect(port: second, user: "sender")
+        try await DurableChatClusterTests.join(sender)
+        try await DurableChatClusterTests.sendUntilAcknowledged(sender, "before", id: "before")
+        #expect(try await member.waitFor("sender: before"))
+
+        cluster.kill(gate: first)
+        try await DurableChatClusterTests.sendUntilAcknowledged(sender, "meanwhile", id: "meanwhile")
+        #expect(try await member.waitFor("reconnected to 127.0.0.1:\(second) as member (back in General)"), "\(member.screen)")
+        try await DurableChatClusterTests.sendUntilAcknowledged(sender, "after", id: "after")
+        #expect(try await member.waitFor("sender: after"))
+        #expect(member.chatLines == ["sender: before", "sender: meanwhile", "sender: after"], "the CLI showed:\n\(member.screen)")
+        await sender.close()
+    }
+}

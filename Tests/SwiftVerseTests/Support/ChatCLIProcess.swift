@@ -8,12 +8,13 @@ final class ChatCLIProcess: @unchecked Sendable {
     private let input = Pipe()
     private let screenFile: URL
 
-    init(binDirectory: URL, logDirectory: URL, gate port: Int, user: String) throws {
+    /// `gates`: the CLI's `--server`s, in order.
+    init(binDirectory: URL, logDirectory: URL, gates: [Int], user: String) throws {
         screenFile = logDirectory.appendingPathComponent("chat-\(user).screen")
         _ = FileManager.default.createFile(atPath: screenFile.path, contents: nil)
         let output = try FileHandle(forWritingTo: screenFile)
         process.executableURL = binDirectory.appendingPathComponent("chat")
-        process.arguments = ["--server", "127.0.0.1:\(port)", "--user", user]
+        process.arguments = gates.flatMap { ["--server", "127.0.0.1:\($0)"] } + ["--user", user]
         process.standardInput = input
         process.standardOutput = output
         process.standardError = output

@@ -96,7 +96,12 @@ final class ClusterHarness: @unchecked Sendable {
 
     /// The chat CLI for `user`, connected to the gate on `port`.
     func startChatCLI(gate port: Int, user: String) throws -> ChatCLIProcess {
-        try ChatCLIProcess(binDirectory: binDirectory, logDirectory: logDirectory, gate: port, user: user)
+        try startChatCLI(gates: [port], user: user)
+    }
+
+    /// The chat CLI with several `--server`s (it moves on to the next when one goes).
+    func startChatCLI(gates: [Int], user: String) throws -> ChatCLIProcess {
+        try ChatCLIProcess(binDirectory: binDirectory, logDirectory: logDirectory, gates: gates, user: user)
     }
 
     /// Test certificates in this cluster's log directory.
@@ -122,6 +127,13 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     /// SIGTERM to a gate: it drains its clients and exits.
+    /// SIGKILL: the gate dies mid-stream, its clients' connections reset.
+    func kill(gate port: Int) {
+        guard let process = gates.removeValue(forKey: port) else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        reap(process)
+    }
+
     func terminate(gate port: Int) {
         guard let process = gates.removeValue(forKey: port) else { return }
         process.terminate()
