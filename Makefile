@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening chaos soak run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -79,6 +79,16 @@ test-web:
 test-hardening:
 	$(SWIFT) build
 	Tests/hardening/run-hardening-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
+
+## chaos: the fault-injection suite in full (every fault three times under chat load; table in .build/test-output/chaos.md)
+chaos: deps
+	$(SWIFT) build
+	$(SWIFT) build --build-tests
+	SWIFTVERSE_CHAOS=full $(SWIFT) test --skip-build --no-parallel --filter ChaosTests
+
+## soak: SOAK_MINUTES (30) of chat load with churn; RSS, descriptors and threads flat within 10%, nothing lost
+soak: build-release venv
+	tools/soak.sh $$($(SWIFT) build -c release --show-bin-path) $(PYTHON)
 
 ## run: the whole chat service in one process (node + gate, no etcd), clients on 127.0.0.1:48000
 run: build-release

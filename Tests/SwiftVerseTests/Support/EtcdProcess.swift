@@ -59,6 +59,15 @@ final class EtcdProcess: @unchecked Sendable {
         throw EtcdProcessError.didNotStart
     }
 
+    /// SIGSTOP: etcd freezes (a stalled disk or VM); `resume` lets it go on.
+    func pause() {
+        if let process { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    func resume() {
+        if let process { kill(process.processIdentifier, SIGCONT) }
+    }
+
     func stop() {
         guard let process, process.isRunning else { return }
         process.terminate()

@@ -1,0 +1,246 @@
+import ChatService
+import Foundation
+import Synchronization
+import Testing
+import VerseGRPC
+import VerseProtobuf
+
+/// The fault-injection suite: a real cluster (PostgreSQL, etcd, two chat nodes that
+/// reach etcd through relays, two gates) under chat load (four writers, one room each,
+/// every acknowledgement tracked), and one fault at a time. After each, every room's
+/// stored history is read back: no acknowledged message may be missing or stored twice.
+/// `make test` runs a short version (three faults, once each); `make chaos`
+/// (SWIFTVERSE_CHAOS=full) runs every fault three times and writes the table to
+/// .build/test-output/chaos.md.
+@Suite("chaos: faults under chat load lose no acknowledged message", .serialized)
+struct ChaosTests {
+    static let full = ProcessInfo.processInfo.environment["SWIFTVERSE_CHAOS"] == "full"
+    static let rooms = ["General", "Technology", "Crypto", "Sports"]
+
+    /// The cluster under test, kept across rounds (a fault's damage is healed before the next).
+    final class Cluster: @unchecked Sendable {
+        // @unchecked: used by one test, step by step.
+        let postgres: PostgresProcess
+        let harness: ClusterHarness
+        let gates: [Int]
+        /// Each node's port, its flags, and the relay it reaches etcd through.
+        private(set) var nodes: [(port: Int, arguments: [String], relay: TCPRelay)] = []
+
+        init() async throws {
+            postgres = try PostgresProcess()
+            harness = try ClusterHarness()
+            for _ in 0..<2 {
+                let relay = try TCPRelay(to: harness.etcd.clientPort)
+                let port = ClusterHarness.freshPort()
+                let arguments = ["--store", postgres.url()]
+                try harness.startNode(port: port, arguments, executable: "chat-server", etcdEndpoint: "127.0.0.1:\(relay.port)")
+                nodes.append((port, arguments, relay))
+            }
+            gates = [try harness.startGate(DurableChatClusterTests.chatCalls), try harness.startGate(DurableChatClusterTests.chatCalls)]
+            try await ready()
+        }
+
+        func ready() async throws {
+            for gate in gates { try await harness.waitReady(port: gate, nodes: 2, timeout: .seconds(120)) }
+        }
+
+        func restart(node port: Int) throws {
+            guard let node = nodes.first(where: { $0.port == port }) else { return }
+            try harness.startNode(port: port, node.arguments, executable: "chat-server", etcdEndpoint: "127.0.0.1:\(node.relay.port)")
+        }
+
+        /// The node that owns the most of the writers' rooms.
+        func busiestNode() async throws -> Int {
+            var owners: [Int: Int] = [:]
+            for room in ChaosTests.rooms {
+                if let owner = try await harness.owner(of: Chat.roomID(room)) { owners[owner, default: 0] += 1 }
+            }
+            return owners.max { $0.value < $1.value }?.key ?? nodes[0].port
+        }
+
+        func stop() {
+            harness.stopAll()
+            postgres.stop()
+        }
+    }
+
+    /// One fault: what to break, how long to leave it broken, how to heal it.
+    struct Fault: Sendable {
+        let name: String
+        let inject: @Sendable (Cluster) async throws -> Void
+        let hold: Duration
+        let heal: @Sendable (Cluster) async throws -> Void
+    }
+
+    static let faults: [Fault] = [
+        Fault(name: "kill -9 of a node", inject: { cluster in
+            let victim = try await cluster.busiestNode()
+            cluster.harness.kill(node: victim)
+            ChaosTests.lastVictim.withLock { $0 = victim }
+        }, hold: .seconds(3), heal: { cluster in try cluster.restart(node: ChaosTests.lastVictim.withLock { $0 }) }),
+        Fault(name: "kill -9 of a gate", inject: { cluster in cluster.harness.kill(gate: cluster.gates[0]) }, hold: .seconds(3),
+              heal: { cluster in try cluster.harness.startGate(port: cluster.gates[0], DurableChatClusterTests.chatCalls) }),
+        Fault(name: "etcd restarted", inject: { cluster in cluster.harness.etcd.stop() }, hold: .seconds(2),
+              heal: { cluster in try cluster.harness.etcd.start() }),
+        Fault(name: "SIGSTOP of a node for twice its lease", inject: { cluster in
+            let victim = try await cluster.busiestNode()
+            cluster.harness.pause(node: victim)
+            ChaosTests.lastVictim.withLock { $0 = victim }
+        }, hold: .seconds(2), heal: { cluster in cluster.harness.resume(node: ChaosTests.lastVictim.withLock { $0 }) }),
+        Fault(name: "SIGSTOP of etcd for 10 s", inject: { cluster in cluster.harness.etcd.pause() }, hold: .seconds(10),
+              heal: { cluster in cluster.harness.etcd.resume() }),
+        Fault(name: "a node cut off from etcd for 5 s", inject: { cluster in
+            let victim = try await cluster.busiestNode()
+            cluster.nodes.first { $0.port == victim }?.relay.cut()
+            ChaosTests.lastVictim.withLock { $0 = victim }
+        }, hold: .seconds(5), heal: { cluster in
+            let victim = ChaosTests.lastVictim.withLock { $0 }
+            cluster.nodes.first { $0.port == victim }?.relay.restore()
+        }),
+        Fault(name: "PostgreSQL stopped for 5 s", inject: { cluster in cluster.postgres.stop() }, hold: .seconds(5),
+              heal: { cluster in try cluster.postgres.start() }),
+    ]
+    static let lastVictim = Mutex(0)
+    /// A send slower than this counts as disturbed (they take milliseconds otherwise).
+    static let slow = Duration.milliseconds(250)
+
+    /// What one round found.
+    struct Round {
+        let fault: String
+        var acknowledged = 0
+        var lost = 0
+        var duplicates = 0
+        var errors = 0
+        var longestFailing: Duration = .zero
+        /// The slowest acknowledged send (first attempt to acknowledgement).
+        var slowestSend: Duration = .zero
+        /// From the fault until every room answered at its usual pace again: the
+        /// acknowledgement that ended each writer's last slow send (failed, or slower than
+        /// `slow`) under way at or after the fault; zero if none was disturbed.
+        var answeringAgain: Duration = .zero
+    }
+
+    static func run(_ fault: Fault, round: Int, on cluster: Cluster) async throws -> Round {
+        // Where each room's history stands: this round's messages come after it.
+        let auditor = try await GateTestClient.connect(port: cluster.gates[1], user: "auditor")
+        var before: [String: Int64] = [:]
+        for room in rooms { before[Chat.roomID(room)] = try await lastSeq(of: Chat.roomID(room), via: auditor) }
+        await auditor.close()
+        let writers = rooms.enumerated().map { index, room in
+            ChaosWriter(name: "r\(round)w\(index)", room: Chat.roomID(room), gates: index % 2 == 0 ? cluster.gates : cluster.gates.reversed())
+        }
+        let tasks = writers.map { writer in Task { await writer.run() } }
+        try await Task.sleep(for: .seconds(2)) // load flowing before the fault
+        let struck = ContinuousClock.now
+        try await fault.inject(cluster)
+        try await Task.sleep(for: fault.hold)
+        try await fault.heal(cluster)
+        // Until every writer has been acknowledged after the heal (or two minutes pass).
+        let healed = ContinuousClock.now
+        let deadline = healed + .seconds(120)
+        while ContinuousClock.now < deadline && writers.contains(where: { $0.lastAcknowledged < healed }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(1))
+        for writer in writers { writer.stop() }
+        for task in tasks { await task.value }
+        try await cluster.ready()
+
+        var result = Round(fault: fault.name)
+        let reader = try await GateTestClient.connect(port: cluster.gates[1], user: "auditor")
+        defer { Task { await reader.close() } }
+        for writer in writers {
+            let stored = try await history(of: writer.room, after: before[writer.room]!, via: reader).map(\.message)
+                .filter { $0.hasPrefix(writer.name + "-") }
+            var counts: [String: Int] = [:]
+            for text in stored { counts[text, default: 0] += 1 }
+            result.acknowledged += writer.acknowledged.count
+            let missing = writer.acknowledged.filter { counts[$0] == nil }
+            if !missing.isEmpty {
+                let all = try await history(of: writer.room, after: before[writer.room]!, via: reader)
+                print("chaos: \(writer.name) in \(writer.room): \(missing.count) of \(writer.acknowledged.count) missing, first \(missing.prefix(3)), "
+                      + "last \(missing.suffix(2)); history \(all.count) messages, seqs \(all.first?.seq ?? 0)...\(all.last?.seq ?? 0), "
+                      + "gaps \(zip(all, all.dropFirst()).filter { $1.seq != $0.seq + 1 }.prefix(3).map { ($0.seq, $1.seq) })")
+            }
+            result.lost += missing.count
+            result.duplicates += counts.values.filter { $0 > 1 }.reduce(0) { $0 + $1 - 1 }
+            result.errors += writer.errors
+            for span in writer.failing { result.longestFailing = max(result.longestFailing, span.end - span.start) }
+            let disturbed = writer.sends.filter { $0.acknowledged > struck && $0.acknowledged - $0.started > slow }
+            if let last = disturbed.last { result.answeringAgain = max(result.answeringAgain, last.acknowledged - struck) }
+            result.slowestSend = max(result.slowestSend, writer.sends.map { $0.acknowledged - $0.started }.max() ?? .zero)
+        }
+        return result
+    }
+
+    /// The seq of `room`'s last message; a room with none gets one first (after_seq 0
+    /// asks for the latest messages, so paging from the start needs a seq to start after).
+    static func lastSeq(of room: String, via client: GateTestClient) async throws -> Int64 {
+        var request = Chat_ChatRoom_GetRecentMessagesRequest()
+        request.limit = 1
+        let latest: Chat_ChatRoom_GetRecentMessagesResponse = try await client.call("ChatRoom", room, "GetRecentMessages", request)
+        if let last = latest.messages.last { return last.seq }
+        let _: Chat_ChatRoom_JoinResponse = try await client.call("ChatRoom", room, "Join", Chat_ChatRoom_JoinRequest())
+        var seed = Chat_ChatRoom_SendChatMessageRequest()
+        seed.message = "seed"
+        let _: Chat_Client_SendChatMessageResponse = try await client.call("ChatRoom", room, "SendMessage", seed)
+        return try await lastSeq(of: room, via: client)
+    }
+
+    /// Every message stored in `room` after `seq`, oldest first, paged by seq.
+    static func history(of room: String, after seq: Int64, via client: GateTestClient) async throws -> [Chat_ChatMessage] {
+        var messages: [Chat_ChatMessage] = []
+        while true {
+            var request = Chat_ChatRoom_GetRecentMessagesRequest()
+            request.afterSeq = messages.last?.seq ?? seq
+            request.limit = 1000
+            let page: Chat_ChatRoom_GetRecentMessagesResponse = try await client.call("ChatRoom", room, "GetRecentMessages", request)
+            if page.messages.isEmpty { return messages }
+            messages += page.messages
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.1f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    static func table(_ rounds: [Round]) -> String {
+        var lines = ["| fault | runs | acknowledged | lost | duplicates | failed sends | longest failing | slowest send | every room answering again |",
+                     "|---|---|---|---|---|---|---|---|---|"]
+        for name in faults.map(\.name) {
+            let runs = rounds.filter { $0.fault == name }
+            guard !runs.isEmpty else { continue }
+            let again = runs.map(\.answeringAgain)
+            lines.append("| \(name) | \(runs.count) | \(runs.map(\.acknowledged).reduce(0, +)) | \(runs.map(\.lost).reduce(0, +)) | "
+                         + "\(runs.map(\.duplicates).reduce(0, +)) | \(runs.map(\.errors).reduce(0, +)) | "
+                         + "\(seconds(runs.map(\.longestFailing).max()!)) | \(seconds(runs.map(\.slowestSend).max()!)) | "
+                         + "\(seconds(again.min()!))-\(seconds(again.max()!)) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    @Test func everyFaultLosesNoAcknowledgedMessageAndStoresNoneTwice() async throws {
+        let chosen = Self.full ? Self.faults : Self.faults.filter { ["kill -9 of a node", "kill -9 of a gate", "etcd restarted"].contains($0.name) }
+        let repeats = Self.full ? 3 : 1
+        let cluster = try await Cluster()
+        defer { cluster.stop() }
+        var rounds: [Round] = []
+        var number = 0
+        for fault in chosen {
+            for _ in 0..<repeats {
+                number += 1
+                let round = try await Self.run(fault, round: number, on: cluster)
+                print("chaos: \(fault.name): \(round)")
+                #expect(round.lost == 0, "\(fault.name): \(round.lost) acknowledged messages lost")
+                #expect(round.duplicates == 0, "\(fault.name): \(round.duplicates) stored twice")
+                #expect(round.acknowledged > 0, "\(fault.name): nothing was acknowledged")
+                rounds.append(round)
+            }
+        }
+        let table = Self.table(rounds)
+        print(table)
+        let output = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/test-output")
+        try? FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        try? (table + "\n").write(to: output.appendingPathComponent(Self.full ? "chaos.md" : "chaos-short.md"), atomically: true, encoding: .utf8)
+    }
+}
