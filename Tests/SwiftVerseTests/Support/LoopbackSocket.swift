@@ -38,6 +38,21 @@ struct LoopbackSocket {
         return received
     }
 
+    /// Reads until the server closes (the bytes it sent), or nil if `seconds` pass with
+    /// the connection still open.
+    func readUntilClosed(within seconds: Int) -> [UInt8]? {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { return received }
+            if count < 0 { return errno == EAGAIN || errno == EWOULDBLOCK ? nil : received }
+            received += buffer[0..<count]
+        }
+    }
+
     func close() {
         Foundation.close(fd)
     }

@@ -25,6 +25,9 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
     private let responder: HTTPGateResponder
     private var state = State.idle
     private var context: ChannelHandlerContext?
+    /// Closes the connection if the next request (or the body of this one) does not
+    /// arrive in time: armed while reading, off while answering or streaming.
+    private var readDeadline: Scheduled<Void>?
 
     init(responder: HTTPGateResponder) {
         self.responder = responder
@@ -34,12 +37,26 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        expectRequest(within: responder.configuration.idleTimeout)
+    }
+
+    private func expectRequest(within timeout: TimeAmount) {
+        readDeadline?.cancel()
+        guard let context else { return }
+        let channel = context.channel
+        readDeadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    private func stopReadDeadline() {
+        readDeadline?.cancel()
+        readDeadline = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
             state = .receiving(head, body: context.channel.allocator.buffer(capacity: 0))
+            expectRequest(within: responder.configuration.requestTimeout)
         case (.body(var chunk), .receiving(let head, var body)):
             if body.readableBytes + chunk.readableBytes > responder.configuration.maxBodyBytes {
                 state = .discarding(head)
@@ -49,9 +66,11 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
             }
         case (.end, .receiving(let head, let body)):
             state = .answering(head)
+            stopReadDeadline()
             responder.answer(head, body: body, bodyTooLarge: false, on: self)
         case (.end, .discarding(let head)):
             state = .answering(head)
+            stopReadDeadline()
             responder.answer(head, body: ByteBuffer(), bodyTooLarge: true, on: self)
         default:
             break // a discarded body's chunks; anything after a stream began
@@ -61,6 +80,7 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
     func channelInactive(context: ChannelHandlerContext) {
         if case .streaming(let sink) = state { sink.peerGone() }
         state = .closed
+        stopReadDeadline()
         context.fireChannelInactive()
     }
 
@@ -86,6 +106,7 @@ final class HTTPGateHandler: ChannelInboundHandler, RemovableChannelHandler, HTT
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         let sent = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         state = .idle
+        expectRequest(within: responder.configuration.idleTimeout)
         if !keepAlive {
             let channel = context.channel
             sent.whenComplete { _ in channel.close(promise: nil) }

@@ -21,6 +21,11 @@ public struct HTTPGateConfiguration: Sendable {
     public var tls: TLSConfiguration?
     /// What `GET /metrics` serves; nil: 404.
     public var metrics: MetricsEndpoint?
+    /// An HTTP/1.1 connection waiting for a request (a new or kept-alive one, or one whose
+    /// head arrives byte by byte: slowloris) is closed after this.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// A request whose body has not ended this long after its head is closed.
+    public var requestTimeout: TimeAmount = .seconds(30)
 
     public init(host: String, port: Int, allowedOrigins: [String]? = nil, webRoot: String? = nil) {
         self.host = host
