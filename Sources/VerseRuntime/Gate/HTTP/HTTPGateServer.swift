@@ -62,6 +62,18 @@ final class HTTPGateServer: Sendable {
         self.logger = logger
     }
 
+    /// HTTP/2 for browsers, tighter than gRPC's: a page needs a handful of streams (its
+    /// files, its calls, one event stream), and a stranger should not get a thousand
+    /// streams and 8 MiB of receive window per connection.
+    static let browserHTTP2: HTTP2Settings = {
+        var settings = HTTP2Settings()
+        settings.maxConcurrentStreams = 100
+        settings.streamWindowSize = 256 << 10
+        settings.connectionWindowSize = 1 << 20
+        settings.maxQueuedBytesPerConnection = 8 << 20
+        return settings
+    }()
+
     /// The bound port (the configured one, or the one the system chose for 0).
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
 
@@ -87,7 +99,7 @@ final class HTTPGateServer: Sendable {
                         if let tls {
                             // HTTPS: HTTP/2 when the client offers it (ALPN), else HTTP/1.1.
                             try tls.configure(channel, http1: http1, http2: { channel in
-                                try HTTP2RequestServer.configure(channel, maxBodyBytes: maxBodyBytes,
+                                try HTTP2RequestServer.configure(channel, settings: Self.browserHTTP2, maxBodyBytes: maxBodyBytes,
                                                                  handler: HTTP2GateRequests(responder: responder), logger: logger)
                             })
                         } else {
