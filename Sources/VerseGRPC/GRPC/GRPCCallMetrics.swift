@@ -12,12 +12,15 @@ final class GRPCCallMetrics: Sendable {
     private let labels: [(String, String)]
     private let callsLabel: String
     private let calls = NIOLockedValueBox<[Counter?]>(Array(repeating: nil, count: GRPCStatus.Code.allCases.count))
+    /// Most calls end OK: their counter is made up front and needs no lock.
+    private let ok: Counter
     private let duration: Timer
 
     init(service: String, method: String, side: Side = .server) {
         labels = [("service", service), ("method", method)]
         callsLabel = "swiftverse_grpc_\(side.rawValue)_calls_total"
         duration = Timer(label: "swiftverse_grpc_\(side.rawValue)_call_duration_seconds", dimensions: labels)
+        ok = Counter(label: callsLabel, dimensions: labels + [("code", "\(GRPCStatus.Code.ok)")])
     }
 
     /// A client's metrics for `path` (`/service/method`), made once per path.
@@ -45,7 +48,7 @@ final class GRPCCallMetrics: Sendable {
 
     /// A call that began at `started` (uptime nanoseconds) ended with `code`.
     func record(_ code: GRPCStatus.Code, startedAt started: UInt64) {
-        counter(code).increment()
+        (code == .ok ? ok : counter(code)).increment()
         duration.recordNanoseconds(Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- started))
     }
 }
