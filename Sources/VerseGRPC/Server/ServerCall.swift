@@ -33,6 +33,8 @@ public final class ServerCall: Sendable {
         var initial = Metadata()
         var trailing = Metadata()
         var cutOff = false
+        /// What the peer had left unread when it was cut off.
+        var cutOffBacklog = 0
         /// What runs when the call ends (`keepOpen`'s action, `waitUntilEnded`'s wake-up).
         var endActions: [@Sendable (ServerCall) -> Void] = []
     }
@@ -218,7 +220,15 @@ public final class ServerCall: Sendable {
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).
     public var wasCutOff: Bool { mutable.withLock { $0.cutOff } }
 
-    func markCutOff() { mutable.withLock { $0.cutOff = true } }
+    /// The bytes it had left unread when it was cut off (0 if it was not).
+    public var cutOffBacklog: Int { mutable.withLock { $0.cutOffBacklog } }
+
+    func markCutOff(backlog: Int) {
+        mutable.withLock { state in
+            state.cutOff = true
+            state.cutOffBacklog = backlog
+        }
+    }
 
     /// Sends the response headers now, before any message (a long-lived stream's
     /// peer then knows the call was accepted).

@@ -168,7 +168,7 @@ final class ServerStream: HTTP2StreamHandler {
     private func cutOff(backlog: Int) {
         guard machine.cutOff() else { return }
         connection?.resetStream(stream: id, code: .enhanceYourCalm)
-        call?.markCutOff()
+        call?.markCutOff(backlog: backlog)
         tearDown(inbox: GRPCStatus(.resourceExhausted, "the client stopped reading: \(backlog) bytes queued"), cancellingHandler: true)
     }
 

@@ -146,7 +146,7 @@ public final class Gate: Sendable {
             // Pushes flow from the event loop (writeOnEventLoop) until the client goes away;
             // no task waits meanwhile, so an idle client costs only its session and stream.
             context.call.keepOpen { [self] call in
-                if call.wasCutOff { slowClientCutOff(session.id) }
+                if call.wasCutOff { slowClientCutOff(session.id, unread: call.cutOffBacklog) }
                 clientLeft(session.id)
             }
         }
@@ -290,12 +290,14 @@ public final class Gate: Sendable {
         ServerCall.BacklogLimit(bytes: configuration.maxQueuedPushBytes, grace: TimeAmount(configuration.slowClientGrace))
     }
 
-    /// Counts and logs a client cut off for not reading its pushes.
-    func slowClientCutOff(_ clientID: String) {
+    /// Counts and logs a client cut off for not reading its pushes (by its stream's
+    /// limit, or its connection's or the process's budget): `unread`, the bytes it left.
+    func slowClientCutOff(_ clientID: String, unread: Int? = nil) {
         slowClients.withLockedValue { $0 += 1 }
         RuntimeMetrics.clientsCutOff.increment()
-        logger.warning("disconnected a client that stopped reading its pushes",
-                       metadata: ["client": "\(clientID)", "limit-bytes": "\(configuration.maxQueuedPushBytes)"])
+        var metadata: Logger.Metadata = ["client": "\(clientID)", "stream-limit-bytes": "\(configuration.maxQueuedPushBytes)"]
+        if let unread { metadata["unread-bytes"] = "\(unread)" }
+        logger.warning("disconnected a client that stopped reading its pushes", metadata: metadata)
     }
 }
 
