@@ -146,7 +146,11 @@ final class RequestConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         let stream = HTTP2RequestReader(request: request, maxBodyBytes: maxBodyBytes, handler: handler,
                                    responder: HTTP2Responder(connection: connection, streamID: streamID, eventLoop: eventLoop),
                                    connection: connection, streamID: streamID)
-        if endStream { stream.streamReceivedEndOfData() }
+        if endStream {
+            stream.streamReceivedEndOfData()
+        } else {
+            stream.expectBody(within: HTTP2RequestReader.bodyTimeout, on: eventLoop)
+        }
         return stream
     }
 
@@ -163,6 +167,9 @@ final class HTTP2RequestReader: HTTP2StreamHandler {
     private unowned let connection: HTTP2Connection
     private let streamID: Int32
     private var handed = false
+    /// Answers 408 if the body has not ended in time (a peer holding a stream open).
+    private var bodyDeadline: Scheduled<Void>?
+    static let bodyTimeout = TimeAmount.seconds(30)
 
     init(request: HTTP2Request, maxBodyBytes: Int, handler: any HTTP2RequestHandler, responder: HTTP2Responder,
          connection: HTTP2Connection, streamID: Int32) {
@@ -192,10 +199,26 @@ final class HTTP2RequestReader: HTTP2StreamHandler {
     func streamReceivedEndOfData() {
         guard !handed else { return }
         handed = true
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
         handler.handle(request, responder: responder)
     }
 
+    func expectBody(within timeout: TimeAmount, on eventLoop: EventLoop) {
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        bodyDeadline = eventLoop.scheduleTask(in: timeout) {
+            let reader = bound.value
+            reader.bodyDeadline = nil
+            guard !reader.handed else { return }
+            reader.handed = true
+            reader.responder.respond(status: 408, headers: [HTTP2Header("content-type", "text/plain")],
+                                     body: ByteBuffer(string: "the request body did not end within \(timeout.nanoseconds / 1_000_000_000) s\n"))
+        }
+    }
+
     func streamClosed(_ reason: HTTP2StreamCloseReason) {
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
         responder.streamClosed()
     }
 

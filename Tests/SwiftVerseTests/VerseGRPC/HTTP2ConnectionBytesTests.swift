@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -274,5 +275,36 @@ struct RequestTimeoutBytesTests {
         #expect(try peer.received().filter { $0.stream == 1 }.map(\.type) == [.headers, .data, .headers])
         peer.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(try peer.received().filter { $0.stream == 1 } == [], "the timer went with the request's end")
+    }
+}
+
+/// The HTTPS port's HTTP/2 side answers 408 to a request whose body never ends.
+@Suite("HTTP/2 requests (the HTTPS port): body timeout, byte by byte")
+struct HTTP2RequestTimeoutBytesTests {
+    struct Echo: HTTP2RequestHandler {
+        func handle(_ request: HTTP2Request, responder: HTTP2Responder) {
+            responder.respond(status: 200, headers: [], body: request.body)
+        }
+    }
+
+    @Test func aBodyThatNeverEndsIsAnswered408() throws {
+        let channel = EmbeddedChannel()
+        try HTTP2RequestServer.configure(channel, maxBodyBytes: 1 << 20, handler: Echo(), logger: Logger(label: "test"))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        let hpack = HPACKCodec()
+        func received() throws -> [HTTP2Frame] {
+            var bytes: [UInt8] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += Array(buffer.readableBytesView) }
+            return HTTP2Frame.parse(bytes)
+        }
+        _ = try received()
+        try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame.clientPreface + HTTP2Frame(.settings).bytes))
+        let head = hpack.encode([(":method", "POST"), (":scheme", "https"), (":path", "/api/v1/objects/call/A/b/C"), (":authority", "x")])
+        try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame(.headers, flags: HTTP2Frame.endHeaders, stream: 1, payload: head).bytes))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
+        #expect(try received().filter { $0.stream == 1 && $0.type == .headers } == [])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        let answer = try received().first { $0.stream == 1 && $0.type == .headers }
+        #expect(answer.map { hpack.decode($0.payload) }?.contains { $0 == (":status", "408") } == true, "\(String(describing: answer))")
     }
 }
