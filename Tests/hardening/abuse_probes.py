@@ -129,16 +129,17 @@ class GoodClient:
             self.received.clear()
             self.latencies.clear()
             self.errors.clear()
-        stop = threading.Event()
-        sender = threading.Thread(target=self.run, args=(stop, label))
+        stop, attack_over = threading.Event(), threading.Event()
+        sender = threading.Thread(target=self.run, args=(attack_over, label))  # beside the whole attack
         outcome = {}
         attacker = threading.Thread(target=lambda: outcome.update(attack(stop) or {}))
         sender.start()
         attacker.start()
         time.sleep(SECONDS)
         stop.set()
+        attacker.join(timeout=90)
+        attack_over.set()
         sender.join()
-        attacker.join(timeout=30)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with self.lock:
@@ -254,7 +255,10 @@ def unread_pushes(stop):
     flooder = GoodClient("flooder")
     text = "f" * 4000
     sent, peak = 0, resident_mib()
-    while not stop.is_set():
+    # At least 4,000 messages (16 MB to each stream: past what grpcio buffers for a call
+    # its application does not read), however long a slow machine takes (a minute at most).
+    give_up = time.monotonic() + 60
+    while (not stop.is_set() or sent < 4000) and time.monotonic() < give_up:
         try:
             flooder.call("SendMessage", chat_pb2.ChatRoom_SendChatMessageRequest(message=text), chat_pb2.Client_SendChatMessageResponse)
             sent += 1
@@ -262,6 +266,9 @@ def unread_pushes(stop):
             pass
         if sent % 50 == 0:
             peak = max(peak, resident_mib())
+    deadline = time.monotonic() + 10  # grpcio reports a reset stream in its own time
+    while time.monotonic() < deadline and not any(stream.done() for stream in streams):
+        time.sleep(0.1)
     cut = sum(1 for stream in streams if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
     for stream in streams:
         stream.cancel()
