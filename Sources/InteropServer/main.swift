@@ -66,6 +66,7 @@ struct InteropServer: ParsableCommand {
         }
         configuration.maxReceiveMessageSize = maxReceiveMessageSize
         let server = GRPCServer(configuration: configuration, services: [TestServiceServer.service()])
+        TerminationSignal.arm() // before the port opens: a stop request from then on is kept
         try await server.start()
         // Scripts read this line to learn the port when --port 0 was given.
         print("interop-server listening on \(host):\(server.localPort ?? port)")

@@ -223,6 +223,7 @@ public struct HostPort: Sendable, CustomStringConvertible {
 /// `whileServing` runs once the process has started, and is cancelled at the signal.
 public func serveUntilSignalled(_ process: ClusterProcess, logger: Logger,
                                 whileServing: @escaping @Sendable () async -> Void = {}) async throws {
+    TerminationSignal.arm() // before anything can report ready: a stop request then is kept
     try await process.start()
     let release = MemoryRelease.start(on: process.eventLoops)
     let work = Task { await whileServing() }
