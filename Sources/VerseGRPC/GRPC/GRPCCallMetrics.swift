@@ -24,18 +24,13 @@ final class GRPCCallMetrics: Sendable {
     }
 
     /// A client's metrics for `path` (`/service/method`), made once per path.
-    static func client(path: String) -> GRPCCallMetrics {
-        clientMetrics.withLockedValue { table in
-            if let found = table[path] { return found }
-            let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-            let made = GRPCCallMetrics(service: parts.first.map(String.init) ?? "unknown",
-                                       method: parts.count > 1 ? String(parts[1]) : "unknown", side: .client)
-            table[path] = made
-            return made
-        }
-    }
+    static func client(path: String) -> GRPCCallMetrics { clientMetrics[path] }
 
-    private static let clientMetrics = NIOLockedValueBox<[String: GRPCCallMetrics]>([:])
+    private static let clientMetrics = ByLabel { (path: String) in
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return GRPCCallMetrics(service: parts.first.map(String.init) ?? "unknown",
+                               method: parts.count > 1 ? String(parts[1]) : "unknown", side: .client)
+    }
 
     private func counter(_ code: GRPCStatus.Code) -> Counter {
         calls.withLockedValue { calls in

@@ -41,7 +41,7 @@ extension HTTP2Connection {
     /// calling back. A connection that keeps sending such blocks is sent away.
     private func abandonHeaderBlock(streamID: Int32) -> Int32 {
         guard let session else { return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-        HTTP2Metrics.resetsSent(.enhanceYourCalm).increment()
+        HTTP2Metrics.resetsSent[.enhanceYourCalm].increment()
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.enhanceYourCalm.rawValue)
         abandonedHeaderBlocks += 1
         if abandonedHeaderBlocks >= Self.abandonedHeaderBlocksBeforeGoAway {

@@ -112,7 +112,7 @@ extension HTTP2Connection {
 
     func resetStream(stream id: Int32, code: HTTP2ErrorCode) {
         guard let session, let stream = stream(id), !stream.state.isClosed else { return }
-        HTTP2Metrics.resetsSent(code).increment()
+        HTTP2Metrics.resetsSent[code].increment()
         // A reset stream sends no more DATA: its queue is freed now (and stops counting
         // against the budgets before the RST_STREAM is even out).
         dataQueued(-stream.outbound.readableBytes)
@@ -143,7 +143,7 @@ extension HTTP2Connection {
     /// finish, new ones are refused, and the connection closes when the last one ends.
     func startDraining() {
         guard let session, lifecycle == .starting || lifecycle == .active else { return }
-        HTTP2Metrics.goAwaysSent(.noError).increment()
+        HTTP2Metrics.goAwaysSent[.noError].increment()
         lifecycle = .draining
         _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
                                   nghttp2_session_get_last_proc_stream_id(session),

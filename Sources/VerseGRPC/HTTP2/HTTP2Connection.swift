@@ -149,7 +149,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         logger.debug("closing HTTP/2 connection: \(reason)",
                      metadata: ["peer": "\(context?.channel.remoteAddress.map { "\($0)" } ?? "?")", "code": "\(code.name)"])
         if nghttp2_session_terminate_session(session, code.rawValue) == 0 {
-            HTTP2Metrics.goAwaysSent(code).increment()
+            HTTP2Metrics.goAwaysSent[code].increment()
         }
         lifecycle = .draining
         if !inReadBatch { flushNow() }

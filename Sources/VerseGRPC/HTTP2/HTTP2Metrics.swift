@@ -1,5 +1,4 @@
 import CoreMetrics
-import NIOConcurrencyHelpers
 
 /// HTTP/2 traffic: bytes, and the frames this process sent that end streams or
 /// connections, by error code (a bounded set).
@@ -17,18 +16,10 @@ enum HTTP2Metrics {
     /// Connections the gRPC server answered with "too many connections" (maxConnections).
     static let connectionsRefused = Counter(label: "swiftverse_grpc_server_connections_refused_total")
 
-    private static let resets = NIOLockedValueBox<[UInt32: Counter]>([:])
-    private static let goAways = NIOLockedValueBox<[UInt32: Counter]>([:])
-
-    static func resetsSent(_ code: HTTP2ErrorCode) -> Counter { counter(resets, "swiftverse_http2_rst_stream_sent_total", code) }
-    static func goAwaysSent(_ code: HTTP2ErrorCode) -> Counter { counter(goAways, "swiftverse_http2_goaway_sent_total", code) }
-
-    private static func counter(_ table: NIOLockedValueBox<[UInt32: Counter]>, _ label: String, _ code: HTTP2ErrorCode) -> Counter {
-        table.withLockedValue { counters in
-            if let counter = counters[code.rawValue] { return counter }
-            let counter = Counter(label: label, dimensions: [("code", code.name)])
-            counters[code.rawValue] = counter
-            return counter
-        }
+    static let resetsSent = ByLabel { (code: HTTP2ErrorCode) in
+        Counter(label: "swiftverse_http2_rst_stream_sent_total", dimensions: [("code", code.name)])
+    }
+    static let goAwaysSent = ByLabel { (code: HTTP2ErrorCode) in
+        Counter(label: "swiftverse_http2_goaway_sent_total", dimensions: [("code", code.name)])
     }
 }

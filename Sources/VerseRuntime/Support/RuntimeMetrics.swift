@@ -1,6 +1,7 @@
 import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
+import VerseGRPC
 
 /// The runtime's metrics (swift-metrics, `swiftverse_` names, units in the names,
 /// labels of bounded cardinality: object types, never ids). Instruments are made once.
@@ -79,26 +80,6 @@ struct Deactivation: Hashable, Sendable {
     }
     let type: String
     let reason: Reason
-}
-
-/// Instruments made once per label value, at first use (every label here takes one of
-/// a bounded set of values: object types, reasons).
-final class ByLabel<Key: Hashable & Sendable, Instrument: Sendable>: Sendable {
-    private let make: @Sendable (Key) -> Instrument
-    private let made = NIOLockedValueBox<[Key: Instrument]>([:])
-
-    init(_ make: @escaping @Sendable (Key) -> Instrument) {
-        self.make = make
-    }
-
-    subscript(_ key: Key) -> Instrument {
-        made.withLockedValue { made in
-            if let found = made[key] { return found }
-            let instrument = make(key)
-            made[key] = instrument
-            return instrument
-        }
-    }
 }
 
 /// One object method's metrics on a node: calls that answered and that failed, and how
