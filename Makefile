@@ -57,8 +57,7 @@ test-swift:
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
 	@status=0; SWIFTVERSE_PYTHON=$(abspath $(PYTHON)) $(SWIFT) test --skip-build --no-parallel || status=$$?; \
-	for f in $${TMPDIR:-/tmp}/verse-etcd-*.pid $${TMPDIR:-/tmp}/verse-proc-*.pid; do [ -f "$$f" ] && kill "$$(cat "$$f")" 2>/dev/null; rm -f "$$f"; done; \
-	rm -rf /tmp/verse-pg-*; \
+	tools/test-leftovers.sh; \
 	exit $$status
 
 test-interop:
@@ -84,7 +83,9 @@ test-hardening:
 chaos: deps
 	$(SWIFT) build
 	$(SWIFT) build --build-tests
-	SWIFTVERSE_CHAOS=full $(SWIFT) test --skip-build --no-parallel --filter ChaosTests
+	@status=0; SWIFTVERSE_CHAOS=full $(SWIFT) test --skip-build --no-parallel --filter ChaosTests || status=$$?; \
+	tools/test-leftovers.sh; \
+	exit $$status
 
 ## soak: SOAK_MINUTES (30) of chat load with churn; RSS, descriptors and threads flat within 10%, nothing lost
 soak: build-release venv

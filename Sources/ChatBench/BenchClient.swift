@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOConcurrencyHelpers
+import NIOCore
 import VerseGRPC
 import VerseGateClient
 import VerseProtobuf
@@ -40,40 +41,93 @@ struct BenchStamp {
     }
 }
 
-/// One simulated chat user: its gate registration and its room.
+/// One simulated chat user: its gate registration and its room. Given several gates,
+/// it moves to the next one when its gate goes (its Register stream ends): it registers
+/// there, joins its room again and fetches what it missed meanwhile, and its sends retry
+/// (with the same message id, so none is stored twice) once it has moved.
 final class BenchClient: Sendable {
     let index: Int
     let user: String
     let room: String
-    let gate: GateClient
+    private let password: String
+    /// This user's connection to each gate, its own first.
+    private let gates: [GRPCClient]
+    private struct Session {
+        var gate: GateClient
+        var position: Int
+        /// Counts the moves, so a retrying send knows when one has happened.
+        var moves = 0
+    }
+    private let session: NIOLockedValueBox<Session>
+    private let closed = NIOLockedValueBox(false)
+    /// The last seq taken from a push; pushes at or below `fetchedThrough` were fetched
+    /// already after a move (the new registration may push them again).
+    private let seqs = NIOLockedValueBox<(last: Int64, fetchedThrough: Int64)>((0, 0))
+    private let onPush = NIOLockedValueBox<(@Sendable (ByteBuffer) -> Void)?>(nil)
 
-    private init(index: Int, user: String, room: String, gate: GateClient) {
+    private init(index: Int, user: String, password: String, room: String, gates: [GRPCClient], gate: GateClient) {
         self.index = index
         self.user = user
+        self.password = password
         self.room = room
-        self.gate = gate
+        self.gates = gates
+        session = NIOLockedValueBox(Session(gate: gate, position: 0))
     }
 
-    /// Registers and joins `room`.
-    static func start(index: Int, user: String, password: String, room: String, grpc: GRPCClient) async throws -> BenchClient {
+    /// Registers on the first of `gates` and joins `room`.
+    static func start(index: Int, user: String, password: String, room: String, gates: [GRPCClient]) async throws -> BenchClient {
+        let gate = try await join(room, as: user, password: password, on: gates[0])
+        return BenchClient(index: index, user: user, password: password, room: room, gates: gates, gate: gate)
+    }
+
+    private static func join(_ room: String, as user: String, password: String, on grpc: GRPCClient) async throws -> GateClient {
         let gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: user, password: password))
         var join = Chat_ChatRoom_JoinRequest()
         join.userName = user
         join.clientId = gate.clientID
-        let _: Chat_ChatRoom_JoinResponse = try await gate.call("ChatRoom", "ChatRoom-\(room)", "Join", join, timeout: .seconds(30))
-        return BenchClient(index: index, user: user, room: room, gate: gate)
+        do {
+            let _: Chat_ChatRoom_JoinResponse = try await gate.call("ChatRoom", "ChatRoom-\(room)", "Join", join, timeout: .seconds(30))
+        } catch {
+            gate.close()
+            throw error
+        }
+        return gate
     }
 
-    func send(_ text: String) async throws {
+    /// Moves made to another gate.
+    var moves: Int { session.withLockedValue { $0.moves } }
+
+    func send(_ text: String, id: String) async throws {
         var request = Chat_ChatRoom_SendChatMessageRequest()
         request.userName = user
         request.message = text
-        let _: Chat_Client_SendChatMessageResponse = try await gate.call("ChatRoom", "ChatRoom-\(room)", "SendMessage", request, timeout: .seconds(30))
+        request.messageId = id
+        let _: Chat_Client_SendChatMessageResponse = try await retrying { [request] gate in
+            try await gate.call("ChatRoom", "ChatRoom-\(self.room)", "SendMessage", request, timeout: .seconds(30))
+        }
     }
 
     func listRooms() async throws {
-        let _: Chat_ChatRoom_ListResponse = try await gate.call("ChatRoomMgr", "ChatRoomMgr0", "ListChatRooms", Chat_ChatRoom_ListRequest(),
-                                                                timeout: .seconds(30))
+        let _: Chat_ChatRoom_ListResponse = try await retrying { gate in
+            try await gate.call("ChatRoomMgr", "ChatRoomMgr0", "ListChatRooms", Chat_ChatRoom_ListRequest(), timeout: .seconds(30))
+        }
+    }
+
+    /// Runs `call` on the current gate. With several gates, a call that fails because its
+    /// gate or connection went (UNAVAILABLE, CANCELLED) is tried again once this user has
+    /// moved (or every 200 ms), for up to 30 s; with one gate every failure is final.
+    private func retrying<Response>(_ call: @Sendable (GateClient) async throws -> Response) async throws -> Response {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let (gate, moves) = session.withLockedValue { ($0.gate, $0.moves) }
+            do {
+                return try await call(gate)
+            } catch let status as GRPCStatus where gates.count > 1 && [.unavailable, .cancelled].contains(status.code)
+                        && ContinuousClock.now < deadline {
+                let waitUntil = ContinuousClock.now + .milliseconds(200)
+                while self.moves == moves && ContinuousClock.now < waitUntil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
     }
 
     /// Hands each pushed bench stamp to `deliver`, on the connection's event loop as
@@ -83,25 +137,80 @@ final class BenchClient: Sendable {
     /// seq seen already is a repeat. Gates without seqs (0) are not checked.
     func receive(_ deliver: @escaping @Sendable (_ stamp: BenchStamp, _ receivedNanos: UInt64, _ recovered: Bool) -> Void,
                  seqEvent: @escaping @Sendable (SeqEvent) -> Void) async {
-        let lastSeq = NIOLockedValueBox<Int64>(0)
-        await gate.registration.call.receive { bytes in
+        let seqs = self.seqs
+        let handler: @Sendable (ByteBuffer) -> Void = { bytes in
             let now = monotonicNanos()
             guard let any = try? bytes.withUnsafeReadableBytes({ try ProtoAny(serializedBytes: $0) }),
                   let note = try? any.unpack(Chat_Client_NewMessageNotification.self), let message = note.message,
                   let stamp = BenchStamp(parsing: message.message) else { return }
             if message.seq > 0 {
-                let previous = lastSeq.withLockedValue { last in
-                    defer { last = max(last, message.seq) }
-                    return last
+                let (previous, fetched) = seqs.withLockedValue { seqs in
+                    defer { seqs.last = max(seqs.last, message.seq) }
+                    return seqs
                 }
+                if message.seq <= fetched { return } // delivered by the fetch after a move
                 if message.seq <= previous { return seqEvent(.repeated) }
                 // The first push sets where this receiver starts (it joined mid-stream).
                 if previous > 0 && message.seq > previous + 1 { self.fillGap(after: previous, before: message.seq, deliver, seqEvent) }
             }
             deliver(stamp, now, false)
         }
+        onPush.withLockedValue { $0 = handler }
+        await listen(on: session.withLockedValue { $0.gate }, deliver)
     }
 
+    /// Reads `gate`'s pushes, and (with several gates) moves on when its stream ends.
+    private func listen(on gate: GateClient, _ deliver: @escaping @Sendable (BenchStamp, UInt64, Bool) -> Void) async {
+        guard let handler = onPush.withLockedValue({ $0 }) else { return }
+        await gate.registration.call.receive(handler)
+        guard gates.count > 1 else { return }
+        Task {
+            _ = await gate.registration.call.status()
+            await self.move(deliver)
+        }
+    }
+
+    /// Registers on the next gate that answers, joins the room there, then fetches every
+    /// message stored after the last one pushed to this user (the new registration
+    /// pushes what comes after the join; the overlap is skipped by seq).
+    private func move(_ deliver: @escaping @Sendable (BenchStamp, UInt64, Bool) -> Void) async {
+        var position = session.withLockedValue { $0.position }
+        while !closed.withLockedValue({ $0 }) {
+            position = (position + 1) % gates.count
+            guard let gate = try? await Self.join(room, as: user, password: password, on: gates[position]) else {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            session.withLockedValue { $0 = Session(gate: gate, position: position, moves: $0.moves + 1) }
+            if closed.withLockedValue({ $0 }) { return gate.close() }
+            await listen(on: gate, deliver)
+            await fetchMissed(via: gate, deliver)
+            return
+        }
+    }
+
+    private func fetchMissed(via gate: GateClient, _ deliver: @escaping @Sendable (BenchStamp, UInt64, Bool) -> Void) async {
+        var after = seqs.withLockedValue { $0.last }
+        guard after > 0 else { return }
+        while true {
+            var request = Chat_ChatRoom_GetRecentMessagesRequest()
+            request.afterSeq = after
+            request.limit = 1000
+            guard let page: Chat_ChatRoom_GetRecentMessagesResponse =
+                    try? await gate.call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", request, timeout: .seconds(30)),
+                  let last = page.messages.last?.seq else { return }
+            let now = monotonicNanos()
+            // Only what no push has delivered meanwhile.
+            let fresh = seqs.withLockedValue { seqs -> [Chat_ChatMessage] in
+                let fresh = page.messages.filter { $0.seq > seqs.last }
+                seqs.fetchedThrough = max(seqs.fetchedThrough, last)
+                seqs.last = max(seqs.last, last)
+                return fresh
+            }
+            for message in fresh { if let stamp = BenchStamp(parsing: message.message) { deliver(stamp, now, true) } }
+            after = last
+        }
+    }
     enum SeqEvent: Sendable {
         /// A push with a seq at or below one seen already (pushed twice, or out of order).
         case repeated
@@ -116,7 +225,7 @@ final class BenchClient: Sendable {
         var request = Chat_ChatRoom_GetRecentMessagesRequest()
         request.afterSeq = last
         request.limit = Int32(min(next - last - 1, 1000))
-        let (gate, room) = (self.gate, self.room)
+        let (gate, room) = (session.withLockedValue { $0.gate }, self.room)
         Task {
             do {
                 let response: Chat_ChatRoom_GetRecentMessagesResponse =
@@ -132,6 +241,7 @@ final class BenchClient: Sendable {
     }
 
     func close() {
-        gate.close()
+        closed.withLockedValue { $0 = true }
+        session.withLockedValue { $0.gate }.close()
     }
 }

@@ -27,7 +27,10 @@ struct ChatBench: ParsableCommand {
         case list
     }
 
-    @Option(name: .customLong("target"), help: "Gate host:port (repeatable: clients spread over gates).")
+    @Option(name: .customLong("target"), help: """
+        Gate host:port (repeatable: users spread over the gates, and a user whose gate goes \
+        moves to the next one, fetches what it missed, and retries its sends).
+        """)
     var targets: [String] = ["127.0.0.1:48000"]
     @Option(help: "Simulated users.") var clients = 100
     @Option(help: "HTTP/2 connections per gate the users share (default: one per user).") var connections: Int?
@@ -100,12 +103,15 @@ struct ChatBench: ParsableCommand {
             var made: [BenchClient] = []
             for index in 0..<clients {
                 if index >= 64 { made.append(try await group.next()!) } // at most 64 registrations in flight
-                let pool = shared[index % targets.count]
-                let grpc = pool[(index / targets.count) % pool.count]
+                // Its own gate first, then the others in order.
+                let gates = (0..<targets.count).map { offset in
+                    let pool = shared[(index + offset) % targets.count]
+                    return pool[(index / targets.count) % pool.count]
+                }
                 let room = Self.roomNames[index % rooms]
                 let user = "\(userPrefix)\(index)"
                 let password = self.password
-                group.addTask { try await BenchClient.start(index: index, user: user, password: password, room: room, grpc: grpc) }
+                group.addTask { try await BenchClient.start(index: index, user: user, password: password, room: room, gates: gates) }
             }
             for try await client in group { made.append(client) }
             return made.sorted { $0.index < $1.index }
@@ -114,7 +120,7 @@ struct ChatBench: ParsableCommand {
         for index in 0..<stallClients { // own connections: unread data must not block anyone else's window
             let grpc = try makeClient(targets[index % targets.count])
             stalled.append(try await BenchClient.start(index: clients + index, user: "\(userPrefix)stall\(index)", password: password,
-                                                       room: Self.roomNames[index % rooms], grpc: grpc))
+                                                       room: Self.roomNames[index % rooms], gates: [grpc]))
         }
         log("registered \(clients) users (+\(stallClients) that never read) in \(started.duration(to: .now)) over \(shared.flatMap { $0 }.count) connections")
 
@@ -172,7 +178,7 @@ struct ChatBench: ParsableCommand {
 
         let report = RunReport(
             workload: workload, clients: clients, stallClients: stallClients,
-            seconds: Double(windowEnd - windowStart) / 1e9, measurements: measurements,
+            seconds: Double(windowEnd - windowStart) / 1e9, measurements: measurements, gateMoves: users.map(\.moves).reduce(0, +),
             serverCPUSeconds: cpuStart.flatMap { start in cpuEnd.map { $0 - start } })
         print(json ? report.json : report.table)
         if let problem = report.problem {
@@ -196,12 +202,13 @@ struct ChatBench: ParsableCommand {
                 sequence += 1
                 let stamp = BenchStamp(sender: sender.index, sequence: sequence, sentNanos: monotonicNanos())
                 let text = stamp.text(size: messageSize)
+                let id = "\(userPrefix)\(sender.index)-\(sequence)"
                 let workload = self.workload
                 let once: @Sendable () async -> Void = {
                     var failure: Error?
                     do {
                         switch workload {
-                        case .chat: try await sender.send(text)
+                        case .chat: try await sender.send(text, id: id)
                         case .list: try await sender.listRooms()
                         }
                     } catch {

@@ -16,10 +16,13 @@ struct RunReport {
     let latency: [String: Double]   // ms
     let callLatency: [String: Double]  // ms
     let serverCPUSeconds: Double?
+    /// Users that moved to another gate because theirs went (each move counts).
+    let gateMoves: Int
 
     init(workload: ChatBench.Workload, clients: Int, stallClients: Int, seconds: Double, measurements: Measurements,
-         serverCPUSeconds: Double?) {
+         gateMoves: Int, serverCPUSeconds: Double?) {
         self.workload = workload
+        self.gateMoves = gateMoves
         self.clients = clients
         self.stallClients = stallClients
         self.seconds = seconds
@@ -82,7 +85,7 @@ struct RunReport {
                 ("seq repeats", "\(seq.repeats)"),
             ]
         }
-        rows += [("call errors", "\(sendErrors)"), ("server CPU seconds", f(serverCPUSeconds, 3)),
+        rows += [("call errors", "\(sendErrors)"), ("moves to another gate", "\(gateMoves)"), ("server CPU seconds", f(serverCPUSeconds, 3)),
                  ("server CPU us per \(workload == .chat ? "delivery" : "call")", f(cpuMicrosPerDelivery))]
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
@@ -94,7 +97,7 @@ struct RunReport {
             "sent": sent, "calls_per_second": callsPerSecond, "expected": expected, "delivered": delivered, "lost": lost,
             "deliveries_per_second": deliveriesPerSecond, "call_errors": sendErrors, "out_of_order": outOfOrder,
             "seq_repeats": seq.repeats, "seq_gaps": seq.gaps, "seq_missing": seq.missing, "seq_recovered": seq.recovered,
-            "latency_ms": latency, "call_latency_ms": callLatency,
+            "latency_ms": latency, "call_latency_ms": callLatency, "gate_moves": gateMoves,
         ]
         if let serverCPUSeconds { object["server_cpu_seconds"] = serverCPUSeconds }
         if let cpu = cpuMicrosPerDelivery { object["server_cpu_us_per_unit"] = cpu }

@@ -13,7 +13,7 @@ final class ChaosWriter: @unchecked Sendable {
     // @unchecked: `run` mutates the state from one task; the suite reads it after `stop`.
     let name: String
     let room: String
-    private let gates: [Int]
+    private let gates: [(host: String, port: Int)]
     private var gateIndex = 0
     private var client: GateTestClient?
     private let stopping = NIOLockedValueBox(false)
@@ -30,7 +30,7 @@ final class ChaosWriter: @unchecked Sendable {
     /// a call while the room moves shows here as a slow send, not as an error).
     private(set) var sends: [(started: ContinuousClock.Instant, acknowledged: ContinuousClock.Instant)] = []
 
-    init(name: String, room: String, gates: [Int]) {
+    init(name: String, room: String, gates: [(host: String, port: Int)]) {
         self.name = name
         self.room = room
         self.gates = gates
@@ -73,7 +73,7 @@ final class ChaosWriter: @unchecked Sendable {
     /// The current registration, made (and the room joined) if there is none.
     private func connected() async throws -> GateTestClient {
         if let client { return client }
-        let made = try await GateTestClient.connect(port: gates[gateIndex], user: name)
+        let made = try await GateTestClient.connect(host: gates[gateIndex].host, port: gates[gateIndex].port, user: name)
         do {
             let _: Chat_ChatRoom_JoinResponse = try await made.call("ChatRoom", room, "Join", Chat_ChatRoom_JoinRequest(), timeout: .seconds(3))
         } catch {

@@ -5,10 +5,15 @@ import VerseProtobuf
 import VerseRuntime
 
 /// A real cluster on loopback for tests: an etcd, `verse-testnode` processes and `gate`
-/// processes, each a separate OS process started from this build's executables.
+/// processes, each a separate OS process started from this build's executables. With a
+/// `NetworkLab`, etcd and every process started with a lab member run in network
+/// namespaces of their own, on the lab's addresses.
 final class ClusterHarness: @unchecked Sendable {
     // @unchecked: used by one test at a time, step by step.
     let etcd: EtcdProcess
+    let lab: NetworkLab?
+    /// The lab member each process's port belongs to (none: loopback).
+    private(set) var members: [Int: NetworkLab.Member] = [:]
     let shards: Int
     let logDirectory: URL
     private(set) var nodes: [Int: Process] = [:]
@@ -25,17 +30,18 @@ final class ClusterHarness: @unchecked Sendable {
     private let commonArguments: [String]
 
     /// `etcdTLS`: etcd serves TLS and every process reaches it with `--etcd-ca`.
-    init(shards: Int = 256, etcdTLS: Bool = false) throws {
+    init(shards: Int = 256, etcdTLS: Bool = false, lab: NetworkLab? = nil) throws {
         self.shards = shards
+        self.lab = lab
         binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("verse-cluster-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         if etcdTLS {
             let certs = try TestCertificates(in: logDirectory.appendingPathComponent("etcd-certs"))
-            etcd = try EtcdProcess(tls: (certs.certificate, certs.key))
+            etcd = try EtcdProcess(tls: (certs.certificate, certs.key), in: lab?.member("etcd"))
             commonArguments = ["--etcd-ca", certs.ca]
         } else {
-            etcd = try EtcdProcess()
+            etcd = try EtcdProcess(in: lab?.member("etcd"))
             commonArguments = []
         }
     }
@@ -45,11 +51,18 @@ final class ClusterHarness: @unchecked Sendable {
         return nextPort
     }
 
-    private func launch(_ executable: String, _ arguments: [String], log: String, etcdEndpoint: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = binDirectory.appendingPathComponent(executable)
-        process.arguments = arguments + ["--etcd", etcdEndpoint ?? etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
+    /// Where the process on `port` listens.
+    func host(of port: Int) -> String { members[port]?.address ?? "127.0.0.1" }
+
+    private func launch(_ executable: String, _ arguments: [String], log: String, etcdEndpoint: String? = nil,
+                        member: NetworkLab.Member? = nil) throws -> Process {
+        let path = binDirectory.appendingPathComponent(executable).path
+        let arguments = arguments + ["--etcd", etcdEndpoint ?? etcd.endpoint, "--etcd-prefix", prefix, "--shards", "\(shards)",
                                          "--lease-ttl", "1", "--log-level", "debug", "--cluster-secret", secret] + commonArguments
+        let command = member?.command(path, arguments) ?? (executable: path, arguments: arguments)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command.executable)
+        process.arguments = command.arguments
         let logFile = logDirectory.appendingPathComponent(log)
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
@@ -72,11 +85,13 @@ final class ClusterHarness: @unchecked Sendable {
 
     /// A node of the test object types (`verse-testnode`), or of others (`chat-server`).
     /// `etcdEndpoint`: reach etcd there instead (through a `TCPRelay`, to cut it off).
+    /// `member`: run in that lab namespace.
     @discardableResult
     func startNode(port: Int = ClusterHarness.freshPort(), _ extra: [String] = [], executable: String = "verse-testnode",
-                   etcdEndpoint: String? = nil) throws -> Int {
-        nodes[port] = try launch(executable, ["--listen", "127.0.0.1:\(port)"] + extra, log: "node-\(port).log",
-                                 etcdEndpoint: etcdEndpoint)
+                   etcdEndpoint: String? = nil, member: NetworkLab.Member? = nil) throws -> Int {
+        members[port] = member
+        nodes[port] = try launch(executable, ["--listen", "\(host(of: port)):\(port)"] + extra, log: "node-\(port).log",
+                                 etcdEndpoint: etcdEndpoint, member: member)
         return port
     }
 
@@ -87,10 +102,12 @@ final class ClusterHarness: @unchecked Sendable {
 
     @discardableResult
     /// `httpListen`: where it serves HTTP (browsers); off unless a test asks.
-    func startGate(port: Int = ClusterHarness.freshPort(), httpListen: String = "off", _ extra: [String] = []) throws -> Int {
-        gates[port] = try launch("gate", ["--listen", "127.0.0.1:\(port)", "--auth", "open", "--http-listen", httpListen,
+    func startGate(port: Int = ClusterHarness.freshPort(), httpListen: String = "off", _ extra: [String] = [],
+                   member: NetworkLab.Member? = nil) throws -> Int {
+        members[port] = member
+        gates[port] = try launch("gate", ["--listen", "\(host(of: port)):\(port)", "--auth", "open", "--http-listen", httpListen,
                                           "--allow", "Counter/Add", "--allow", "Channel/*", "--allow", "Echo/Echo"] + extra,
-                                 log: "gate-\(port).log")
+                                 log: "gate-\(port).log", member: member)
         return port
     }
 
@@ -148,7 +165,7 @@ final class ClusterHarness: @unchecked Sendable {
     }
 
     func status(port: Int) async throws -> Verse_StatusResponse {
-        let client = try GRPCClient(host: "127.0.0.1", port: port)
+        let client = try GRPCClient(host: host(of: port), port: port)
         defer { Task { await client.close() } }
         return try await client.unary("/verse.Admin/Status", request: Verse_StatusRequest(), timeout: .seconds(2))
     }

@@ -10,15 +10,20 @@ final class EtcdProcess: @unchecked Sendable {
     let dataDirectory: URL
     /// Serve clients over TLS with this certificate and key (PEM files).
     private let tls: (certificate: String, key: String)?
+    /// Run in this namespace of a `NetworkLab`, on its address (else on loopback).
+    let member: NetworkLab.Member?
+    let host: String
     private var process: Process?
 
-    var endpoint: String { "127.0.0.1:\(clientPort)" }
+    var endpoint: String { "\(host):\(clientPort)" }
     private var pidFile: URL { dataDirectory.appendingPathExtension("pid") }
 
     nonisolated(unsafe) private static var nextPort = 21000 + Int(getpid() % 500) * 8
 
-    init(tls: (certificate: String, key: String)? = nil) throws {
+    init(tls: (certificate: String, key: String)? = nil, in member: NetworkLab.Member? = nil) throws {
         self.tls = tls
+        self.member = member
+        host = member?.address ?? "127.0.0.1"
         Self.nextPort += 2
         clientPort = Self.nextPort
         peerPort = Self.nextPort + 1
@@ -27,11 +32,9 @@ final class EtcdProcess: @unchecked Sendable {
     }
 
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
-        let peer = "http://127.0.0.1:\(peerPort)"
-        let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
-        process.arguments = [
+        let peer = "http://\(host):\(peerPort)"
+        let client = "\(tls == nil ? "http" : "https")://\(host):\(clientPort)"
+        let arguments = [
             "--name", "verse-test", "--data-dir", dataDirectory.path,
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -41,6 +44,10 @@ final class EtcdProcess: @unchecked Sendable {
             "--heartbeat-interval", "50", "--election-timeout", "500",
             "--log-level", "error", "--logger", "zap",
         ] + (tls.map { ["--cert-file", $0.certificate, "--key-file", $0.key] } ?? [])
+        let command = member?.command("/usr/bin/etcd", arguments) ?? (executable: "/usr/bin/etcd", arguments: arguments)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command.executable)
+        process.arguments = command.arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -53,7 +60,7 @@ final class EtcdProcess: @unchecked Sendable {
     private func waitUntilServing() throws {
         for _ in 0..<600 { // up to a minute: etcd starts in about a second
             let socket = PortProbe()
-            if socket.connects(to: clientPort) { return }
+            if socket.connects(to: clientPort, host: host) { return }
             Thread.sleep(forTimeInterval: 0.1)
         }
         throw EtcdProcessError.didNotStart
@@ -86,14 +93,14 @@ enum EtcdProcessError: Error { case didNotStart }
 
 /// A throwaway TCP connect, to learn when a port accepts connections.
 struct PortProbe {
-    func connects(to port: Int) -> Bool {
+    func connects(to port: Int, host: String = "127.0.0.1") -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0

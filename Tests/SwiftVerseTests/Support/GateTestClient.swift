@@ -24,9 +24,9 @@ final class GateTestClient: Sendable {
     }
 
     /// `acceptsCompression`: false sends no grpc-accept-encoding (pushes must come plain).
-    static func connect(port: Int, user: String? = "tester", password: String? = nil,
+    static func connect(host: String = "127.0.0.1", port: Int, user: String? = "tester", password: String? = nil,
                         acceptsCompression: Bool = true) async throws -> GateTestClient {
-        var configuration = GRPCClient.Configuration(host: "127.0.0.1", port: port)
+        var configuration = GRPCClient.Configuration(host: host, port: port)
         if !acceptsCompression { configuration.acceptedCompression = [] }
         let grpc = try GRPCClient(configuration: configuration)
         let gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: user, password: password))

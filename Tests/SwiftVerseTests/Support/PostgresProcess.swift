@@ -13,9 +13,13 @@ final class PostgresProcess: @unchecked Sendable {
     private let pidFile: URL
     private let binaries: URL
     static let database = "swiftverse"
+    /// Where it listens besides loopback (a `NetworkLab`'s host address), if anywhere.
+    private let alsoListening: String?
 
-    /// `--store` for this server's database `database`.
-    func url(database: String = PostgresProcess.database) -> String { "postgres://postgres@127.0.0.1:\(port)/\(database)" }
+    /// `--store` for this server's database `database`, reached at `host`.
+    func url(database: String = PostgresProcess.database, host: String = "127.0.0.1") -> String {
+        "postgres://postgres@\(host):\(port)/\(database)"
+    }
 
     /// A new, empty database on this server.
     func createDatabase(_ name: String) throws {
@@ -29,7 +33,9 @@ final class PostgresProcess: @unchecked Sendable {
 
     nonisolated(unsafe) private static var nextPort = 31000 + Int(getpid() % 400) * 4
 
-    init() throws {
+    /// `alsoListening`: an address to serve besides 127.0.0.1 (any client there is trusted).
+    init(alsoListening: String? = nil) throws {
+        self.alsoListening = alsoListening
         Self.nextPort += 1
         port = Self.nextPort
         directory = URL(fileURLWithPath: "/tmp/verse-pg-\(UUID().uuidString)")
@@ -41,13 +47,19 @@ final class PostgresProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Self.run("/bin/chown", ["postgres:postgres", directory.path])
         try asPostgres("initdb", ["-D", data.path, "--auth=trust", "-U", "postgres", "--no-sync"])
+        if alsoListening != nil {
+            let rules = try FileHandle(forWritingTo: data.appendingPathComponent("pg_hba.conf"))
+            rules.seekToEndOfFile()
+            rules.write(Data("host all all 0.0.0.0/0 trust\n".utf8))
+            try rules.close()
+        }
         try start()
         try createDatabase(Self.database)
     }
 
     func start() throws {
         try asPostgres("pg_ctl", ["-D", data.path, "-l", directory.appendingPathComponent("log").path, "-w", "-t", "60",
-                                  "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1", "start"])
+                                  "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1\(alsoListening.map { "," + $0 } ?? "")", "start"])
         if let pid = try? String(contentsOf: data.appendingPathComponent("postmaster.pid"), encoding: .utf8).split(separator: "\n").first {
             try? String(pid).write(to: pidFile, atomically: true, encoding: .utf8)
         }
