@@ -52,6 +52,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     var pendingPings: [UInt64: EventLoopPromise<Void>] = [:]
     var nextPingID: UInt64 = 1
     private var keepaliveTimer: RepeatedTask?
+    private var idleTimer: RepeatedTask?
+    /// When a read or an open stream last showed the connection in use.
+    private var lastActive = NIODeadline.uptimeNanoseconds(0)
     /// Header names and values recur on every request of a connection: reuse them.
     var headerStrings = HeaderStringCache()
     /// The header block being received. HTTP/2 sends a block's frames back to back
@@ -101,6 +104,21 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         lifecycle = .active
         flushNow()
         startKeepalive()
+        startIdleTimer()
+    }
+
+    private func startIdleTimer() {
+        guard let timeout = settings.idleTimeout, let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let check = TimeAmount.nanoseconds(max(timeout.nanoseconds / 4, 1))
+        lastActive = context.eventLoop.now // the loop's clock: tests on an embedded loop drive it
+        idleTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { _ in
+            let connection = bound.value
+            let now = connection.context?.eventLoop.now ?? .now()
+            if !connection.streams.isEmpty { connection.lastActive = now }
+            guard now - connection.lastActive >= timeout, connection.lifecycle == .active else { return }
+            connection.terminate(.noError, reason: "idle for \(timeout.nanoseconds / 1_000_000_000) s") // closes once sent
+        }
     }
 
     private func startKeepalive() {
@@ -120,6 +138,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let session, !isClosed else { return } // closed: read to the end, unprocessed
         let buffer = unwrapInboundIn(data)
+        if settings.idleTimeout != nil { lastActive = context.eventLoop.now }
         HTTP2Metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
         inReadBatch = true
         let result = buffer.withUnsafeReadableBytes { bytes -> Int in
@@ -171,6 +190,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         lifecycle = .closed
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
         let open = streams.removeAll()
         lastStream = nil
         dataQueued(-queuedDataBytes)

@@ -76,6 +76,10 @@ public struct HTTP2Settings: Sendable {
     /// `keepaliveTimeout`: finds dead peers that never closed their socket. nil: off.
     public var keepaliveInterval: TimeAmount? = .seconds(60)
     public var keepaliveTimeout: TimeAmount = .seconds(20)
+    /// A connection with no stream open and nothing read for this long is sent away
+    /// (GOAWAY NO_ERROR, then closed; checked every quarter of it, so it may idle up to
+    /// a quarter longer). nil: never (gRPC peers hold their connections on purpose).
+    public var idleTimeout: TimeAmount? = nil
 
     public init() {}
 }

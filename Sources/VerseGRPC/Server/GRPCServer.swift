@@ -39,6 +39,8 @@ public final class GRPCServer: Sendable {
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: ServerConnection]>([:])
 
+    private let connectionLimit: ConnectionLimit?
+
     public init(configuration: Configuration, services: [GRPCService],
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "swiftverse.grpc.server")) {
@@ -46,6 +48,9 @@ public final class GRPCServer: Sendable {
         self.router = GRPCRouter(services)
         self.group = group
         self.logger = logger
+        connectionLimit = configuration.maxConnections.map {
+            ConnectionLimit($0, flag: "--max-connections") { HTTP2Metrics.connectionsRefused.increment() }
+        }
     }
 
     /// The port actually bound (useful with port 0).
@@ -94,10 +99,8 @@ public final class GRPCServer: Sendable {
         if let tls {
             try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tls, role: .server, serverName: nil))
         }
-        if let limit = configuration.maxConnections, connections.withLockedValue({ $0.count }) >= limit {
-            refused(channel, limit: limit)
-            try channel.pipeline.syncOperations.addHandler(ConnectionRefusal())
-            return
+        if let connectionLimit, connectionLimit.isReached(open: connections.withLockedValue({ $0.count })) {
+            return try connectionLimit.refuse(channel, answer: ConnectionRefusal.http2Answer, logger: logger)
         }
         let connection = HTTP2Connection(role: .server, settings: configuration.http2, logger: logger)
         let delegate = ServerConnection(server: self, connection: connection, channel: channel)
@@ -109,26 +112,6 @@ public final class GRPCServer: Sendable {
         // The callback goes once the channel has closed.
         channel.closeFuture.whenComplete { [connections] _ in
             connections.withLockedValue { _ = $0.removeValue(forKey: key) }
-        }
-    }
-
-    private let refusals = NIOLockedValueBox((count: 0, lastLogged: NIODeadline.distantPast))
-
-    /// Counts a refused connection; logs at most every ten seconds (a flood of them
-    /// must not become a flood of log lines).
-    private func refused(_ channel: Channel, limit: Int) {
-        HTTP2Metrics.connectionsRefused.increment()
-        let now = NIODeadline.now()
-        let report: Int? = refusals.withLockedValue { refusals in
-            refusals.count += 1
-            guard now - refusals.lastLogged >= .seconds(10) else { return nil }
-            refusals.lastLogged = now
-            defer { refusals.count = 0 }
-            return refusals.count
-        }
-        if let report {
-            logger.warning("refusing connections: \(limit) open (--max-connections)",
-                           metadata: ["refused": "\(report)", "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
         }
     }
 

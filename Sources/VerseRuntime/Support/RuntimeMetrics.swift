@@ -56,6 +56,7 @@ enum RuntimeMetrics {
     static let secondsSinceMapChange = Gauge(label: "swiftverse_cluster_seconds_since_map_change")
     static let grpcConnections = Gauge(label: "swiftverse_grpc_server_connections")
     static let httpConnections = Gauge(label: "swiftverse_http_connections")
+    static let httpConnectionsRefused = Counter(label: "swiftverse_http_connections_refused_total")
 
     // cluster (set before each scrape)
     static let mapEpoch = Gauge(label: "swiftverse_cluster_map_epoch")

@@ -19,7 +19,7 @@ struct ChatBenchFailoverTests {
             "--clients", "20", "--senders", "4", "--rate", "20", "--warmup", "1", "--duration", "8", "--drain", "20", "--json",
         ]
         let output = Pipe(), errors = cluster.logDirectory.appendingPathComponent("chat-bench.log")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         bench.standardOutput = output
         bench.standardError = try FileHandle(forWritingTo: errors)
         try bench.run()

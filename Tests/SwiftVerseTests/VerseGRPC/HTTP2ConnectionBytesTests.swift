@@ -4,6 +4,7 @@ import NIOEmbedded
 import Testing
 import VerseProtobuf
 @_spi(Fuzzing) @testable import VerseGRPC
+@testable import VerseRuntime
 
 /// The server side of a connection as bytes: raw HTTP/2 frames in through NIO's
 /// EmbeddedChannel, the frames the server writes back checked one by one. No sockets,
@@ -20,7 +21,7 @@ struct HTTP2ConnectionBytesTests {
         let server: GRPCServer
         let hpack = HPACKCodec()
 
-        init() throws {
+        init(configure: (inout GRPCServer.Configuration) -> Void = { _ in }) throws {
             var service = GRPCService(name: "test.Bytes")
             service.unary("Echo") { (request: Payload, _) in request }
             // Reads requests until the client ends or cancels the call.
@@ -29,6 +30,7 @@ struct HTTP2ConnectionBytesTests {
             }
             var configuration = GRPCServer.Configuration(port: 0)
             configuration.http2.keepaliveInterval = nil
+            configure(&configuration)
             server = GRPCServer(configuration: configuration, services: [service])
             try server.serve(on: channel)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
@@ -278,8 +280,9 @@ struct RequestTimeoutBytesTests {
     }
 }
 
-/// The HTTPS port's HTTP/2 side answers 408 to a request whose body never ends.
-@Suite("HTTP/2 requests (the HTTPS port): body timeout, byte by byte")
+/// The HTTPS port's HTTP/2 side (the gate's browser settings) answers 408 to a request
+/// whose body never ends, and sends away a connection left idle.
+@Suite("HTTP/2 requests (the HTTPS port): body and idle timeouts, byte by byte")
 struct HTTP2RequestTimeoutBytesTests {
     struct Echo: HTTP2RequestHandler {
         func handle(_ request: HTTP2Request, responder: HTTP2Responder) {
@@ -287,24 +290,65 @@ struct HTTP2RequestTimeoutBytesTests {
         }
     }
 
-    @Test func aBodyThatNeverEndsIsAnswered408() throws {
+    /// Never answers: the stream stays open, as an event stream's does.
+    struct Hold: HTTP2RequestHandler {
+        func handle(_ request: HTTP2Request, responder: HTTP2Responder) {}
+    }
+
+    /// A server connection with the gate's browser settings, past the client's preface.
+    final class Peer {
         let channel = EmbeddedChannel()
-        try HTTP2RequestServer.configure(channel, maxBodyBytes: 1 << 20, handler: Echo(), logger: Logger(label: "test"))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         let hpack = HPACKCodec()
+
+        init(_ handler: any HTTP2RequestHandler) throws {
+            try HTTP2RequestServer.configure(channel, settings: HTTPGateServer.browserHTTP2(idleTimeout: .seconds(60)),
+                                             maxBodyBytes: 1 << 20, handler: handler, logger: Logger(label: "test"))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+            _ = try received()
+            try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame.clientPreface + HTTP2Frame(.settings).bytes))
+        }
+
         func received() throws -> [HTTP2Frame] {
             var bytes: [UInt8] = []
             while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += Array(buffer.readableBytesView) }
             return HTTP2Frame.parse(bytes)
         }
-        _ = try received()
-        try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame.clientPreface + HTTP2Frame(.settings).bytes))
-        let head = hpack.encode([(":method", "POST"), (":scheme", "https"), (":path", "/api/v1/objects/call/A/b/C"), (":authority", "x")])
-        try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame(.headers, flags: HTTP2Frame.endHeaders, stream: 1, payload: head).bytes))
-        channel.embeddedEventLoop.advanceTime(by: .seconds(29))
-        #expect(try received().filter { $0.stream == 1 && $0.type == .headers } == [])
-        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        let answer = try received().first { $0.stream == 1 && $0.type == .headers }
-        #expect(answer.map { hpack.decode($0.payload) }?.contains { $0 == (":status", "408") } == true, "\(String(describing: answer))")
+
+        func request(_ method: String, _ path: String, stream: UInt32, endStream: Bool) throws {
+            let head = hpack.encode([(":method", method), (":scheme", "https"), (":path", path), (":authority", "x")])
+            let flags = HTTP2Frame.endHeaders | (endStream ? HTTP2Frame.endStream : 0)
+            try channel.writeInbound(ByteBuffer(bytes: HTTP2Frame(.headers, flags: flags, stream: stream, payload: head).bytes))
+        }
+
+        func advance(_ seconds: Int64) { channel.embeddedEventLoop.advanceTime(by: .seconds(seconds)) }
+    }
+
+    @Test func aBodyThatNeverEndsIsAnswered408() throws {
+        let peer = try Peer(Echo())
+        try peer.request("POST", "/api/v1/objects/call/A/b/C", stream: 1, endStream: false)
+        peer.advance(29)
+        #expect(try peer.received().filter { $0.stream == 1 && $0.type == .headers } == [])
+        peer.advance(2)
+        let answer = try peer.received().first { $0.stream == 1 && $0.type == .headers }
+        #expect(answer.map { peer.hpack.decode($0.payload) }?.contains { $0 == (":status", "408") } == true, "\(String(describing: answer))")
+    }
+
+    @Test func aConnectionIdleAfterItsLastAnswerIsSentAwayWithNoError() throws {
+        let peer = try Peer(Echo())
+        try peer.request("GET", "/healthz", stream: 1, endStream: true)
+        #expect(try peer.received().contains { $0.stream == 1 && $0.type == .headers })
+        peer.advance(59)
+        #expect(try peer.received().filter { $0.type == .goAway } == [], "not before 60 s")
+        peer.advance(16) // checked every quarter of the timeout
+        let goAway = try peer.received().filter { $0.type == .goAway }
+        #expect(goAway.count == 1)
+        #expect(goAway.first?.word(at: 0) == 1 && goAway.first?.word(at: 4) == 0, "last stream 1, NO_ERROR")
+    }
+
+    @Test func aConnectionWithAStreamOpenIsNotIdle() throws {
+        let peer = try Peer(Hold())
+        try peer.request("GET", "/api/v1/events/stream", stream: 1, endStream: true)
+        peer.advance(600)
+        #expect(try peer.received().filter { $0.type == .goAway } == [], "an open stream (an event stream) keeps the connection")
     }
 }

@@ -7,13 +7,16 @@ import VerseTestObjects
 /// slowloris holds sockets by sending a head byte by byte); event streams stay.
 @Suite("hardening: HTTP read timeouts", .serialized)
 struct HTTPTimeoutTests {
-    static func withHTTPGate(_ body: (Int) async throws -> Void) async throws {
+    /// An embedded gate serving HTTP with 1 s timeouts (and what `configure` changes).
+    static func withHTTPGate(configure: (inout HTTPGateConfiguration) -> Void = { _ in },
+                             _ body: (Int) async throws -> Void) async throws {
         var settings = ClusterSettings(coordination: .embedded)
         settings.shardCount = 16
         var gate = Gate.Configuration(advertiseAddress: "127.0.0.1:0", authenticator: OpenAuthenticator(), policy: TestObjects.policy)
         var http = HTTPGateConfiguration(host: "127.0.0.1", port: 0)
         http.idleTimeout = .seconds(1)
         http.requestTimeout = .seconds(1)
+        configure(&http)
         gate.http = http
         let process = try ClusterProcess.node(listen: GRPCServer.Configuration(port: 0), advertise: "127.0.0.1:0",
                                               objectTypes: TestObjects.all, settings: settings, gate: gate)

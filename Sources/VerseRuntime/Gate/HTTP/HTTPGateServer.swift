@@ -26,6 +26,9 @@ public struct HTTPGateConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A request whose body has not ended this long after its head is closed.
     public var requestTimeout: TimeAmount = .seconds(30)
+    /// Connections served at once; one more gets 503 "too many connections" (HTTPS: is
+    /// closed before its handshake). nil: no limit but the file descriptors.
+    public var maxConnections: Int?
 
     public init(host: String, port: Int, allowedOrigins: [String]? = nil, webRoot: String? = nil) {
         self.host = host
@@ -48,6 +51,7 @@ final class HTTPGateServer: Sendable {
     private let tls: HTTPServerTLS?
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+    private let connectionLimit: ConnectionLimit?
     private let logger: Logger
 
     /// `gate` nil: a node's port, with the operator endpoints only.
@@ -60,19 +64,23 @@ final class HTTPGateServer: Sendable {
         self.files = try configuration.webRoot.map { try WebFiles(folder: $0) } ?? .none
         self.tls = try configuration.tls.map { try HTTPServerTLS($0) }
         self.logger = logger
+        connectionLimit = configuration.maxConnections.map {
+            ConnectionLimit($0, flag: "--http-max-connections") { RuntimeMetrics.httpConnectionsRefused.increment() }
+        }
     }
 
     /// HTTP/2 for browsers, tighter than gRPC's: a page needs a handful of streams (its
     /// files, its calls, one event stream), and a stranger should not get a thousand
     /// streams and 8 MiB of receive window per connection.
-    static let browserHTTP2: HTTP2Settings = {
+    static func browserHTTP2(idleTimeout: TimeAmount) -> HTTP2Settings {
         var settings = HTTP2Settings()
         settings.maxConcurrentStreams = 100
         settings.streamWindowSize = 256 << 10
         settings.connectionWindowSize = 1 << 20
         settings.maxQueuedBytesPerConnection = 8 << 20
+        settings.idleTimeout = idleTimeout // as HTTP/1.1's keep-alive
         return settings
-    }()
+    }
 
     /// The bound port (the configured one, or the one the system chose for 0).
     var port: Int? { listener.withLockedValue { $0?.localAddress?.port } }
@@ -80,9 +88,11 @@ final class HTTPGateServer: Sendable {
     func start(group: EventLoopGroup) async throws {
         let responder = HTTPGateResponder(gate: gate, health: health, clusterReport: clusterReport, configuration: configuration,
                                           files: files, logger: logger)
-        let (tls, connections, maxBodyBytes, logger) = (tls, connections, configuration.maxBodyBytes, logger)
+        let (tls, connections, maxBodyBytes, logger, limit) = (tls, connections, configuration.maxBodyBytes, logger, connectionLimit)
+        let http2Settings = Self.browserHTTP2(idleTimeout: configuration.idleTimeout)
         let http1: @Sendable (Channel) throws -> Void = { channel in
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: false)
+            try channel.pipeline.syncOperations.addHandler(HTTPRequestErrorHandler())
             try channel.pipeline.syncOperations.addHandler(HTTPGateHandler(responder: responder))
         }
         let channel: Channel
@@ -96,10 +106,14 @@ final class HTTPGateServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let limit, limit.isReached(open: connections.withLockedValue({ $0.count })) {
+                            // A TLS client would need a whole handshake to read an answer.
+                            return try limit.refuse(channel, answer: tls == nil ? ConnectionLimit.http1Answer : [], logger: logger)
+                        }
                         if let tls {
                             // HTTPS: HTTP/2 when the client offers it (ALPN), else HTTP/1.1.
                             try tls.configure(channel, http1: http1, http2: { channel in
-                                try HTTP2RequestServer.configure(channel, settings: Self.browserHTTP2, maxBodyBytes: maxBodyBytes,
+                                try HTTP2RequestServer.configure(channel, settings: http2Settings, maxBodyBytes: maxBodyBytes,
                                                                  handler: HTTP2GateRequests(responder: responder), logger: logger)
                             })
                         } else {
