@@ -5,6 +5,7 @@ nothing and stay fast.  Usage: abuse_probes.py --server_port=PORT [--seconds=3]
 [--p99_ms=250] [--report=FILE] (the p99 bound is loose in make test, whose servers are
 debug builds; --report writes the figures)."""
 import os
+import resource
 import socket
 import struct
 import sys
@@ -22,7 +23,8 @@ from chat_stubs import load_chat_stubs  # noqa: E402
 gate_pb2, gate_grpc, chat_pb2 = load_chat_stubs()
 from google.protobuf import any_pb2  # noqa: E402
 
-flags = parse_flags(sys.argv[1:], {"server_port": None, "server_pid": "", "seconds": "3", "p99_ms": "250", "report": ""})
+flags = parse_flags(sys.argv[1:], {"server_port": None, "server_pid": "", "http_port": "", "max_connections": "",
+                                    "process_budget_mib": "", "idle_timeout": "", "seconds": "3", "p99_ms": "250", "report": ""})
 PORT = int(flags["server_port"])
 TARGET = f"127.0.0.1:{PORT}"
 SECONDS = float(flags["seconds"])
@@ -276,6 +278,107 @@ def unread_pushes(stop):
     return {"messages": sent, "cut_off": cut, "peak_rss_mib": peak}
 
 
+def unread_pushes_everywhere(stop):
+    """40 connections with 3 Register streams each that are never read, and a flood of
+    4 KB messages: each connection stays under its own budget (3 x 4 MiB < 16 MiB), so
+    what stops them is the process's --max-queued-bytes, the largest connection first."""
+    channels, streams = [], []
+    for connection in range(40):
+        channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+        stub = gate_grpc.GateServiceStub(channel)
+        channels.append(channel)
+        for index in range(3):
+            stream = stub.Register(gate_pb2.Empty(), metadata=[("x-username", f"hog{connection}-{index}"), ("x-password", "000000")])
+            registered = gate_pb2.RegisterResponse()
+            next(stream).Unpack(registered)
+            payload = any_pb2.Any()
+            payload.Pack(chat_pb2.ChatRoom_JoinRequest(client_id=registered.client_id))
+            stub.CallObject(gate_pb2.CallObjectRequest(client_id=registered.client_id, type="ChatRoom", id="ChatRoom-General",
+                                                       method="Join", request=payload), timeout=10)
+            streams.append(stream)
+    flooder = GoodClient("flooder2")
+    text = "g" * 4000
+    sent, peak = 0, resident_mib()
+    start_mib = peak
+    give_up = time.monotonic() + 60
+    while (not stop.is_set() or sent < 4000) and time.monotonic() < give_up:
+        try:
+            flooder.call("SendMessage", chat_pb2.ChatRoom_SendChatMessageRequest(message=text), chat_pb2.Client_SendChatMessageResponse)
+            sent += 1
+        except grpc.RpcError:
+            pass
+        if sent % 50 == 0:
+            peak = max(peak, resident_mib())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(stream.done() for stream in streams):
+        time.sleep(0.1)
+    cut = sum(1 for stream in streams if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
+    for stream in streams:
+        stream.cancel()
+    for channel in channels:
+        channel.close()
+    return {"messages": sent, "cut_off": cut, "rss_before_mib": start_mib, "peak_rss_mib": peak}
+
+
+def slowloris(stop):
+    """1,000 connections to the HTTP port, each sending its request head a byte at a
+    time, slower than any real client: all closed by the server at its idle timeout."""
+    sockets = [socket.create_connection(("127.0.0.1", int(flags["http_port"]))) for _ in range(1000)]
+    head, sent, opened = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 0, time.monotonic()
+    closed = set()
+    for sock in sockets:
+        sock.setblocking(False)
+    deadline = opened + float(flags["idle_timeout"]) * 2 + 5
+    while len(closed) < len(sockets) and time.monotonic() < deadline:
+        for index, sock in enumerate(sockets):
+            if index in closed:
+                continue
+            try:
+                if sock.recv(4096) == b"":
+                    closed.add(index)
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed.add(index)
+                continue
+            try:
+                sock.send(head[sent % len(head):sent % len(head) + 1])
+            except OSError:
+                closed.add(index)
+        sent += 1
+        time.sleep(0.2)
+    for sock in sockets:
+        sock.close()
+    return {"connections": len(sockets), "closed_by_server": len(closed), "seconds": round(time.monotonic() - opened, 1)}
+
+
+def too_many_connections(stop):
+    """Half again as many HTTP/2 connections as --max-connections, each holding on: the
+    ones past the limit get GOAWAY "too many connections" and their close."""
+    limit = int(flags["max_connections"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, limit * 2 + 1000), hard))
+    held, refused = [], 0
+    for _ in range(limit + limit // 2):
+        sock = socket.create_connection(("127.0.0.1", PORT))
+        sock.sendall(PREFACE + frame(4, 0, 0, b""))
+        held.append(sock)
+    time.sleep(1)  # every answer sent (a refusal's SETTINGS and GOAWAY go in one write)
+    for sock in held:
+        sock.setblocking(False)
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if any(kind == 7 and b"too many connections" in body for kind, _, _, body in frames(data)):
+            refused += 1
+    stop.wait()
+    for sock in held:
+        sock.close()
+    return {"connections": len(held), "refused": refused}
+
+
 def wrong_passwords(stop):
     """Register with wrong passwords as fast as answers come: past the free ones, every
     attempt is refused RESOURCE_EXHAUSTED without being checked."""
@@ -328,6 +431,18 @@ before_mib = resident_mib()
 probe("unread pushes", unread_pushes,
       # Cut down to the connection's 16 MiB budget; memory bounded by it, not by 200 x 4 MiB.
       lambda o: o.get("cut_off", 0) >= 1 and (not flags["server_pid"] or o["peak_rss_mib"] < before_mib + 200))
+if flags["process_budget_mib"]:
+    before_mib = resident_mib()
+    budget = int(flags["process_budget_mib"])
+    probe("unread pushes on 40 connections", unread_pushes_everywhere,
+          # Bounded by the process budget plus a fixed overhead (64 MiB), not by 120 x 4 MiB.
+          lambda o: o.get("cut_off", 0) >= 1 and (not flags["server_pid"] or o["peak_rss_mib"] < before_mib + budget + 64))
+if flags["http_port"]:
+    probe("slowloris (HTTP)", slowloris, lambda o: o.get("closed_by_server") == o.get("connections"))
+if flags["max_connections"]:
+    probe("too many connections", too_many_connections,
+          # The good client's own connection and the probe's grpcio channels count too.
+          lambda o: o.get("refused", 0) >= o.get("connections", 0) - int(flags["max_connections"]))
 probe("wrong passwords", wrong_passwords,
       # Three free failures and a fourth that starts the wait; then one checked attempt
       # per wait (1 s, 2 s, ...) at most, every other one refused unchecked.
@@ -335,7 +450,7 @@ probe("wrong passwords", wrong_passwords,
 probe("oversized fields", oversized_fields,
       lambda o: set(o.get("answers", {})) == {"INVALID_ARGUMENT"} and o["longest_message"] < 100)
 
-report = "\n".join(f"{name:<18} {sent:>5} sent {lost:>3} lost  p99 {p99:7.1f} ms  {outcome}" for name, sent, lost, p99, outcome in rows)
+report = "\n".join(f"{name:<32} {sent:>5} sent {lost:>3} lost  p99 {p99:7.1f} ms  {outcome}" for name, sent, lost, p99, outcome in rows)
 print(report)
 if flags["report"]:
     with open(flags["report"], "w") as out:
