@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening chaos soak run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening test-allocations chaos soak run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
 
 all: build
 
@@ -50,7 +50,7 @@ check-proto: proto
 		echo "generated code differs from proto/: run 'make proto' and commit"; exit 1; \
 	else echo "generated code matches proto/"; fi
 
-test: deps venv check-proto test-swift test-interop test-chat test-web test-hardening
+test: deps venv check-proto test-swift test-interop test-chat test-web test-hardening test-allocations
 
 # The Swift suites include multi-process cluster tests that start the executables.
 test-swift:
@@ -79,6 +79,11 @@ test-hardening:
 	$(SWIFT) build
 	Tests/hardening/run-hardening-tests.sh $$($(SWIFT) build --show-bin-path) $(PYTHON)
 
+# Heap allocations per unary call and per push delivery (valgrind DHAT) within Tests/allocations/limits.txt.
+test-allocations:
+	$(SWIFT) build
+	tools/alloc-count.sh $$($(SWIFT) build --show-bin-path) --check Tests/allocations/limits.txt
+
 ## chaos: the fault-injection suite in full (every fault three times under chat load; table in .build/test-output/chaos.md)
 chaos: deps
 	$(SWIFT) build
@@ -104,6 +109,7 @@ cluster: build-release
 bench: build-release
 	tools/bench-chat.sh $$($(SWIFT) build -c release --show-bin-path)
 	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
+	tools/alloc-count.sh $$($(SWIFT) build -c release --show-bin-path)
 
 ## bench-anchors: SwiftVerse next to the reference gates (gRPC C++) under the neutral load generator
 bench-anchors: build-release
