@@ -40,6 +40,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var reportedQueuedDataBytes = 0
     /// What the process budget calls to make this connection shed (see QueuedDataBudget).
     private var shedOnLoop: (@Sendable () -> Void)?
+    /// The deferred flush, made once: a closure made per flushSoon was one heap
+    /// allocation per push delivery (each delivery is on a connection of its own).
+    private var flushTask: (@Sendable () -> Void)?
     /// Where the connection is in its life: `starting` (our preface not sent yet) ->
     /// `active` -> `draining` (GOAWAY sent or received: no new streams; it closes once
     /// the last stream ends) -> `closed`. An error closes it from any state.
@@ -79,6 +82,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         self.context = context
         let (loop, weakSelf) = (context.eventLoop, WeakConnection(self))
         shedOnLoop = { loop.execute { weakSelf.connection?.shedLargestStream() } }
+        flushTask = {
+            guard let connection = weakSelf.connection else { return }
+            connection.flushScheduled = false
+            connection.flushNow()
+        }
         session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque())
         guard let session else {
             context.close(promise: nil)
@@ -299,13 +307,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Arranges one flush at the end of this read batch or event-loop tick.
     func flushSoon() {
-        guard !inReadBatch, !flushScheduled, let context else { return }
+        guard !inReadBatch, !flushScheduled, let context, let flushTask else { return }
         flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.flushNow()
-        }
+        context.eventLoop.execute(flushTask)
     }
 
     /// Closes now: for errors, where what is still queued does not matter.
