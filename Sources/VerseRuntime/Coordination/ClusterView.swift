@@ -10,7 +10,12 @@ public final class ClusterView: Sendable {
         var liveGates: Set<String> = []
         var version = 0
         var mapChanged = ContinuousClock.now
-        var waiters: [(Int, CheckedContinuation<Void, Never>)] = []
+        /// Tasks waiting for a change, by the id each wait took.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var lastWaiterID = 0
+        /// Waits under way, and those whose timeout came before they had registered.
+        var active: Set<Int> = []
+        var timedOut: Set<Int> = []
     }
 
     private let state: NIOLockedValueBox<State>
@@ -54,27 +59,51 @@ public final class ClusterView: Sendable {
             state.version += 1
             defer { state.waiters.removeAll() }
             let changed = map != nil || liveNodes != nil || liveGates != nil
-            return (state.waiters.map(\.1), changed ? ClusterEvents.changes(from: old, to: (state.map, state.liveNodes, state.liveGates)) : [])
+            return (Array(state.waiters.values), changed ? ClusterEvents.changes(from: old, to: (state.map, state.liveNodes, state.liveGates)) : [])
         }
         events.record(changes)
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once the view changes after `version`, or after `timeout`.
+    /// Returns once the view changes after `version`, or after `timeout`. A timeout ends
+    /// this wait alone: were it a change for everyone, every waiter's timeout would wake
+    /// every other waiter, and a few hundred calls waiting for a route would wake each
+    /// other thousands of times a second.
     public func waitForChange(after version: Int, timeout: Duration) async {
+        let id = state.withLockedValue { state -> Int in
+            state.lastWaiterID += 1
+            state.active.insert(state.lastWaiterID)
+            return state.lastWaiterID
+        }
         let wake = Task {
             try? await Task.sleep(for: timeout)
-            self.update() // a spurious "change" just makes waiters look again
+            if !Task.isCancelled { self.endWait(id) }
         }
-        defer { wake.cancel() }
+        defer {
+            wake.cancel()
+            state.withLockedValue { state in
+                state.active.remove(id)
+                state.timedOut.remove(id)
+            }
+        }
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLockedValue { state -> Bool in
-                if state.version != version { return true }
-                state.waiters.append((version, continuation))
+                if state.version != version || state.timedOut.remove(id) != nil { return true }
+                state.waiters[id] = continuation
                 return false
             }
             if resumeNow { continuation.resume() }
         }
+    }
+
+    /// The wait `id` timed out: resumed if it is waiting, remembered if it is not yet.
+    private func endWait(_ id: Int) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+            if state.active.contains(id) { state.timedOut.insert(id) }
+            return nil
+        }
+        waiter?.resume()
     }
 
     /// Returns once every shard has a live owner, or throws after `timeout`.
