@@ -16,9 +16,7 @@ set -uo pipefail
 bin=${1:?usage: alloc-count.sh BIN_DIR [--check LIMITS]}
 limits=""; [ "${2:-}" = "--check" ] && limits=${3:?--check needs a limits file}
 work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+trap 'rm -rf "$work"' EXIT
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
 command -v valgrind >/dev/null || { echo "valgrind is not installed (make deps)" >&2; exit 1; }
@@ -32,7 +30,8 @@ blocks() { sed -n 's/.*Total: .* in \([0-9,]*\) blocks.*/\1/p' "$1" | tr -d , | 
 unary_blocks() { # REQUESTS -> total blocks allocated by the server
   local port log; port=$(free_port); log="$work/unary.$1.log"
   "${dhat[@]}" --dhat-out-file=/dev/null "$work/interop-server" --port "$port" --log_level warning >"$log" 2>&1 &
-  local vpid=$!; pids+=($vpid)
+  # Each measurement runs in a subshell ($(...)): it ends its own server, on every exit.
+  local vpid=$!; trap "kill -TERM $vpid 2>/dev/null" EXIT
   wait_port "$port" 900 || { echo "interop-server under DHAT did not start" >&2; exit 1; }
   sleep 1
   printf '\x00\x00\x00\x00\x00' >"$work/empty.req"
@@ -46,7 +45,8 @@ delivery_run() { # RATE -> "blocks deliveries", or fails (the server too slow un
   local port log json; port=$(free_port); log="$work/delivery.$1.log"
   "${dhat[@]}" --dhat-out-file=/dev/null "$work/chat-server" --embedded --listen "127.0.0.1:$port" --http-listen off \
     --store none --log-level info --lease-ttl 10 --shards 64 >"$log" 2>&1 &
-  local vpid=$!; pids+=($vpid)
+  # Each measurement runs in a subshell ($(...)): it ends its own server, on every exit.
+  local vpid=$!; trap "kill -TERM $vpid 2>/dev/null" EXIT
   for _ in $(seq 1 3000); do grep -q "chat service ready" "$log" && break; sleep 0.1; done
   grep -q "chat service ready" "$log" || { echo "chat-server under DHAT did not get ready:" >&2; grep -v "^==" "$log" | tail -3 >&2; kill -TERM $vpid; wait $vpid; return 1; }
   json=$("$bin/chat-bench" --json --target "127.0.0.1:$port" --clients 40 --rooms 1 --senders 2 --rate "$1" \
