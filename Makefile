@@ -7,7 +7,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEBIAN_PACKAGES := libsqlite3-dev postgresql libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
 	libprotobuf-dev libssl-dev zlib1g-dev libmimalloc-dev openssl pkg-config nghttp2-client nghttp2-server etcd-server \
-	python3 python3-venv valgrind chromium chromium-driver firefox-esr
+	python3 python3-venv valgrind iproute2 chromium chromium-driver firefox-esr
 PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pexpect==4.9.0 selenium==4.38.0 marionette-driver==3.7.1 grpcio-health-checking==1.85.1 grpcio-reflection==1.85.1
 # Release builds drop Swift's run-time exclusivity checks (about 13% of the instructions
 # per chat push, most of them inside SwiftNIO). Debug builds, which `make test` runs,

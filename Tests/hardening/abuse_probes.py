@@ -244,27 +244,28 @@ def resident_mib():
     return 0
 
 
-def unread_pushes(stop):
-    """One connection with 200 Register streams in General that never read them, and
-    a flood of 4 KB messages into the room: the connection's budget cuts its largest
-    streams (RESOURCE_EXHAUSTED), and the server's memory stays bounded."""
-    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
-    stub = gate_grpc.GateServiceStub(channel)
-    streams = []
-    for index in range(200):
-        stream = stub.Register(gate_pb2.Empty(), metadata=[("x-username", f"staller{index}"), ("x-password", "000000")])
-        registered = gate_pb2.RegisterResponse()
-        next(stream).Unpack(registered)  # the client id, then never another read
-        payload = any_pb2.Any()
-        payload.Pack(chat_pb2.ChatRoom_JoinRequest(client_id=registered.client_id))
-        stub.CallObject(gate_pb2.CallObjectRequest(client_id=registered.client_id, type="ChatRoom", id="ChatRoom-General",
-                                                   method="Join", request=payload), timeout=10)
-        streams.append(stream)
-    flooder = GoodClient("flooder")
+def join_unread(stub, user):
+    """Registers `user`, joins General, and never reads the stream again: its pushes pile
+    up at the server."""
+    stream = stub.Register(gate_pb2.Empty(), metadata=[("x-username", user), ("x-password", "000000")])
+    registered = gate_pb2.RegisterResponse()
+    next(stream).Unpack(registered)  # the client id, then never another read
+    payload = any_pb2.Any()
+    payload.Pack(chat_pb2.ChatRoom_JoinRequest(client_id=registered.client_id))
+    stub.CallObject(gate_pb2.CallObjectRequest(client_id=registered.client_id, type="ChatRoom", id="ChatRoom-General",
+                                               method="Join", request=payload), timeout=10)
+    return stream
+
+
+def flood_unread(stop, streams, flooder_name):
+    """Floods General with 4 KB messages beside `streams` that are never read: at least
+    4,000 messages (16 MB to each stream: past what grpcio buffers for a call its
+    application does not read), however long a slow machine takes (a minute at most).
+    Then counts the streams cut off (RESOURCE_EXHAUSTED) and cancels them all."""
+    flooder = GoodClient(flooder_name)
     text = "f" * 4000
     sent, peak = 0, resident_mib()
-    # At least 4,000 messages (16 MB to each stream: past what grpcio buffers for a call
-    # its application does not read), however long a slow machine takes (a minute at most).
+    start_mib = peak
     give_up = time.monotonic() + 60
     while (not stop.is_set() or sent < 4000) and time.monotonic() < give_up:
         try:
@@ -280,50 +281,32 @@ def unread_pushes(stop):
     cut = sum(1 for stream in streams if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
     for stream in streams:
         stream.cancel()
+    return {"messages": sent, "cut_off": cut, "rss_before_mib": start_mib, "peak_rss_mib": peak}
+
+
+def unread_pushes(stop):
+    """One connection with 200 Register streams in General that never read them, and
+    a flood of 4 KB messages into the room: the connection's budget cuts its largest
+    streams (RESOURCE_EXHAUSTED), and the server's memory stays bounded."""
+    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+    stub = gate_grpc.GateServiceStub(channel)
+    streams = [join_unread(stub, f"staller{index}") for index in range(200)]
+    outcome = flood_unread(stop, streams, "flooder")
     channel.close()
-    return {"messages": sent, "cut_off": cut, "peak_rss_mib": peak}
+    return outcome
 
 
 def unread_pushes_everywhere(stop):
     """40 connections with 3 Register streams each that are never read, and a flood of
     4 KB messages: each connection stays under its own budget (3 x 4 MiB < 16 MiB), so
     what stops them is the process's --max-queued-bytes, the largest connection first."""
-    channels, streams = [], []
-    for connection in range(40):
-        channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
-        stub = gate_grpc.GateServiceStub(channel)
-        channels.append(channel)
-        for index in range(3):
-            stream = stub.Register(gate_pb2.Empty(), metadata=[("x-username", f"hog{connection}-{index}"), ("x-password", "000000")])
-            registered = gate_pb2.RegisterResponse()
-            next(stream).Unpack(registered)
-            payload = any_pb2.Any()
-            payload.Pack(chat_pb2.ChatRoom_JoinRequest(client_id=registered.client_id))
-            stub.CallObject(gate_pb2.CallObjectRequest(client_id=registered.client_id, type="ChatRoom", id="ChatRoom-General",
-                                                       method="Join", request=payload), timeout=10)
-            streams.append(stream)
-    flooder = GoodClient("flooder2")
-    text = "g" * 4000
-    sent, peak = 0, resident_mib()
-    start_mib = peak
-    give_up = time.monotonic() + 60
-    while (not stop.is_set() or sent < 4000) and time.monotonic() < give_up:
-        try:
-            flooder.call("SendMessage", chat_pb2.ChatRoom_SendChatMessageRequest(message=text), chat_pb2.Client_SendChatMessageResponse)
-            sent += 1
-        except grpc.RpcError:
-            pass
-        if sent % 50 == 0:
-            peak = max(peak, resident_mib())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not any(stream.done() for stream in streams):
-        time.sleep(0.1)
-    cut = sum(1 for stream in streams if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
-    for stream in streams:
-        stream.cancel()
+    channels = [grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(40)]
+    streams = [join_unread(gate_grpc.GateServiceStub(channel), f"hog{number}-{index}")
+               for number, channel in enumerate(channels) for index in range(3)]
+    outcome = flood_unread(stop, streams, "flooder2")
     for channel in channels:
         channel.close()
-    return {"messages": sent, "cut_off": cut, "rss_before_mib": start_mib, "peak_rss_mib": peak}
+    return outcome
 
 
 def slowloris(stop):
