@@ -17,6 +17,10 @@ public final class GRPCClient: Sendable {
         public var http2 = HTTP2Settings()
         public var maxReceiveMessageSize = 4 << 20
         public var connectTimeout: TimeAmount = .seconds(10)
+        /// The local IP address to connect from (nil: the kernel picks). A load generator
+        /// spreads connections over several loopback addresses this way: each source
+        /// address has its own ~28,000 ephemeral ports towards one server port.
+        public var sourceAddress: String?
         public var userAgent = "swiftverse-grpc/0.1"
         /// How request messages are compressed (grpc-encoding), unless a call says
         /// otherwise; nil sends them uncompressed. Responses in any encoding this stack
@@ -91,7 +95,7 @@ public final class GRPCClient: Sendable {
         let serverName = configuration.tls?.serverNameOverride ?? configuration.host
         let settings = configuration.http2
         let logger = self.logger
-        let bootstrap = ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(configuration.connectTimeout)
             .channelInitializer { channel in
@@ -103,6 +107,13 @@ public final class GRPCClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(http2)
                 }
             }
+        if let source = configuration.sourceAddress {
+            do {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+            } catch {
+                throw GRPCStatus(.invalidArgument, "source address \"\(source)\" is not an IP address")
+            }
+        }
         let channel: Channel
         do {
             channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()

@@ -72,7 +72,7 @@ extension HTTP2Connection {
         } else if headerBlockTooLarge {
             resetStream(stream: streamID, code: .protocolError)
         } else {
-            stream.handler?.streamReceivedHeaders(headerBlock.headers(&headerStrings), endStream: endStream)
+            stream.handler?.streamReceivedHeaders(headerBlock.headers(headerStrings), endStream: endStream)
         }
         return 0
     }

@@ -58,8 +58,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var idleTimer: RepeatedTask?
     /// When a read or an open stream last showed the connection in use.
     private var lastActive = NIODeadline.uptimeNanoseconds(0)
-    /// Header names and values recur on every request of a connection: reuse them.
-    var headerStrings = HeaderStringCache()
+    /// Header names and values recur on every request: reuse them (the loop thread's cache).
+    private(set) var headerStrings: HeaderStringCache!
     /// The header block being received. HTTP/2 sends a block's frames back to back
     /// (RFC 9113 6.10), so one block is in progress per connection: reusing its storage
     /// spares every request the array's growth.
@@ -80,6 +80,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        headerStrings = .current
         let (loop, weakSelf) = (context.eventLoop, WeakConnection(self))
         shedOnLoop = { loop.execute { weakSelf.connection?.shedLargestStream() } }
         flushTask = {

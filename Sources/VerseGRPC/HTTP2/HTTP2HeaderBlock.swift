@@ -25,9 +25,11 @@ final class HTTP2HeaderBlock {
         }
     }
 
+    /// Only the buffers (16 bytes a field): the block's storage stays with its connection
+    /// for the connection's life, so it is kept small; the bytes are looked up when read.
     private struct Field {
-        var name: Received
-        var value: Received
+        var name: OpaquePointer
+        var value: OpaquePointer
     }
 
     private var fields: UnsafeMutablePointer<Field>?
@@ -43,8 +45,8 @@ final class HTTP2HeaderBlock {
     /// the session that made it is gone.
     func removeAll() {
         for index in 0..<count {
-            nghttp2_rcbuf_decref(fields![index].name.rcbuf)
-            nghttp2_rcbuf_decref(fields![index].value.rcbuf)
+            nghttp2_rcbuf_decref(fields![index].name)
+            nghttp2_rcbuf_decref(fields![index].value)
         }
         count = 0
     }
@@ -58,7 +60,7 @@ final class HTTP2HeaderBlock {
         }
         nghttp2_rcbuf_incref(name.rcbuf)
         nghttp2_rcbuf_incref(value.rcbuf)
-        fields![count] = Field(name: name, value: value)
+        fields![count] = Field(name: name.rcbuf, value: value.rcbuf)
         count += 1
     }
 
@@ -67,13 +69,13 @@ final class HTTP2HeaderBlock {
     func forEach(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
         for index in 0..<count {
             let field = fields![index]
-            try body(field.name.bytes, field.value.bytes)
+            try body(Received(field.name).bytes, Received(field.value).bytes)
         }
     }
 
     /// The block as Strings, made through `strings` (recurring names and values are
     /// not rebuilt).
-    func headers(_ strings: inout HeaderStringCache) -> [HTTP2Header] {
+    func headers(_ strings: HeaderStringCache) -> [HTTP2Header] {
         var headers: [HTTP2Header] = []
         headers.reserveCapacity(count)
         forEach { name, value in headers.append(HTTP2Header(strings.string(name), strings.string(value))) }

@@ -134,7 +134,7 @@ final class RequestConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             return nil
         }
         var method = "", path = "", fields: [HTTP2Header] = []
-        for header in headers.headers(&connection.headerStrings) {
+        for header in headers.headers(connection.headerStrings) {
             switch header.name {
             case ":method": method = header.value
             case ":path": path = header.value
