@@ -14,7 +14,7 @@ PY_PACKAGES := grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 protobuf==7.36.2 pe
 # keep them, so an access conflict still fails the tests.
 RELEASE_FLAGS := -c release -Xswiftc -enforce-exclusivity=unchecked
 
-.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening test-allocations chaos soak run cluster bench bench-transport bench-delivery-cg bench-anchors fuzz fuzz-seeds clean
+.PHONY: all deps venv build build-release proto check-proto test test-swift test-interop test-chat test-web test-hardening test-allocations chaos soak run cluster bench bench-transport bench-delivery-cg bench-anchors bench-scale fuzz fuzz-seeds clean
 
 all: build
 
@@ -105,11 +105,17 @@ run: build-release
 cluster: build-release
 	tools/cluster.sh $$($(SWIFT) build -c release --show-bin-path)
 
-## bench: chat-bench's standard scenarios (fan-out, saturation, cluster, unary, idle memory), then the transport
+## bench: chat-bench's standard scenarios (fan-out, saturation, 2-gate cluster, unary, idle memory), the transport, allocations, scale
 bench: build-release
 	tools/bench-chat.sh $$($(SWIFT) build -c release --show-bin-path)
 	tools/bench-transport.sh $$($(SWIFT) build -c release --show-bin-path)
 	tools/alloc-count.sh $$($(SWIFT) build -c release --show-bin-path)
+	tools/bench-scale.sh $$($(SWIFT) build -c release --show-bin-path)
+
+## bench-scale: 100,000 clients on one gate, a connection each, 1% chatting (as many as the
+## open-file limit allows): memory per client, CPU per delivery, latency (see docs/PERFORMANCE.md)
+bench-scale: build-release
+	tools/bench-scale.sh $$($(SWIFT) build -c release --show-bin-path)
 
 ## bench-anchors: SwiftVerse next to the reference gates (gRPC C++) under the neutral load generator
 bench-anchors: build-release

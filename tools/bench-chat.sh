@@ -54,7 +54,7 @@ lat, call = r.get("latency_ms", {}), r.get("call_latency_ms", {})
 unit = r.get("server_cpu_us_per_unit")
 rate = r["deliveries_per_second"] if r["workload"] == "chat" else r["calls_per_second"]
 gaps = f" (seq gaps {r['seq_gaps']}: {r['seq_recovered']}/{r['seq_missing']} fetched back)" if r.get("seq_gaps") else ""
-print(f"{name:<24} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f} {r['lost']:>5} "
+print(f"{name:<27} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f} {r['lost']:>5} "
       f"{call.get('p50', 0):>8.2f} {call.get('p99', 0):>8.2f} "
       f"{lat.get('p50', call.get('p50', 0)):>8.2f} {lat.get('p99', call.get('p99', 0)):>8.2f} "
       f"{(unit if unit is not None else float('nan')):>9.2f} {'ok' if rc == 0 else 'FAIL'}{gaps}")
@@ -62,7 +62,7 @@ EOF
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
-printf '%-24s %6s %9s %11s %5s %8s %8s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost call_p50 call_p99 e2e_p50 e2e_p99 cpu_us/u ok
+printf '%-27s %6s %9s %11s %5s %8s %8s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost call_p50 call_p99 e2e_p50 e2e_p99 cpu_us/u ok
 
 start_embedded
 row "fanout (embedded)" --target "127.0.0.1:$port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
@@ -110,20 +110,31 @@ for per_connection in 100 1; do
   stop_pid $server_pid
 done
 
-# A real cluster: etcd + 2 nodes + 1 gate, all on the server CPU; the rooms in memory,
-# then in PostgreSQL (on the server CPU too). Fan-out, then saturation, on each.
+# A real cluster, all on the server CPU: etcd + 2 nodes + 2 gates with the users spread
+# over both gates, the rooms in memory (server CPU summed over the 5 processes: against
+# the embedded rows above, the cost of the extra hops); then etcd + 2 nodes + 1 gate with
+# the rooms in PostgreSQL (its backends are not measured: no CPU figure). Fan-out, then
+# saturation, on each.
 echo
 for store in none postgres; do
-  label=$([ $store = none ] && echo "cluster" || echo "cluster, PG")
-  gate_port=$(free_port)
-  STORE=$store HTTP_PORT=off GATE_PORT=$gate_port ETCD_PORT=$(free_port) ETCD_PEER_PORT=$(free_port) NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
+  label=$([ $store = none ] && echo "cluster, 2 gates" || echo "cluster, PG")
+  gate_ports=$([ $store = none ] && echo "$(free_port) $(free_port)" || free_port)
+  targets=(); for gate_port in $gate_ports; do targets+=(--target "127.0.0.1:$gate_port"); done
+  STORE=$store HTTP_PORT=off GATE_PORTS="$gate_ports" PID_FILE="$work/cluster.pids" ETCD_PORT=$(free_port) ETCD_PEER_PORT=$(free_port) \
+    NODE_PORTS="$(free_port) $(free_port)" PG_PORT=$(free_port) \
     setsid $pin_server "$root/tools/cluster.sh" "$bin" >"$work/cluster-$store.log" 2>&1 &
   cluster_pid=$!; pids+=($cluster_pid)
-  if wait_for "$work/cluster-$store.log" "chat service ready" && wait_for "$work/cluster-$store.log" "\[gate\].*cluster ready"; then
-    row "fanout ($label)" --target "127.0.0.1:$gate_port" --clients 1000 --rooms 5 --senders 10 --rate 10 \
-      --warmup $warmup --duration $duration --drain 10
-    row "saturate ($label)" --target "127.0.0.1:$gate_port" --clients 100 --rooms 5 --senders 25 --closed-loop \
-      --warmup $warmup --duration $duration --drain 10
+  ready=1
+  for gate in $([ $store = none ] && echo "gate gate2" || echo gate); do
+    wait_for "$work/cluster-$store.log" "\[$gate\].*cluster ready" || ready=0
+  done
+  if [ $ready = 1 ] && wait_for "$work/cluster-$store.log" "chat service ready"; then
+    measured=()
+    [ $store = none ] && for pid in $(cat "$work/cluster.pids"); do measured+=(--server-pid "$pid"); done
+    row "fanout ($label)" "${targets[@]}" --clients 1000 --rooms 5 --senders 10 --rate 10 \
+      --warmup $warmup --duration $duration --drain 10 "${measured[@]}"
+    row "saturate ($label)" "${targets[@]}" --clients 100 --rooms 5 --senders 25 --closed-loop \
+      --warmup $warmup --duration $duration --drain 10 "${measured[@]}"
   fi
   # cluster.sh stops its processes in order (their last log lines, the store's commit
   # counts, still pass through its log prefixers); the group goes only if it hangs.
@@ -134,4 +145,4 @@ for store in none postgres; do
 done
 echo
 echo "call_*: SendMessage (or ListChatRooms) answered; e2e_*: send to push received, per receiver."
-echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); cluster rows span 4-5 processes, so they have none."
+echo "cpu_us/u: server CPU microseconds per delivery (chat) or per call (unary); the 2-gate cluster's is summed over etcd, the nodes and the gates."

@@ -3,12 +3,16 @@
 # 2 chat-server nodes and 1 gate on 127.0.0.1:48000 (or $GATE_PORT). Logs are prefixed by
 # process; Ctrl-C stops all. PostgreSQL refuses to run as root: it runs as `postgres`.
 # STORE=none runs the nodes without a store (rooms in memory) and starts no PostgreSQL.
+# GATE_PORTS="P1 P2 ..." runs a gate on each port instead (logs [gate], [gate2], ...).
+# PID_FILE=path: the PIDs of etcd, the nodes and the gates are written there, one a line,
+# once all are started (what a benchmark measures).
 #   tools/cluster.sh BIN_DIR
 set -uo pipefail
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
 bin=${1:?usage: cluster.sh BIN_DIR}
 gate_port=${GATE_PORT:-48000}
+gate_ports=(${GATE_PORTS:-$gate_port})
 http_port=${HTTP_PORT:-8080}  # the gate's HTTP API and web client; HTTP_PORT=off for none
 web_root=$(cd "$(dirname "$0")/../Sources/ChatService/Web" && pwd)
 etcd_port=${ETCD_PORT:-23790}
@@ -57,12 +61,16 @@ fi
 for i in "${!node_ports[@]}"; do
   prefixed "node$((i + 1))" "$bin/chat-server" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${node_ports[$i]}" --store "$store"
 done
-http_listen=$([ "$http_port" = off ] && echo off || echo "127.0.0.1:$http_port")
-prefixed gate "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:$gate_port" --auth password \
-  --http-listen "$http_listen" --web-root "$web_root" \
-  --allow-public ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
-  --allow ChatRoom/GetRecentMessages --allow ChatRoom/Leave
-echo "cluster starting: gate on 127.0.0.1:$gate_port; try: $bin/chat --server 127.0.0.1:$gate_port --user alice"
+for i in "${!gate_ports[@]}"; do
+  # The first gate serves the HTTP API and web client.
+  http_listen=$([ "$http_port" = off ] || [ "$i" -gt 0 ] && echo off || echo "127.0.0.1:$http_port")
+  prefixed "gate$([ "$i" -gt 0 ] && echo $((i + 1)))" "$bin/gate" --etcd "127.0.0.1:$etcd_port" --listen "127.0.0.1:${gate_ports[$i]}" \
+    --auth password --http-listen "$http_listen" --web-root "$web_root" \
+    --allow-public ChatRoomMgr/ListChatRooms --allow ChatRoom/Join --allow ChatRoom/SendMessage \
+    --allow ChatRoom/GetRecentMessages --allow ChatRoom/Leave
+done
+[ -z "${PID_FILE:-}" ] || printf '%s\n' "${pids[@]}" >"$PID_FILE"
+echo "cluster starting: gates on ${gate_ports[*]/#/127.0.0.1:}; try: $bin/chat --server 127.0.0.1:${gate_ports[0]} --user alice"
 [ "$http_port" = off ] || echo "web chat: http://127.0.0.1:$http_port/"
 wait -n "${pids[@]}"
 echo "a cluster process exited"

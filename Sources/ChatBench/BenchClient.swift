@@ -48,7 +48,8 @@ struct BenchStamp {
 final class BenchClient: Sendable {
     let index: Int
     let user: String
-    let room: String
+    /// nil: a user that only registers (it holds a connection and gets no pushes).
+    let room: String?
     private let password: String
     /// This user's connection to each gate, its own first.
     private let gates: [GRPCClient]
@@ -65,7 +66,7 @@ final class BenchClient: Sendable {
     private let seqs = NIOLockedValueBox<(last: Int64, fetchedThrough: Int64)>((0, 0))
     private let onPush = NIOLockedValueBox<(@Sendable (ByteBuffer) -> Void)?>(nil)
 
-    private init(index: Int, user: String, password: String, room: String, gates: [GRPCClient], gate: GateClient) {
+    private init(index: Int, user: String, password: String, room: String?, gates: [GRPCClient], gate: GateClient) {
         self.index = index
         self.user = user
         self.password = password
@@ -74,14 +75,15 @@ final class BenchClient: Sendable {
         session = NIOLockedValueBox(Session(gate: gate, position: 0))
     }
 
-    /// Registers on the first of `gates` and joins `room`.
-    static func start(index: Int, user: String, password: String, room: String, gates: [GRPCClient]) async throws -> BenchClient {
+    /// Registers on the first of `gates` and joins `room` (if any).
+    static func start(index: Int, user: String, password: String, room: String?, gates: [GRPCClient]) async throws -> BenchClient {
         let gate = try await join(room, as: user, password: password, on: gates[0])
         return BenchClient(index: index, user: user, password: password, room: room, gates: gates, gate: gate)
     }
 
-    private static func join(_ room: String, as user: String, password: String, on grpc: GRPCClient) async throws -> GateClient {
+    private static func join(_ room: String?, as user: String, password: String, on grpc: GRPCClient) async throws -> GateClient {
         let gate = try await GateClient.register(grpc, metadata: GateClient.credentials(user: user, password: password))
+        guard let room else { return gate }
         var join = Chat_ChatRoom_JoinRequest()
         join.userName = user
         join.clientId = gate.clientID
@@ -94,6 +96,9 @@ final class BenchClient: Sendable {
         return gate
     }
 
+    /// The room's object id (only users in a room send or fetch).
+    private var roomObject: String { "ChatRoom-\(room ?? "")" }
+
     /// Moves made to another gate.
     var moves: Int { session.withLockedValue { $0.moves } }
 
@@ -103,7 +108,7 @@ final class BenchClient: Sendable {
         request.message = text
         request.messageId = id
         let _: Chat_Client_SendChatMessageResponse = try await retrying { [request] gate in
-            try await gate.call("ChatRoom", "ChatRoom-\(self.room)", "SendMessage", request, timeout: .seconds(30))
+            try await gate.call("ChatRoom", roomObject, "SendMessage", request, timeout: .seconds(30))
         }
     }
 
@@ -197,7 +202,7 @@ final class BenchClient: Sendable {
             request.afterSeq = after
             request.limit = 1000
             guard let page: Chat_ChatRoom_GetRecentMessagesResponse =
-                    try? await gate.call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", request, timeout: .seconds(30)),
+                    try? await gate.call("ChatRoom", roomObject, "GetRecentMessages", request, timeout: .seconds(30)),
                   let last = page.messages.last?.seq else { return }
             let now = monotonicNanos()
             // Only what no push has delivered meanwhile.
@@ -225,11 +230,11 @@ final class BenchClient: Sendable {
         var request = Chat_ChatRoom_GetRecentMessagesRequest()
         request.afterSeq = last
         request.limit = Int32(min(next - last - 1, 1000))
-        let (gate, room) = (session.withLockedValue { $0.gate }, self.room)
+        let (gate, room) = (session.withLockedValue { $0.gate }, roomObject)
         Task {
             do {
                 let response: Chat_ChatRoom_GetRecentMessagesResponse =
-                    try await gate.call("ChatRoom", "ChatRoom-\(room)", "GetRecentMessages", request, timeout: .seconds(30))
+                    try await gate.call("ChatRoom", room, "GetRecentMessages", request, timeout: .seconds(30))
                 let now = monotonicNanos()
                 let missed = response.messages.filter { $0.seq > last && $0.seq < next }
                 for message in missed { if let stamp = BenchStamp(parsing: message.message) { deliver(stamp, now, true) } }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 import VerseCLI
 import VerseGRPC
@@ -35,6 +36,16 @@ struct ChatBench: ParsableCommand {
     @Option(help: "Simulated users.") var clients = 100
     @Option(help: "HTTP/2 connections per gate the users share (default: one per user).") var connections: Int?
     @Option(help: "Rooms the users spread over (at most 5: the predefined rooms).") var rooms = 5
+    @Option(name: .customLong("room-clients"), help: """
+        Users that join rooms (the first N; default: all). The others only register and \
+        stay connected: many connected clients with a few of them chatting.
+        """)
+    var roomClients: Int?
+    @Option(name: .customLong("source"), help: """
+        Local address to connect from (repeatable: connections spread over them, for more \
+        connections than one address has ephemeral ports).
+        """)
+    var sources: [String] = []
     @Option(help: "Users that send (the first N users).") var senders = 5
     @Option(help: "Messages per second per sender (open loop).") var rate: Double = 10
     @Flag(name: .customLong("closed-loop"), help: "Each sender sends its next message when the last one is answered.")
@@ -50,8 +61,11 @@ struct ChatBench: ParsableCommand {
     @Option(help: "The service password.") var password = "000000"
     @Flag(help: "Connect with TLS.") var tls = false
     @Option(name: .customLong("ca-file"), help: "PEM CA certificates for --tls.") var caFile: String?
-    @Option(name: .customLong("server-pid"), help: "Report this process's CPU time (and RSS) over the measured window.")
-    var serverPID: Int32?
+    @Option(name: .customLong("server-pid"), help: """
+        Report this process's CPU time (user and system) over the measured window, and its \
+        memory (repeatable: a cluster's processes, summed).
+        """)
+    var serverPIDs: [Int32] = []
     @Flag(help: "Print the result as one JSON object.") var json = false
     @Flag(help: "Register the users, hold them idle for --duration, report server memory per user (needs --server-pid).")
     var idle = false
@@ -62,6 +76,12 @@ struct ChatBench: ParsableCommand {
         guard clients > 0 else { throw ValidationError("--clients must be positive") }
         guard (1...5).contains(rooms) else { throw ValidationError("--rooms must be 1...5 (the predefined rooms)") }
         guard senders >= 0, senders <= clients else { throw ValidationError("--senders must be 0...--clients") }
+        if let roomClients {
+            guard roomClients >= senders, roomClients <= clients else { throw ValidationError("--room-clients must be --senders...--clients") }
+        }
+        for source in sources where (try? SocketAddress(ipAddress: source, port: 0)) == nil {
+            throw ValidationError("--source expects an IP address, got \"\(source)\"")
+        }
         guard closedLoop || idle || senders == 0 || rate > 0 else { throw ValidationError("--rate must be positive") }
         guard duration > 0, warmup >= 0, drain >= 0 else { throw ValidationError("--duration, --warmup and --drain must be positive") }
         guard messageSize >= 1, messageSize <= 4096 else { throw ValidationError("--message-size must be 1...4096") }
@@ -71,7 +91,7 @@ struct ChatBench: ParsableCommand {
                 throw ValidationError("--target expects host:port, got \"\(target)\"")
             }
         }
-        if idle && serverPID == nil { throw ValidationError("--idle needs --server-pid to measure memory") }
+        if idle && serverPIDs.isEmpty { throw ValidationError("--idle needs --server-pid to measure memory") }
     }
 
     func run() throws {
@@ -82,22 +102,24 @@ struct ChatBench: ParsableCommand {
     /// One event loop per CPU this process may use (one when pinned with taskset).
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: ProcessCPUs.available)
 
-    private func makeClient(_ target: String) throws -> GRPCClient {
+    private func makeClient(_ target: String, number: Int = 0) throws -> GRPCClient {
         let colon = target.lastIndex(of: ":")!
         var configuration = GRPCClient.Configuration(host: String(target[..<colon]), port: Int(target[target.index(after: colon)...])!,
                                                      tls: tls ? .client(trustRootsFile: caFile) : nil)
         configuration.http2.keepaliveInterval = nil
         configuration.connectTimeout = .seconds(30)
+        if !sources.isEmpty { configuration.sourceAddress = sources[number % sources.count] }
         return try GRPCClient(configuration: configuration, group: Self.group)
     }
 
     func benchmark() async throws {
         let measurements = Measurements()
-        let rssBefore = serverPID.flatMap { ProcessStats.residentBytes("\($0)") }
+        let servers = ServerProcesses(pids: serverPIDs)
+        let rssBefore = servers.residentBytes
 
         // Connections: K per gate, users assigned round-robin over gates, then connections.
         let perTarget = (clients + targets.count - 1) / targets.count
-        let shared = try targets.map { target in try (0..<min(connections ?? perTarget, perTarget)).map { _ in try makeClient(target) } }
+        let shared = try targets.map { target in try (0..<min(connections ?? perTarget, perTarget)).map { try makeClient(target, number: $0) } }
         let started = ContinuousClock.now
         let users: [BenchClient] = try await withThrowingTaskGroup(of: BenchClient.self) { group in
             var made: [BenchClient] = []
@@ -108,7 +130,7 @@ struct ChatBench: ParsableCommand {
                     let pool = shared[(index + offset) % targets.count]
                     return pool[(index / targets.count) % pool.count]
                 }
-                let room = Self.roomNames[index % rooms]
+                let room = index < (roomClients ?? clients) ? Self.roomNames[index % rooms] : nil
                 let user = "\(userPrefix)\(index)"
                 let password = self.password
                 group.addTask { try await BenchClient.start(index: index, user: user, password: password, room: room, gates: gates) }
@@ -118,7 +140,7 @@ struct ChatBench: ParsableCommand {
         }
         var stalled: [BenchClient] = []
         for index in 0..<stallClients { // own connections: unread data must not block anyone else's window
-            let grpc = try makeClient(targets[index % targets.count])
+            let grpc = try makeClient(targets[index % targets.count], number: index)
             stalled.append(try await BenchClient.start(index: clients + index, user: "\(userPrefix)stall\(index)", password: password,
                                                        room: Self.roomNames[index % rooms], gates: [grpc]))
         }
@@ -126,15 +148,15 @@ struct ChatBench: ParsableCommand {
 
         if idle {
             try await Task.sleep(for: .seconds(duration))
-            let rssAfter = ProcessStats.residentBytes("\(serverPID!)")
+            let rssAfter = servers.residentBytes
             let report = IdleReport(clients: clients, rssBefore: rssBefore, rssAfter: rssAfter)
             print(json ? report.json : report.table)
             for user in users { user.close() }
             return
         }
 
-        let readers = users
-        let audience = Dictionary(grouping: readers, by: \.room).mapValues(\.count)
+        let readers = users.filter { $0.room != nil }
+        let audience = Dictionary(grouping: readers, by: { $0.room! }).mapValues(\.count)
         for user in readers {
             await user.receive({ stamp, now, recovered in
                 measurements.recordDelivery(receiver: user.index, stamp: stamp, receivedNanos: now, recovered: recovered)
@@ -145,7 +167,7 @@ struct ChatBench: ParsableCommand {
         let stop = NIOLockedValueBox(false)
         let sending = (0..<senders).map { index in
             let sender = users[index]
-            return Task { await self.sendLoop(sender, audience: audience[sender.room] ?? 0, measurements: measurements, stop: stop) }
+            return Task { await self.sendLoop(sender, audience: sender.room.flatMap { audience[$0] } ?? 0, measurements: measurements, stop: stop) }
         }
         let progress = Task {
             var last = measurements.progress()
@@ -159,13 +181,14 @@ struct ChatBench: ParsableCommand {
             }
         }
         try await Task.sleep(for: .seconds(warmup))
-        let cpuStart = serverPID.flatMap { ProcessStats.cpuSeconds("\($0)") }
+        let cpuStart = servers.cpuTime
         let windowStart = monotonicNanos()
         measurements.openWindow(at: windowStart)
         try await Task.sleep(for: .seconds(duration))
         let windowEnd = monotonicNanos()
         measurements.closeWindow(at: windowEnd)
-        let cpuEnd = serverPID.flatMap { ProcessStats.cpuSeconds("\($0)") }
+        let cpuEnd = servers.cpuTime
+        let rssAfter = servers.residentBytes
         stop.withLockedValue { $0 = true }
         for task in sending { await task.value }
         let drainDeadline = ContinuousClock.now + .seconds(drain)
@@ -179,7 +202,8 @@ struct ChatBench: ParsableCommand {
         let report = RunReport(
             workload: workload, clients: clients, stallClients: stallClients,
             seconds: Double(windowEnd - windowStart) / 1e9, measurements: measurements, gateMoves: users.map(\.moves).reduce(0, +),
-            serverCPUSeconds: cpuStart.flatMap { start in cpuEnd.map { $0 - start } })
+            serverCPU: cpuStart.flatMap { start in cpuEnd.map { $0 - start } },
+            serverRSS: rssBefore.flatMap { before in rssAfter.map { (before, $0) } })
         print(json ? report.json : report.table)
         if let problem = report.problem {
             log("FAILED: \(problem)")

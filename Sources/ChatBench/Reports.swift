@@ -15,18 +15,23 @@ struct RunReport {
     let seq: (repeats: Int, gaps: Int, missing: Int, recovered: Int, firstGapError: String?)
     let latency: [String: Double]   // ms
     let callLatency: [String: Double]  // ms
-    let serverCPUSeconds: Double?
+    let serverCPU: CPUTime?
+    var serverCPUSeconds: Double? { serverCPU?.total }
+    /// Server RSS (summed over --server-pid) before the users registered and at the end
+    /// of the measured window.
+    let serverRSS: (before: Int, after: Int)?
     /// Users that moved to another gate because theirs went (each move counts).
     let gateMoves: Int
 
     init(workload: ChatBench.Workload, clients: Int, stallClients: Int, seconds: Double, measurements: Measurements,
-         gateMoves: Int, serverCPUSeconds: Double?) {
+         gateMoves: Int, serverCPU: CPUTime?, serverRSS: (before: Int, after: Int)?) {
         self.workload = workload
         self.gateMoves = gateMoves
         self.clients = clients
         self.stallClients = stallClients
         self.seconds = seconds
-        self.serverCPUSeconds = serverCPUSeconds
+        self.serverCPU = serverCPU
+        self.serverRSS = serverRSS
         seq = measurements.snapshot { ($0.seqRepeats, $0.seqGaps, $0.seqMissing, $0.seqRecovered, $0.firstGapError) }
         (sent, expected, delivered, sendErrors, firstSendError, outOfOrder, latency, callLatency) = measurements.snapshot { m in
             func ms(_ value: UInt64) -> Double { Double(value) / 1000 }
@@ -49,6 +54,11 @@ struct RunReport {
         let units = workload == .chat ? delivered : sent
         return units > 0 ? cpu * 1e6 / Double(units) : nil
     }
+    private var units: Int { workload == .chat ? delivered : sent }
+    var userMicrosPerUnit: Double? { serverCPU.flatMap { units > 0 ? $0.user * 1e6 / Double(units) : nil } }
+    var systemMicrosPerUnit: Double? { serverCPU.flatMap { units > 0 ? $0.system * 1e6 / Double(units) : nil } }
+    /// What each user (and never-reading user) added to the server's memory, in bytes.
+    var rssPerClient: Double? { serverRSS.map { Double($0.after - $0.before) / Double(clients + stallClients) } }
 
     /// Why the run failed, if it did: loss, errors, or reordering.
     var problem: String? {
@@ -86,7 +96,9 @@ struct RunReport {
             ]
         }
         rows += [("call errors", "\(sendErrors)"), ("moves to another gate", "\(gateMoves)"), ("server CPU seconds", f(serverCPUSeconds, 3)),
-                 ("server CPU us per \(workload == .chat ? "delivery" : "call")", f(cpuMicrosPerDelivery))]
+                 ("server CPU us per \(workload == .chat ? "delivery" : "call")", f(cpuMicrosPerDelivery)),
+                 ("  of which user / system", "\(f(userMicrosPerUnit)) / \(f(systemMicrosPerUnit))"),
+                 ("server RSS per client KiB", f(rssPerClient.map { $0 / 1024 }, 1))]
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
     }
@@ -101,6 +113,15 @@ struct RunReport {
         ]
         if let serverCPUSeconds { object["server_cpu_seconds"] = serverCPUSeconds }
         if let cpu = cpuMicrosPerDelivery { object["server_cpu_us_per_unit"] = cpu }
+        if let user = userMicrosPerUnit, let system = systemMicrosPerUnit {
+            object["server_user_us_per_unit"] = user
+            object["server_system_us_per_unit"] = system
+        }
+        if let rss = serverRSS {
+            object["server_rss_before"] = rss.before
+            object["server_rss_after"] = rss.after
+            object["server_rss_per_client"] = rssPerClient ?? 0
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }

@@ -5,12 +5,18 @@ import Foundation
 public enum ProcessStats {
     /// User plus system CPU time, in seconds.
     public static func cpuSeconds(_ pid: String = "self") -> Double? {
+        cpuTime(pid).map { $0.user + $0.system }
+    }
+
+    /// User and system CPU seconds of a process so far (from /proc/PID/stat).
+    public static func cpuTime(_ pid: String = "self") -> (user: Double, system: Double)? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After "(comm)": state is field 3; utime and stime are fields 14 and 15.
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (user / ticks, system / ticks)
     }
 
     /// Resident set size, in bytes.
