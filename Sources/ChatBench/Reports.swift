@@ -49,14 +49,16 @@ struct RunReport {
     var lost: Int { expected - delivered }
     var deliveriesPerSecond: Double { Double(delivered) / seconds }
     var callsPerSecond: Double { Double(sent) / seconds }
-    var cpuMicrosPerDelivery: Double? {
-        guard let cpu = serverCPUSeconds else { return nil }
+    var cpuMicrosPerDelivery: Double? { microsPerUnit(serverCPU?.total) }
+    var userMicrosPerUnit: Double? { microsPerUnit(serverCPU?.user) }
+    var systemMicrosPerUnit: Double? { microsPerUnit(serverCPU?.system) }
+
+    /// Server CPU seconds over the units of work: deliveries (chat) or calls (list).
+    private func microsPerUnit(_ seconds: Double?) -> Double? {
         let units = workload == .chat ? delivered : sent
-        return units > 0 ? cpu * 1e6 / Double(units) : nil
+        guard let seconds, units > 0 else { return nil }
+        return seconds * 1e6 / Double(units)
     }
-    private var units: Int { workload == .chat ? delivered : sent }
-    var userMicrosPerUnit: Double? { serverCPU.flatMap { units > 0 ? $0.user * 1e6 / Double(units) : nil } }
-    var systemMicrosPerUnit: Double? { serverCPU.flatMap { units > 0 ? $0.system * 1e6 / Double(units) : nil } }
     /// What each user (and never-reading user) added to the server's memory, in bytes.
     var rssPerClient: Double? { serverRSS.map { Double($0.after - $0.before) / Double(clients + stallClients) } }
 

@@ -10,12 +10,19 @@ public final class ClusterView: Sendable {
         var liveGates: Set<String> = []
         var version = 0
         var mapChanged = ContinuousClock.now
-        /// Tasks waiting for a change, by the id each wait took.
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-        var lastWaiterID = 0
-        /// Waits under way, and those whose timeout came before they had registered.
-        var active: Set<Int> = []
-        var timedOut: Set<Int> = []
+        /// Waits under way, by the id each took (removed when the wait returns).
+        var waits: [Int: Wait] = [:]
+        var lastWaitID = 0
+    }
+
+    /// Where one `waitForChange` is.
+    private enum Wait {
+        /// Started, not yet suspended.
+        case starting
+        /// Suspended until a change or its timeout.
+        case waiting(CheckedContinuation<Void, Never>)
+        /// Its timeout came before it suspended: it must not suspend.
+        case timedOut
     }
 
     private let state: NIOLockedValueBox<State>
@@ -57,9 +64,15 @@ public final class ClusterView: Sendable {
             if let liveNodes { state.liveNodes = liveNodes }
             if let liveGates { state.liveGates = liveGates }
             state.version += 1
-            defer { state.waiters.removeAll() }
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            for (id, wait) in state.waits {
+                if case .waiting(let continuation) = wait {
+                    waiters.append(continuation)
+                    state.waits[id] = nil
+                }
+            }
             let changed = map != nil || liveNodes != nil || liveGates != nil
-            return (Array(state.waiters.values), changed ? ClusterEvents.changes(from: old, to: (state.map, state.liveNodes, state.liveGates)) : [])
+            return (waiters, changed ? ClusterEvents.changes(from: old, to: (state.map, state.liveNodes, state.liveGates)) : [])
         }
         events.record(changes)
         for waiter in waiters { waiter.resume() }
@@ -71,9 +84,9 @@ public final class ClusterView: Sendable {
     /// other thousands of times a second.
     public func waitForChange(after version: Int, timeout: Duration) async {
         let id = state.withLockedValue { state -> Int in
-            state.lastWaiterID += 1
-            state.active.insert(state.lastWaiterID)
-            return state.lastWaiterID
+            state.lastWaitID += 1
+            state.waits[state.lastWaitID] = .starting
+            return state.lastWaitID
         }
         let wake = Task {
             try? await Task.sleep(for: timeout)
@@ -81,27 +94,32 @@ public final class ClusterView: Sendable {
         }
         defer {
             wake.cancel()
-            state.withLockedValue { state in
-                state.active.remove(id)
-                state.timedOut.remove(id)
-            }
+            state.withLockedValue { $0.waits[id] = nil }
         }
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLockedValue { state -> Bool in
-                if state.version != version || state.timedOut.remove(id) != nil { return true }
-                state.waiters[id] = continuation
+                guard state.version == version, case .starting = state.waits[id] else { return true }
+                state.waits[id] = .waiting(continuation)
                 return false
             }
             if resumeNow { continuation.resume() }
         }
     }
 
-    /// The wait `id` timed out: resumed if it is waiting, remembered if it is not yet.
+    /// The wait `id` timed out: resumed if it is waiting, told not to if it is starting,
+    /// nothing if it has returned already.
     private func endWait(_ id: Int) {
         let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
-            if state.active.contains(id) { state.timedOut.insert(id) }
-            return nil
+            switch state.waits[id] {
+            case .waiting(let continuation):
+                state.waits[id] = nil
+                return continuation
+            case .starting:
+                state.waits[id] = .timedOut
+                return nil
+            case .timedOut, nil:
+                return nil
+            }
         }
         waiter?.resume()
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VerseCLI
 
 /// chat-bench's options for scale and cluster runs: connections from chosen source
 /// addresses, users that only register (`--room-clients`), and CPU and memory summed
@@ -51,7 +52,7 @@ struct ChatBenchOptionsTests {
         #expect(report["call_errors"] as? Int == 0)
         // Both processes' memory: more than either alone (each holds tens of MiB).
         let rss = try #require(report["server_rss_before"] as? Int)
-        let alone = try #require(pids.compactMap { Self.residentBytes($0) }.max())
+        let alone = try #require(pids.compactMap { ProcessStats.residentBytes("\($0)") }.max())
         #expect(rss > alone)
         #expect(report["server_user_us_per_unit"] is Double && report["server_system_us_per_unit"] is Double, "\(report)")
 
@@ -67,11 +68,5 @@ struct ChatBenchOptionsTests {
         let bad = try Self.run(["--source", "not-an-address", "--clients", "1", "--senders", "0"])
         #expect(bad.status == 64)
         #expect(bad.errors.contains("--source expects an IP address"), "\(bad.errors)")
-    }
-
-    static func residentBytes(_ pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        return status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-            .flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) }.map { $0 * 1024 }
     }
 }
