@@ -40,9 +40,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private var reportedQueuedDataBytes = 0
     /// What the process budget calls to make this connection shed (see QueuedDataBudget).
     private var shedOnLoop: (@Sendable () -> Void)?
-    /// The deferred flush, made once: a closure made per flushSoon was one heap
-    /// allocation per push delivery (each delivery is on a connection of its own).
-    private var flushTask: (@Sendable () -> Void)?
+    /// Where flushSoon queues this connection: one flush task per loop and tick for all
+    /// of its connections (see LoopFlushQueue).
+    private var flushQueue: LoopFlushQueue?
     /// Where the connection is in its life: `starting` (our preface not sent yet) ->
     /// `active` -> `draining` (GOAWAY sent or received: no new streams; it closes once
     /// the last stream ends) -> `closed`. An error closes it from any state.
@@ -81,13 +81,13 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         headerStrings = .current
-        let (loop, weakSelf) = (context.eventLoop, WeakConnection(self))
-        shedOnLoop = { loop.execute { weakSelf.connection?.shedLargestStream() } }
-        flushTask = {
-            guard let connection = weakSelf.connection else { return }
-            connection.flushScheduled = false
-            connection.flushNow()
+        // Found through the channel, not held: a weak reference to the connection would
+        // give it a side table, and every retain of it (several per write) the slow path.
+        let channel = context.channel
+        shedOnLoop = {
+            channel.eventLoop.execute { (try? channel.pipeline.syncOperations.handler(type: HTTP2Connection.self))?.shedLargestStream() }
         }
+        flushQueue = .current(for: context.eventLoop)
         session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque())
         guard let session else {
             context.close(promise: nil)
@@ -103,6 +103,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         if let session { nghttp2_session_del(session) }
         session = nil
         self.context = nil
+        shedOnLoop = nil // it holds the channel
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -308,9 +309,15 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Arranges one flush at the end of this read batch or event-loop tick.
     func flushSoon() {
-        guard !inReadBatch, !flushScheduled, let context, let flushTask else { return }
+        guard !inReadBatch, !flushScheduled, let flushQueue else { return }
         flushScheduled = true
-        context.eventLoop.execute(flushTask)
+        flushQueue.add(self)
+    }
+
+    /// The flush flushSoon arranged (called by the loop's LoopFlushQueue).
+    func flushQueued() {
+        flushScheduled = false
+        flushNow()
     }
 
     /// Closes now: for errors, where what is still queued does not matter.
@@ -361,11 +368,4 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
         }
     }
-}
-
-/// A connection the process budget may ask to shed, without keeping it alive; read on
-/// the connection's event loop only.
-private struct WeakConnection: @unchecked Sendable {
-    weak var connection: HTTP2Connection?
-    init(_ connection: HTTP2Connection) { self.connection = connection }
 }

@@ -87,7 +87,7 @@ struct DiskFullTests {
         var client = try await server.start()
         // Most of the disk taken by something else; what is left fills with messages.
         let filler = disk.appendingPathComponent("filler")
-        FileManager.default.createFile(atPath: filler.path, contents: Data(count: 1_200_000))
+        try #require(FileManager.default.createFile(atPath: filler.path, contents: Data(count: 1_200_000)), "could not write the filler file")
 
         var acknowledged: [String] = []
         var refusals: [GRPCStatus] = []

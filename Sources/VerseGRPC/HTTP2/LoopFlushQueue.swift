@@ -1,0 +1,59 @@
+import NIOCore
+import NIOPosix
+
+/// The connections of one event loop that have output to flush at the end of this
+/// tick. A push to a 100-member room writes to 100 connections: one task per loop that
+/// flushes all of them costs an array append per connection, where a task of its own
+/// per connection cost about 800 instructions each (the loop's task queue, its lock and
+/// its heap).
+///
+/// Connections join it with `add` on their own loop; the queue flushes them in the
+/// order they joined, once each however many writes they took.
+final class LoopFlushQueue: @unchecked Sendable {
+    // @unchecked: used only on its event loop's thread (the loop's tasks run there too).
+    private static let perThread = ThreadSpecificVariable<LoopFlushQueue>()
+
+    /// The calling thread's queue for `loop` (made on first use). Event loops own their
+    /// thread, so this is one queue per loop (embedded test loops sharing a thread
+    /// replace each other's: a replaced queue still drains what it was given).
+    static func current(for loop: EventLoop) -> LoopFlushQueue {
+        if let queue = perThread.currentValue, queue.loop === loop { return queue }
+        let queue = LoopFlushQueue(loop: loop)
+        perThread.currentValue = queue
+        return queue
+    }
+
+    /// Held strongly: a weak reference would give the loop a side table, and make every
+    /// retain and release of it, of which there are many per write, take the slow path.
+    private let loop: EventLoop
+    private var waiting: [HTTP2Connection] = []
+    /// The other array: the drain swaps the two, so neither is reallocated per tick.
+    private var draining: [HTTP2Connection] = []
+    private var drainTask: (@Sendable () -> Void)?
+
+    private init(loop: EventLoop) {
+        self.loop = loop
+        // Unretained: `add` keeps the queue alive while a drain is pending (a weak
+        // reference would cost the same side-table slow path as the loop's).
+        drainTask = { [unowned(unsafe) self] in self.drain() }
+    }
+
+    /// Flushes `connection` once at the end of this tick (the caller keeps its own flag
+    /// so a connection is added once per tick).
+    func add(_ connection: HTTP2Connection) {
+        waiting.append(connection)
+        guard waiting.count == 1, let drainTask else { return }
+        _ = Unmanaged.passRetained(self) // released by drain
+        loop.execute(drainTask)
+    }
+
+    private func drain() {
+        swap(&waiting, &draining)
+        for connection in draining { connection.flushQueued() }
+        draining.removeAll(keepingCapacity: draining.capacity <= Self.keptCapacity)
+        Unmanaged.passUnretained(self).release() // taken by add
+    }
+
+    /// Arrays longer than this are not kept between ticks (a burst over many connections).
+    private static let keptCapacity = 1024
+}
