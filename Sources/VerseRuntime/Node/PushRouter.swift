@@ -43,9 +43,13 @@ final class PushRouter: Sendable {
         return clientID[..<clientID.utf8.index(clientID.utf8.startIndex, offsetBy: slash)]
     }
 
-    /// Where a client id's gate part ends: at its last "/".
+    /// Where a client id's gate part ends: at its last "/". (Indexed loops here and in
+    /// `sharedGate`, not lastIndex(of:) or allSatisfy: unspecialized, as in the debug build
+    /// that make test-allocations counts, those allocate a coroutine frame per element.)
     private static func gateLength(of id: UnsafeBufferPointer<UInt8>) -> Int? {
-        id.lastIndex(of: UInt8(ascii: "/"))
+        var index = id.count - 1
+        while index >= 0 && id[index] != UInt8(ascii: "/") { index -= 1 }
+        return index >= 0 ? index : nil
     }
 
     /// The gate every one of `clientIDs` belongs to, if they share one: a push's
@@ -54,14 +58,19 @@ final class PushRouter: Sendable {
     static func sharedGate(of clientIDs: [String]) -> Substring? {
         guard let first = clientIDs.first, let gate = gate(of: first) else { return nil }
         var gateBytes = String(gate)
-        return gateBytes.withUTF8 { gate -> Bool in
-            clientIDs.allSatisfy { clientID in
-                var id = clientID // withUTF8 needs a var; native strings are not copied
-                return id.withUTF8 { bytes in
+        let shared = gateBytes.withUTF8 { gate -> Bool in
+            var index = 1
+            while index < clientIDs.count {
+                var id = clientIDs[index] // withUTF8 needs a var; native strings are not copied
+                let same = id.withUTF8 { bytes in
                     gateLength(of: bytes) == gate.count && memcmp(bytes.baseAddress!, gate.baseAddress!, gate.count) == 0
                 }
+                if !same { return false }
+                index += 1
             }
-        } ? gate : nil
+            return true
+        }
+        return shared ? gate : nil
     }
 
     func push(_ message: ProtoAny, to clientIDs: [String], origin: PushOrigin) {
