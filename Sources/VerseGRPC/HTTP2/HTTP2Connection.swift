@@ -236,6 +236,18 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes everything nghttp2 has queued, in one buffer and one flush.
     func flushNow() {
         guard let session, let context, !isClosed else { return }
+        // Most read batches leave nothing to send (a client's WINDOW_UPDATE after each
+        // push): then skip the channel's state checks, which cost as much as the read.
+        if nghttp2_session_want_write(session) != 0 { writeQueuedFrames(session, context) }
+        reportQueuedData()
+        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+            closeGracefully()
+        } else if isDraining && streams.isEmpty && nghttp2_session_want_write(session) == 0 {
+            closeGracefully()
+        }
+    }
+
+    private func writeQueuedFrames(_ session: OpaquePointer, _ context: ChannelHandlerContext) {
         let channel = context.channel
         guard lifecycle != .starting || channel.isActive else { return }
         var output: ByteBuffer?
@@ -268,17 +280,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                 return count
             }
         }
-        reportQueuedData()
         if let output {
             HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
             // Keep small buffers only: an idle connection should not hold a large one.
             if output.capacity <= Self.spareOutputLimit { spareOutput = output }
-        }
-        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
-            closeGracefully()
-        } else if isDraining && streams.isEmpty && nghttp2_session_want_write(session) == 0 {
-            closeGracefully()
         }
     }
 
