@@ -194,7 +194,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { flushNow() }
+        channelWritable = context.channel.isWritable
+        if channelWritable { flushNow() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -225,6 +226,10 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: output
 
+    /// The channel's writability as its last channelWritabilityChanged said (new
+    /// channels are writable): kept here because asking the channel on every flush
+    /// costs a pipeline lookup and its retains.
+    private var channelWritable = true
     private var spareOutput: ByteBuffer?
     private static let spareOutputLimit = 4 << 10
 
@@ -248,12 +253,11 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func writeQueuedFrames(_ session: OpaquePointer, _ context: ChannelHandlerContext) {
-        let channel = context.channel
-        guard lifecycle != .starting || channel.isActive else { return }
+        guard lifecycle != .starting || context.channel.isActive else { return }
         var output: ByteBuffer?
         // A socket that cannot take more leaves frames in nghttp2 until it can
-        // (channelWritabilityChanged flushes again). Asked once: the loop only fills `output`.
-        let writable = channel.isWritable
+        // (channelWritabilityChanged flushes again). Read once: the loop only fills `output`.
+        let writable = channelWritable
         while writable {
             var chunk: UnsafePointer<UInt8>?
             let count = nghttp2_session_mem_send(session, &chunk)
@@ -271,7 +275,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
                     spare.clear()
                     output = spare
                 } else {
-                    output = channel.allocator.buffer(capacity: count)
+                    output = context.channel.allocator.buffer(capacity: count)
                 }
             }
             // A plain memcpy: ByteBuffer.writeBytes takes a slower generic path for raw pointers.
