@@ -230,8 +230,6 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// channels are writable): kept here because asking the channel on every flush
     /// costs a pipeline lookup and its retains.
     private var channelWritable = true
-    private var spareOutput: ByteBuffer?
-    private static let spareOutputLimit = 4 << 10
 
     /// A String for header bytes, from the connection's cache of recent ones.
     func headerString(_ bytes: UnsafeRawBufferPointer) -> String {
@@ -268,10 +266,9 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             }
             guard count > 0, let chunk else { break }
             if output == nil {
-                // The last flush's buffer is free again once the socket took it (the usual
-                // case): reuse it instead of allocating per flush.
-                if var spare = spareOutput {
-                    spareOutput = nil
+                // The loop's last flush buffer is free again once its socket took it (the
+                // usual case): reuse it instead of allocating per flush.
+                if var spare = flushQueue?.takeSpareOutput() {
                     spare.clear()
                     output = spare
                 } else {
@@ -287,8 +284,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         if let output {
             HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-            // Keep small buffers only: an idle connection should not hold a large one.
-            if output.capacity <= Self.spareOutputLimit { spareOutput = output }
+            flushQueue?.keepSpareOutput(output)
         }
     }
 
