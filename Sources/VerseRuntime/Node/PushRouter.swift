@@ -63,7 +63,8 @@ final class PushRouter: Sendable {
             while index < clientIDs.count {
                 var id = clientIDs[index] // withUTF8 needs a var; native strings are not copied
                 let same = id.withUTF8 { bytes in
-                    gateLength(of: bytes) == gate.count && memcmp(bytes.baseAddress!, gate.baseAddress!, gate.count) == 0
+                    gateLength(of: bytes) == gate.count
+                        && (gate.isEmpty || memcmp(bytes.baseAddress!, gate.baseAddress!, gate.count) == 0)
                 }
                 if !same { return false }
                 index += 1

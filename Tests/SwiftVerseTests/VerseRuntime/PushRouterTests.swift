@@ -33,5 +33,8 @@ struct PushRouterTests {
         #expect(grouped([]).isEmpty)
         // The last "/" separates: a unique part cannot hide a slash in the gate part.
         #expect(grouped(["a/b/c", "a/b/d"]) == ["a/b: a/b/c a/b/d"])
+        // An empty gate part is a gate like any other (and compares without memory to read).
+        #expect(PushRouter.sharedGate(of: ["/a", "/b"]) == "")
+        #expect(grouped(["/a", "g:1/b", "/c"]) == [": /a /c", "g:1: g:1/b"])
     }
 }
