@@ -11,14 +11,13 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-pin_server="taskset -c 0"; pin_bench="taskset -c 1"
-[ "$(nproc)" -ge 2 ] || { pin_server=""; pin_bench=""; }
 if [ "${QUICK:-0}" = 1 ]; then duration=3 warmup=1 idle_clients=1000; else duration=15 warmup=3 idle_clients=10000; fi
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
 # shellcheck source=tools/machine.sh
 source "$(dirname "$0")/machine.sh"
 warn_if_busy
+pin_cpus
 wait_for() { for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; tail "$1" >&2; return 1; }
 
 # start_embedded [EXTRA FLAGS] -> sets $port and $server_pid
@@ -41,7 +40,7 @@ commits() {
 row() {
   local name=$1; shift
   local json
-  json=$($pin_bench "$bin/chat-bench" --json "$@" 2>"$work/$name.log")
+  json=$($pin_load "$bin/chat-bench" --json "$@" 2>"$work/$name.log")
   local rc=$?
   python3 - "$name" "$rc" "$json" <<'EOF'
 import json, sys
@@ -61,7 +60,7 @@ print(f"{name:<27} {r['clients']:>6} {r['calls_per_second']:>9.0f} {rate:>11.0f}
 EOF
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+describe_machine
 printf '%-27s %6s %9s %11s %5s %8s %8s %8s %8s %9s %s\n' scenario clients calls/s deliv/s lost call_p50 call_p99 e2e_p50 e2e_p99 cpu_us/u ok
 
 start_embedded
@@ -105,7 +104,7 @@ for per_connection in 100 1; do
   start_embedded
   echo
   echo "idle: $idle_clients registered clients ($per_connection per connection), server RSS:"
-  $pin_bench "$bin/chat-bench" --target "127.0.0.1:$port" --clients $idle_clients \
+  $pin_load "$bin/chat-bench" --target "127.0.0.1:$port" --clients $idle_clients \
     --connections $((idle_clients / per_connection)) --senders 0 --idle --duration 3 --server-pid $server_pid 2>/dev/null
   stop_pid $server_pid
 done

@@ -20,6 +20,8 @@ cleanup() { [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait
 trap cleanup EXIT
 # shellcheck source=tools/ports.sh
 source "$(dirname "$0")/ports.sh"
+# shellcheck source=tools/machine.sh
+source "$(dirname "$0")/machine.sh"
 
 # Each process holds one end of every connection (plus its own files). Past the hard
 # open-file limit, and unable to raise it (that needs CAP_SYS_RESOURCE), measure as many
@@ -36,8 +38,7 @@ per_source=$(( (clients + $(wc -w <<<"$sources") - 1) / $(wc -w <<<"$sources") )
 ports=$(awk '{ print $2 - $1 + 1 }' /proc/sys/net/ipv4/ip_local_port_range)
 [ "$per_source" -lt "$ports" ] || { echo "$per_source connections per source address, but only $ports ephemeral ports: add SOURCES" >&2; exit 1; }
 
-pin_server="taskset -c 0"; pin_bench="taskset -c 1"
-[ "$(nproc)" -ge 2 ] || { pin_server=""; pin_bench=""; }
+pin_cpus
 port=$(free_port)
 $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --http-listen off --store none --log-level notice \
   --max-connections $((clients + 1000)) >"$work/server.log" 2>&1 &
@@ -47,9 +48,9 @@ sleep 1
 
 source_flags=()
 for source in $sources; do source_flags+=(--source "$source"); done
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+describe_machine
 echo "scale: $clients clients on one gate, one connection each from ${sources// /, }; $room_clients of them in 5 rooms, 10 sending 10 msg/s"
-$pin_bench "$bin/chat-bench" --target "127.0.0.1:$port" --clients "$clients" --room-clients "$room_clients" --rooms 5 \
+$pin_load "$bin/chat-bench" --target "127.0.0.1:$port" --clients "$clients" --room-clients "$room_clients" --rooms 5 \
   --senders 10 --rate 10 --warmup 3 --duration "$duration" --drain 10 --server-pid "$server_pid" "${source_flags[@]}" \
   >"$work/report.txt" 2>"$work/bench.log"
 rc=$?

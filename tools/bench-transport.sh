@@ -14,8 +14,6 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-pin_server="taskset -c 0"; pin_load="taskset -c 1"
-[ "$(nproc)" -ge 2 ] || { pin_server=""; pin_load=""; }
 printf '\x00\x00\x00\x00\x00' > "$work/empty.req"        # UnaryCall with an empty SimpleRequest
 mkdir -p "$work/root"; head -c 16 /dev/zero > "$work/root/small"
 grpc_h2load=(-d "$work/empty.req" -H 'content-type: application/grpc' -H 'te: trailers')
@@ -28,6 +26,7 @@ source "$(dirname "$0")/ports.sh"
 # shellcheck source=tools/machine.sh
 source "$(dirname "$0")/machine.sh"
 warn_if_busy
+pin_cpus
 
 # run_h2load NAME PID URL ARGS... -> prints a result row
 run_h2load() {
@@ -48,7 +47,7 @@ $pin_server "$bin/interop-server" --port $port_swift --log_level warning & pids+
 $pin_server nghttpd --no-tls -d "$work/root" $port_nghttpd >/dev/null 2>&1 & pids+=($!); pid_nghttpd=$!
 wait_port $port_swift; wait_port $port_nghttpd
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+describe_machine
 echo "load: h2load -n $N -c 16 -m 16 (256 streams in flight) on CPU 1; servers on CPU 0"
 printf '%-44s %12s %14s\n' "server / workload" "requests/s" "server CPU us"
 run_h2load "nghttpd: GET 16-byte file" $pid_nghttpd "http://127.0.0.1:$port_nghttpd/small" | tee "$work/nghttpd.row"

@@ -21,3 +21,12 @@ warn_if_busy() {
     echo "background load before the run: ${busy}% of the CPUs"
   fi
 }
+
+# pin_cpus: sets pin_server and pin_load, the taskset prefixes that keep the server on
+# CPU 0 and the load on CPU 1 so neither steals the other's time (empty on one CPU).
+pin_cpus() {
+  if [ "$(nproc)" -ge 2 ]; then pin_server="taskset -c 0" pin_load="taskset -c 1"; else pin_server="" pin_load=""; fi
+}
+
+# describe_machine: the line every report starts with.
+describe_machine() { echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"; }

@@ -1,4 +1,5 @@
 import Foundation
+import VerseCLI
 
 /// The result of a load run, as a table or one JSON object.
 struct RunReport {

@@ -6,9 +6,7 @@ struct ServerProcesses {
     let pids: [Int32]
 
     /// CPU seconds so far, user and system, summed; nil without processes or if one is gone.
-    var cpuTime: CPUTime? {
-        summed { ProcessStats.cpuTime($0).map { CPUTime(user: $0.user, system: $0.system) } }
-    }
+    var cpuTime: CPUTime? { summed(ProcessStats.cpuTime) }
 
     /// Resident bytes, summed.
     var residentBytes: Int? { summed(ProcessStats.residentBytes) }
@@ -21,21 +19,5 @@ struct ServerProcesses {
             total += value
         }
         return total
-    }
-}
-
-struct CPUTime: AdditiveArithmetic {
-    var user: Double
-    var system: Double
-    var total: Double { user + system }
-
-    static let zero = CPUTime(user: 0, system: 0)
-
-    static func + (lhs: CPUTime, rhs: CPUTime) -> CPUTime {
-        CPUTime(user: lhs.user + rhs.user, system: lhs.system + rhs.system)
-    }
-
-    static func - (end: CPUTime, start: CPUTime) -> CPUTime {
-        CPUTime(user: end.user - start.user, system: end.system - start.system)
     }
 }
