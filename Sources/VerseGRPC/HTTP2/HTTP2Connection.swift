@@ -68,12 +68,30 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     var headerBlockTooLarge = false
     /// Bytes read after the connection closed (dropped unprocessed).
     private var droppedAfterClose = 0
+    /// nghttp2's outbound frame buffer, found by the session's allocator hooks (lives
+    /// until the session is deleted, then with the connection).
+    private let frameBuffer: UnsafeMutablePointer<NGHTTP2FrameBuffer> = {
+        let record = UnsafeMutablePointer<NGHTTP2FrameBuffer>.allocate(capacity: 1)
+        record.initialize(to: NGHTTP2FrameBuffer())
+        return record
+    }()
+    /// The frame buffer's pages are resident and the loop's FrameBufferReclaimer holds
+    /// this connection until it has been idle long enough to give them back.
+    var frameBufferListed = false
+    /// The reclaimer's tick at this connection's last write.
+    var lastOutputTick: UInt64 = 0
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
         self.settings = settings
         self.logger = logger
         _ = HTTP2Metrics.queuedDataBytes // made with the first connection: a scrape shows 0, not nothing
+    }
+
+    deinit {
+        if let session { nghttp2_session_del(session) } // never added to a pipeline's end
+        frameBuffer.deinitialize(count: 1)
+        frameBuffer.deallocate()
     }
 
     // MARK: channel handler
@@ -88,7 +106,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             channel.eventLoop.execute { (try? channel.pipeline.syncOperations.handler(type: HTTP2Connection.self))?.shedLargestStream() }
         }
         flushQueue = .current(for: context.eventLoop)
-        session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque())
+        session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque(),
+                                          frameBuffer: frameBuffer)
         guard let session else {
             context.close(promise: nil)
             return
@@ -285,8 +304,23 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
             flushQueue?.keepSpareOutput(output)
+            if settings.idleFrameBufferRelease != nil { flushQueue?.reclaimer.wrote(self) }
         }
     }
+
+    /// The loop's reclaimer asks this once a tick while the frame buffer is resident:
+    /// false once the pages are given back (or the connection is gone), so it lets go.
+    func keepsFrameBuffer(atTick tick: UInt64) -> Bool {
+        guard let session, lifecycle == .active, let release = settings.idleFrameBufferRelease else { return false }
+        let idleTicks = UInt64(max(release.nanoseconds / FrameBufferReclaimer.tick.nanoseconds, 1))
+        // Nothing queued means no frame is packed in the buffer (see NGHTTP2FrameBuffer).
+        guard tick - lastOutputTick > idleTicks, nghttp2_session_want_write(session) == 0 else { return true }
+        if frameBuffer.pointee.releasePages() { HTTP2Metrics.frameBuffersReleased.increment() }
+        return false
+    }
+
+    /// The frame buffer nghttp2's allocator hooks recognised (for tests).
+    var frameBufferPages: UnsafeMutableRawBufferPointer? { frameBuffer.pointee.pages }
 
     /// DATA queued (positive) or taken by nghttp2 or dropped with its stream (negative).
     func dataQueued(_ bytes: Int) {

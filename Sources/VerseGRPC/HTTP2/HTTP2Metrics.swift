@@ -12,6 +12,9 @@ enum HTTP2Metrics {
     /// DATA bytes queued on streams and not yet framed (flow control or a full socket
     /// holds them): on a gate, its clients' unread pushes.
     static let queuedDataBytes = Meter(label: "swiftverse_http2_queued_data_bytes")
+    /// Idle connections' nghttp2 frame buffers given back to the system (see
+    /// NGHTTP2FrameBuffer): one per connection each time it falls idle.
+    static let frameBuffersReleased = Counter(label: "swiftverse_http2_idle_frame_buffers_released_total")
 
     /// Connections the gRPC server answered with "too many connections" (maxConnections).
     static let connectionsRefused = Counter(label: "swiftverse_grpc_server_connections_refused_total")

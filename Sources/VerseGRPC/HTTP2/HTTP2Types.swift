@@ -80,6 +80,10 @@ public struct HTTP2Settings: Sendable {
     /// (GOAWAY NO_ERROR, then closed; checked every quarter of it, so it may idle up to
     /// a quarter longer). nil: never (gRPC peers hold their connections on purpose).
     public var idleTimeout: TimeAmount? = nil
+    /// A connection that has written nothing for this long (in whole seconds, at least
+    /// one) gives its nghttp2 frame buffer's pages back to the system: about 4 KiB of
+    /// each idle client's memory (see NGHTTP2FrameBuffer). nil: kept.
+    public var idleFrameBufferRelease: TimeAmount? = .seconds(5)
 
     public init() {}
 }

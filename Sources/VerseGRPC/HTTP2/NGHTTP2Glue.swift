@@ -5,7 +5,10 @@ import CNghttp2
 /// its HTTP2Connection from nghttp2's `user_data` (unretained: the connection deletes
 /// the session before it can be freed).
 enum NGHTTP2Glue {
-    static func makeSession(server: Bool, userData: UnsafeMutableRawPointer) -> OpaquePointer? {
+    /// A session whose allocations go through `frameBuffer`'s hooks (see
+    /// NGHTTP2FrameBuffer); the record must outlive the session.
+    static func makeSession(server: Bool, userData: UnsafeMutableRawPointer,
+                            frameBuffer: UnsafeMutablePointer<NGHTTP2FrameBuffer>) -> OpaquePointer? {
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { return nil }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -25,9 +28,12 @@ enum NGHTTP2Glue {
         nghttp2_option_set_no_closed_streams(option, 1)
 
         var session: OpaquePointer?
+        var memory = NGHTTP2FrameBuffer.allocator(for: frameBuffer) // copied into the session
+        frameBuffer.pointee.capturing = true
+        defer { frameBuffer.pointee.capturing = false }
         let rv = server
-            ? nghttp2_session_server_new2(&session, callbacks, userData, option)
-            : nghttp2_session_client_new2(&session, callbacks, userData, option)
+            ? nghttp2_session_server_new3(&session, callbacks, userData, option, &memory)
+            : nghttp2_session_client_new3(&session, callbacks, userData, option, &memory)
         return rv == 0 ? session : nil
     }
 

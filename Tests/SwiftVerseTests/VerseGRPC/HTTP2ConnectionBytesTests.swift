@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -70,7 +71,8 @@ struct HTTP2ConnectionBytesTests {
         var payload = Payload()
         payload.body = body
         let encoded = payload.serializedBytes()
-        return [0, 0, 0, 0, UInt8(encoded.count)] + encoded
+        let length = UInt32(encoded.count)
+        return [0, UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + encoded
     }
 
     @Test func theServerSpeaksFirstAndAcknowledgesTheClientsSettings() throws {
@@ -146,6 +148,63 @@ struct HTTP2ConnectionBytesTests {
         try peer.send(Frame(.data, flags: Frame.endStream, stream: 1))
         let end = try peer.received().filter { $0.stream == 1 }
         #expect(end.last?.type == .headers && end.last.map { $0.flags & Frame.endStream != 0 } == true)
+    }
+
+    /// Pages of `memory` the process has resident (mincore).
+    static func residentPages(_ memory: UnsafeMutableRawBufferPointer) -> Int {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (memory.count + pageSize - 1) / pageSize)
+        guard mincore(memory.baseAddress, memory.count, &vector) == 0 else { return -1 }
+        return vector.filter { $0 & 1 != 0 }.count
+    }
+
+    @Test func anIdleConnectionGivesItsFrameBufferBackAndServesOnAfterwards() throws {
+        let peer = try Peer { $0.http2.idleFrameBufferRelease = .seconds(1) }
+        try peer.open()
+        let connection = try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
+        let pages = try #require(connection.frameBufferPages, "nghttp2's frame buffer was recognised")
+        #expect(pages.count >= 16 << 10, "the whole 16 KiB buffer, page-aligned")
+        #expect(Self.residentPages(pages) >= 1, "the frames sent so far were packed in it")
+        // A call left open (like Register's stream), nothing left to write.
+        try peer.send(peer.request("Wait", stream: 1))
+        _ = try peer.received()
+
+        // Busy: a PING answered every half second keeps the pages.
+        for _ in 0..<6 {
+            peer.channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
+            try peer.send(Frame(.ping, payload: Array(1...8)))
+            #expect(try peer.received() == [Frame(.ping, flags: Frame.ack, payload: Array(1...8))])
+        }
+        #expect(Self.residentPages(pages) >= 1, "a connection that keeps writing keeps its buffer")
+
+        // Idle past the limit (1 s, seen within a tick): the pages go back to the system.
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        #expect(Self.residentPages(pages) == 0)
+
+        // The next frames are packed in fresh pages and are whole: a call answered in full,
+        // bigger than a page so that more than the first page is written again.
+        let body = [UInt8](repeating: 0x5a, count: 6000)
+        try peer.send(peer.request("Echo", stream: 3),
+                      Frame(.data, flags: Frame.endStream, stream: 3, payload: Self.grpcMessage(body)))
+        let frames = try peer.received().filter { $0.stream == 3 }
+        #expect(frames.map(\.type) == [.headers, .data, .headers])
+        guard frames.count == 3 else { return }
+        #expect(peer.hpack.decode(frames[0].payload).first! == (":status", "200"))
+        #expect(frames[1].payload == Self.grpcMessage(body), "the echoed message, byte for byte")
+        #expect(peer.hpack.decode(frames[2].payload).first! == ("grpc-status", "0"))
+        #expect(Self.residentPages(pages) >= 2)
+        // The Wait call is still served on the same connection.
+        try peer.send(Frame(.data, flags: Frame.endStream, stream: 1))
+        #expect(try peer.received().filter { $0.stream == 1 }.last?.type == .headers)
+    }
+
+    @Test func withoutAnIdleLimitTheFrameBufferStays() throws {
+        let peer = try Peer { $0.http2.idleFrameBufferRelease = nil }
+        try peer.open()
+        let connection = try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
+        let pages = try #require(connection.frameBufferPages)
+        peer.channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(Self.residentPages(pages) >= 1)
     }
 
     @Test func aMalformedFrameIsAGoAwayAndAClose() throws {
