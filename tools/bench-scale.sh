@@ -5,7 +5,8 @@
 #   tools/bench-scale.sh RELEASE_BIN_DIR
 # Env: CLIENTS (default 100000), ROOM_CLIENTS (default 1% of CLIENTS), SOURCES (local
 # addresses the connections come from; default 127.0.0.2-127.0.0.9: one address has
-# about 28,000 ephemeral ports towards the gate's port), DURATION (default 15).
+# about 28,000 ephemeral ports towards the gate's port), DURATION (default 15),
+# SERVER_FLAGS (more chat-server flags, e.g. "--hpack-table-size 0").
 # Needs root or a hard open-file limit above 2 x CLIENTS (both ends of every
 # connection are in this machine's processes).
 set -uo pipefail
@@ -41,7 +42,7 @@ ports=$(awk '{ print $2 - $1 + 1 }' /proc/sys/net/ipv4/ip_local_port_range)
 pin_cpus
 port=$(free_port)
 $pin_server "$bin/chat-server" --embedded --listen "127.0.0.1:$port" --http-listen off --store none --log-level notice \
-  --max-connections $((clients + 1000)) >"$work/server.log" 2>&1 &
+  --max-connections $((clients + 1000)) ${SERVER_FLAGS:-} >"$work/server.log" 2>&1 &
 server_pid=$!
 wait_port "$port" 300 || { echo "chat-server did not start:" >&2; tail -3 "$work/server.log" >&2; exit 1; }
 sleep 1
@@ -49,7 +50,7 @@ sleep 1
 source_flags=()
 for source in $sources; do source_flags+=(--source "$source"); done
 describe_machine
-echo "scale: $clients clients on one gate, one connection each from ${sources// /, }; $room_clients of them in 5 rooms, 10 sending 10 msg/s"
+echo "scale: $clients clients on one gate, one connection each from ${sources// /, }; $room_clients of them in 5 rooms, 10 sending 10 msg/s${SERVER_FLAGS:+; chat-server $SERVER_FLAGS}"
 $pin_load "$bin/chat-bench" --target "127.0.0.1:$port" --clients "$clients" --room-clients "$room_clients" --rooms 5 \
   --senders 10 --rate 10 --warmup 3 --duration "$duration" --drain 10 --server-pid "$server_pid" "${source_flags[@]}" \
   >"$work/report.txt" 2>"$work/bench.log"

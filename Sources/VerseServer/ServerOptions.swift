@@ -70,6 +70,10 @@ public struct ClusterOptions: ParsableArguments, Sendable {
             help: "Seconds a unary or server-streaming call's request may take to end before the call ends DEADLINE_EXCEEDED (0: no limit).")
     public var requestTimeout: Int = 30
 
+    @Option(name: .customLong("hpack-table-size"),
+            help: "Bytes of HPACK dynamic table each client may fill in the server's memory (SETTINGS_HEADER_TABLE_SIZE; 0 to 65536). Smaller saves up to about 1 KiB per connected client; clients then send repeated headers in full.")
+    public var hpackTableSize: UInt32 = HTTP2Settings().headerTableSize
+
     @Option(name: .customLong("push-compression"),
             help: "Gates: compress pushes with gzip or deflate for clients that accept it, or none (the default: one compression per push, shared by its recipients).")
     public var pushCompression: PushCompression = .none
@@ -112,6 +116,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
             throw ValidationError("--max-connection-queued-bytes must be at least 65536, and --max-queued-bytes at least that")
         }
         guard maxRegistrationsPerConnection >= 1 else { throw ValidationError("--max-registrations-per-connection must be at least 1") }
+        guard hpackTableSize <= 65536 else { throw ValidationError("--hpack-table-size must be 0 to 65536") }
         guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (none) or more seconds") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for (flag, path) in [("--tls-ca", tlsCA), ("--etcd-ca", etcdCA)] {
@@ -146,6 +151,7 @@ public struct ClusterOptions: ParsableArguments, Sendable {
         configuration.tls = serverTLS
         configuration.requestTimeout = requestTimeout > 0 ? .seconds(Int64(requestTimeout)) : nil
         configuration.http2.maxQueuedBytesPerConnection = maxConnectionQueuedBytes
+        configuration.http2.headerTableSize = hpackTableSize
         QueuedDataBudget.process.limit = maxProcessQueuedBytes
         // Past the file descriptors, accepting only pauses: a quarter stays for etcd,
         // the store, the HTTP port and the nodes a gate reaches.

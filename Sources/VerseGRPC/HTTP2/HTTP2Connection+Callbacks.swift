@@ -108,7 +108,7 @@ extension HTTP2Connection {
     }
 
     func onPingAck(_ opaque: UInt64) {
-        pendingPings.removeValue(forKey: opaque)?.succeed()
+        pingAcknowledged(opaque)
     }
 
     /// The server finished its side (trailers or END_STREAM sent). If the client has

@@ -153,14 +153,20 @@ extension HTTP2Connection {
 
     /// Sends a PING; the future succeeds when the peer acknowledges it.
     func ping() -> EventLoopFuture<Void>? {
-        guard let session, let context, !isClosed else { return nil }
+        guard let context, let id = sendPing() else { return nil }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        pendingPings[id] = promise // the ACK cannot come before the next read
+        return promise.futureResult
+    }
+
+    /// Sends a PING carrying a new ID, which its ACK brings back (`pingAcknowledged`).
+    func sendPing() -> UInt64? {
+        guard let session, !isClosed else { return nil }
         let id = nextPingID
         nextPingID += 1
         var opaque = id.bigEndian
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        pendingPings[id] = promise
         _ = withUnsafeBytes(of: &opaque) { nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
         flushSoon()
-        return promise.futureResult
+        return id
     }
 }

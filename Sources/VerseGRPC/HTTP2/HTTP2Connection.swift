@@ -54,8 +54,15 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var closeError: Error?
     var pendingPings: [UInt64: EventLoopPromise<Void>] = [:]
     var nextPingID: UInt64 = 1
-    private var keepaliveTimer: RepeatedTask?
-    private var idleTimer: RepeatedTask?
+    /// The loop's timing wheel, and this connection's place on it (-1: not on it).
+    private var timers: ConnectionTimerWheel?
+    var timerSlot = -1
+    var timerIndex = 0
+    /// When the next keepalive PING is due; while one is unanswered, its ID and the
+    /// moment the connection is given up if no ACK has come.
+    private var nextKeepalive: NIODeadline?
+    private var keepalivePingID: UInt64?
+    private var keepaliveAckDeadline: NIODeadline?
     /// When a read or an open stream last showed the connection in use.
     private var lastActive = NIODeadline.uptimeNanoseconds(0)
     /// Header names and values recur on every request: reuse them (the loop thread's cache).
@@ -106,6 +113,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             channel.eventLoop.execute { (try? channel.pipeline.syncOperations.handler(type: HTTP2Connection.self))?.shedLargestStream() }
         }
         flushQueue = .current(for: context.eventLoop)
+        timers = flushQueue?.timers
         session = NGHTTP2Glue.makeSession(server: role == .server, userData: Unmanaged.passUnretained(self).toOpaque(),
                                           frameBuffer: frameBuffer)
         guard let session else {
@@ -122,6 +130,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         if let session { nghttp2_session_del(session) }
         session = nil
         self.context = nil
+        timers?.cancel(self) // the wheel holds the connection
         shedOnLoop = nil // it holds the channel
     }
 
@@ -134,36 +143,58 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         guard lifecycle == .starting else { return }
         lifecycle = .active
         flushNow()
-        startKeepalive()
-        startIdleTimer()
+        startTimers()
     }
 
-    private func startIdleTimer() {
-        guard let timeout = settings.idleTimeout, let context else { return }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let check = TimeAmount.nanoseconds(max(timeout.nanoseconds / 4, 1))
-        lastActive = context.eventLoop.now // the loop's clock: tests on an embedded loop drive it
-        idleTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { _ in
-            let connection = bound.value
-            let now = connection.context?.eventLoop.now ?? .now()
-            if !connection.streams.isEmpty { connection.lastActive = now }
-            guard now - connection.lastActive >= timeout, connection.lifecycle == .active else { return }
-            connection.terminate(.noError, reason: "idle for \(timeout.nanoseconds / 1_000_000_000) s") // closes once sent
+    /// Keepalive and idle deadlines go on the loop's timing wheel: one entry per
+    /// connection, for whichever comes first (see ConnectionTimerWheel).
+    private func startTimers() {
+        guard let context else { return }
+        let now = context.eventLoop.now // the loop's clock: tests on an embedded loop drive it
+        lastActive = now
+        if let interval = settings.keepaliveInterval { nextKeepalive = now + interval }
+        armTimer()
+    }
+
+    private func armTimer() {
+        guard let timers, !isClosed else { return }
+        var next = keepaliveAckDeadline ?? nextKeepalive
+        if let timeout = settings.idleTimeout, lifecycle == .active {
+            let idleAt = lastActive + timeout
+            next = next.map { min($0, idleAt) } ?? idleAt
         }
+        if let next { timers.schedule(self, at: next) }
     }
 
-    private func startKeepalive() {
-        guard let interval = settings.keepaliveInterval, let context else { return }
-        let timeout = settings.keepaliveTimeout
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepaliveTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            guard let ack = bound.value.ping() else { return }
-            let deadline = ack.eventLoop.scheduleTask(in: timeout) {
-                bound.value.logger.debug("closing HTTP/2 connection: keepalive PING not acknowledged")
-                bound.value.close()
+    /// The wheel's call at this connection's deadline: does what is due, arms the next.
+    func timerFired() {
+        guard let context, !isClosed else { return }
+        let now = context.eventLoop.now
+        if let timeout = settings.idleTimeout, lifecycle == .active {
+            if !streams.isEmpty { lastActive = now }
+            if now - lastActive >= timeout {
+                terminate(.noError, reason: "idle for \(timeout.nanoseconds / 1_000_000_000) s") // closes once sent
             }
-            ack.whenComplete { _ in deadline.cancel() }
         }
+        if let deadline = keepaliveAckDeadline, now >= deadline {
+            logger.debug("closing HTTP/2 connection: keepalive PING not acknowledged")
+            return close()
+        }
+        if keepaliveAckDeadline == nil, let due = nextKeepalive, now >= due, let interval = settings.keepaliveInterval {
+            keepalivePingID = sendPing()
+            if keepalivePingID != nil { keepaliveAckDeadline = now + settings.keepaliveTimeout }
+            nextKeepalive = now + interval
+        }
+        armTimer()
+    }
+
+    /// A PING's ACK: the keepalive's, or one a caller of `ping()` waits for.
+    func pingAcknowledged(_ id: UInt64) {
+        if id == keepalivePingID {
+            keepalivePingID = nil
+            keepaliveAckDeadline = nil // the wheel's entry for it finds nothing due and re-arms
+        }
+        pendingPings.removeValue(forKey: id)?.succeed()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -220,10 +251,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         lifecycle = .closed
-        keepaliveTimer?.cancel()
-        keepaliveTimer = nil
-        idleTimer?.cancel()
-        idleTimer = nil
+        timers?.cancel(self)
         let open = streams.removeAll()
         lastStream = nil
         dataQueued(-queuedDataBytes)
@@ -304,19 +332,22 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
             HTTP2Metrics.bytesSent.increment(by: Int64(output.readableBytes))
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
             flushQueue?.keepSpareOutput(output)
-            if settings.idleFrameBufferRelease != nil { flushQueue?.reclaimer.wrote(self) }
+            if settings.idleBufferRelease != nil { flushQueue?.reclaimer.wrote(self) }
         }
     }
 
-    /// The loop's reclaimer asks this once a tick while the frame buffer is resident:
-    /// false once the pages are given back (or the connection is gone), so it lets go.
-    func keepsFrameBuffer(atTick tick: UInt64) -> Bool {
-        guard let session, lifecycle == .active, let release = settings.idleFrameBufferRelease else { return false }
+    enum FrameBufferCheck { case inUse, released, closing }
+
+    /// The loop's reclaimer asks this while the frame buffer is resident: released once
+    /// the connection has been idle long enough (then the reclaimer lets go of it).
+    func checkFrameBuffer(atTick tick: UInt64) -> FrameBufferCheck {
+        guard let session, lifecycle == .active, let release = settings.idleBufferRelease else { return .closing }
         let idleTicks = UInt64(max(release.nanoseconds / FrameBufferReclaimer.tick.nanoseconds, 1))
         // Nothing queued means no frame is packed in the buffer (see NGHTTP2FrameBuffer).
-        guard tick - lastOutputTick > idleTicks, nghttp2_session_want_write(session) == 0 else { return true }
+        guard tick - lastOutputTick > idleTicks, nghttp2_session_want_write(session) == 0 else { return .inUse }
         if frameBuffer.pointee.releasePages() { HTTP2Metrics.frameBuffersReleased.increment() }
-        return false
+        headerBlock.releaseStorage() // the other buffer an idle connection keeps for its next request
+        return .released
     }
 
     /// The frame buffer nghttp2's allocator hooks recognised (for tests).

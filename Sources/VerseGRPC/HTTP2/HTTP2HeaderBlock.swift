@@ -51,6 +51,15 @@ final class HTTP2HeaderBlock {
         count = 0
     }
 
+    /// Gives the storage back while no block is in progress (an idle connection; the
+    /// next block allocates it again).
+    func releaseStorage() {
+        guard count == 0 else { return }
+        free(fields)
+        fields = nil
+        capacity = 0
+    }
+
     /// Keeps `name` and `value` until `removeAll`.
     func append(name: Received, value: Received) {
         if count == capacity {

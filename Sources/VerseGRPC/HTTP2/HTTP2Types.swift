@@ -62,6 +62,11 @@ public struct HTTP2Settings: Sendable {
     /// Connection-level receive window: the most unconsumed data a peer can have in
     /// flight across all streams of the connection.
     public var connectionWindowSize: Int32 = 8 << 20
+    /// The HPACK dynamic table the peer's encoder may fill in our decoder
+    /// (SETTINGS_HEADER_TABLE_SIZE): its entries are our memory for the connection's
+    /// life. 4096 is HTTP/2's default; 0 keeps none, and the peer sends repeated
+    /// headers literally.
+    public var headerTableSize: UInt32 = 4096
     /// Largest header list accepted (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 7541 sizing).
     public var maxHeaderListSize: UInt32 = 16 << 10
     /// Largest frame payload the peer may send us (SETTINGS_MAX_FRAME_SIZE).
@@ -80,10 +85,11 @@ public struct HTTP2Settings: Sendable {
     /// (GOAWAY NO_ERROR, then closed; checked every quarter of it, so it may idle up to
     /// a quarter longer). nil: never (gRPC peers hold their connections on purpose).
     public var idleTimeout: TimeAmount? = nil
-    /// A connection that has written nothing for this long (in whole seconds, at least
-    /// one) gives its nghttp2 frame buffer's pages back to the system: about 4 KiB of
-    /// each idle client's memory (see NGHTTP2FrameBuffer). nil: kept.
-    public var idleFrameBufferRelease: TimeAmount? = .seconds(5)
+    /// A connection that has written nothing for this long gives its nghttp2 frame
+    /// buffer's pages and its header block storage back: about 4 KiB of each idle
+    /// client's memory (see NGHTTP2FrameBuffer and FrameBufferReclaimer; it happens up to
+    /// a few seconds later with many connections on the loop). nil: kept.
+    public var idleBufferRelease: TimeAmount? = .seconds(5)
 
     public init() {}
 }

@@ -36,12 +36,15 @@ final class LoopFlushQueue: @unchecked Sendable {
     /// The other array: the drain swaps the two, so neither is reallocated per tick.
     private var draining: [HTTP2Connection] = []
     private var drainTask: (@Sendable () -> Void)?
-    /// The loop's idle frame-buffer release, kept here to share the per-thread lookup.
+    /// The loop's idle frame-buffer release and its connections' timers, kept here to
+    /// share the per-thread lookup.
     let reclaimer: FrameBufferReclaimer
+    let timers: ConnectionTimerWheel
 
     private init(loop: EventLoop) {
         self.loop = loop
         reclaimer = FrameBufferReclaimer(loop: loop)
+        timers = ConnectionTimerWheel(loop: loop)
         // Unretained: `add` keeps the queue alive while a drain is pending (a weak
         // reference would cost the same side-table slow path as the loop's).
         drainTask = { [unowned(unsafe) self] in self.drain() }

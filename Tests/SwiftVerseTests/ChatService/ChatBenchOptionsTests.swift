@@ -10,9 +10,9 @@ struct ChatBenchOptionsTests {
     static let chatBench = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("chat-bench")
 
     /// Runs chat-bench to its end: exit status, stdout, stderr.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    static func run(_ arguments: [String], executable: String = "chat-bench") throws -> (status: Int32, output: String, errors: String) {
         let bench = Process()
-        bench.executableURL = chatBench
+        bench.executableURL = chatBench.deletingLastPathComponent().appendingPathComponent(executable)
         bench.arguments = arguments
         // stderr to a file: only stdout is read while it runs, so no pipe can fill up.
         let errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("chat-bench-\(UUID().uuidString.prefix(8)).log")

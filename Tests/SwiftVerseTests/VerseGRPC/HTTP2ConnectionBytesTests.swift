@@ -18,11 +18,12 @@ struct HTTP2ConnectionBytesTests {
 
     /// A server connection on an EmbeddedChannel, and the client's side of HPACK.
     final class Peer {
-        let channel = EmbeddedChannel()
+        let channel: EmbeddedChannel
         let server: GRPCServer
         let hpack = HPACKCodec()
 
-        init(configure: (inout GRPCServer.Configuration) -> Void = { _ in }) throws {
+        init(loop: EmbeddedEventLoop = EmbeddedEventLoop(), configure: (inout GRPCServer.Configuration) -> Void = { _ in }) throws {
+            channel = EmbeddedChannel(loop: loop)
             var service = GRPCService(name: "test.Bytes")
             service.unary("Echo") { (request: Payload, _) in request }
             // Reads requests until the client ends or cancels the call.
@@ -159,7 +160,7 @@ struct HTTP2ConnectionBytesTests {
     }
 
     @Test func anIdleConnectionGivesItsFrameBufferBackAndServesOnAfterwards() throws {
-        let peer = try Peer { $0.http2.idleFrameBufferRelease = .seconds(1) }
+        let peer = try Peer { $0.http2.idleBufferRelease = .seconds(1) }
         try peer.open()
         let connection = try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
         let pages = try #require(connection.frameBufferPages, "nghttp2's frame buffer was recognised")
@@ -198,13 +199,73 @@ struct HTTP2ConnectionBytesTests {
         #expect(try peer.received().filter { $0.stream == 1 }.last?.type == .headers)
     }
 
+    /// Many connections falling idle together are released a bounded number per tick
+    /// (a release is a system call): the loop is not held up by all of them at once.
+    @Test func connectionsFallingIdleTogetherAreReleasedInBoundedBatches() throws {
+        let loop = EmbeddedEventLoop()
+        let peers = try (0..<600).map { _ in try Peer(loop: loop) { $0.http2.idleBufferRelease = .seconds(1) } }
+        for peer in peers { try peer.open() }
+        let pages = try peers.map { try #require(try $0.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self).frameBufferPages) }
+        func releasedCount() -> Int { pages.filter { Self.residentPages($0) == 0 }.count }
+        #expect(releasedCount() == 0)
+        var counts = [0]
+        while counts.last! < 600, counts.count < 1000 { // every tick releases one at least
+            loop.advanceTime(by: FrameBufferReclaimer.tick)
+            counts.append(releasedCount())
+        }
+        // Idle for the limit by the 11th tick; then at most 256 a tick (fewer if the
+        // releases take over half a millisecond): three ticks at least for 600.
+        let steps = zip(counts.dropFirst(), counts).map { $0 - $1 }
+        #expect(steps.allSatisfy { $0 <= 256 }, "\(counts)")
+        #expect(steps.filter { $0 > 0 }.count >= 3, "\(counts)")
+        #expect(counts.last == 600, "\(counts)")
+    }
+
     @Test func withoutAnIdleLimitTheFrameBufferStays() throws {
-        let peer = try Peer { $0.http2.idleFrameBufferRelease = nil }
+        let peer = try Peer { $0.http2.idleBufferRelease = nil }
         try peer.open()
         let connection = try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
         let pages = try #require(connection.frameBufferPages)
         peer.channel.embeddedEventLoop.advanceTime(by: .seconds(30))
         #expect(Self.residentPages(pages) >= 1)
+    }
+
+    @Test func keepalivePingsComeEveryIntervalAndAnUnansweredOneEndsTheConnection() throws {
+        let peer = try Peer {
+            $0.http2.keepaliveInterval = .seconds(2)
+            $0.http2.keepaliveTimeout = .seconds(1)
+        }
+        try peer.open()
+        let loop = peer.channel.embeddedEventLoop
+        loop.advanceTime(by: .milliseconds(1900))
+        #expect(try peer.received() == [], "nothing before the interval")
+        loop.advanceTime(by: .milliseconds(200)) // the wheel fires within 50 ms of the deadline
+        let first = try peer.received()
+        #expect(first.map(\.type) == [.ping] && first.first?.flags == 0)
+        try peer.send(Frame(.ping, flags: Frame.ack, payload: first.first?.payload ?? []))
+        loop.advanceTime(by: .seconds(2))
+        let second = try peer.received()
+        #expect(second.map(\.type) == [.ping], "the next PING an interval later")
+        #expect(second.first?.payload != first.first?.payload, "with an ID of its own")
+        #expect(peer.channel.isActive)
+        loop.advanceTime(by: .milliseconds(1100)) // no ACK within the timeout
+        #expect(!peer.channel.isActive)
+    }
+
+    /// Many connections on one loop share its timing wheel: closing some (in an order
+    /// that moves entries around in their slots) leaves the others' deadlines intact.
+    @Test func connectionsClosedOnALoopLeaveTheOthersTimersIntact() throws {
+        let loop = EmbeddedEventLoop()
+        let peers = try (0..<300).map { index in
+            try Peer(loop: loop) { $0.http2.keepaliveInterval = .milliseconds(1000 + Int64(index % 7) * 10) }
+        }
+        for peer in peers { try peer.open() }
+        let closed = Set(stride(from: 0, to: peers.count, by: 3)).union(stride(from: 1, to: peers.count, by: 11))
+        for index in closed.sorted(by: >) { try peers[index].channel.close().wait() }
+        loop.advanceTime(by: .milliseconds(1200))
+        for (index, peer) in peers.enumerated() where !closed.contains(index) {
+            #expect(try peer.received().map(\.type) == [.ping], "connection \(index) was pinged once")
+        }
     }
 
     @Test func aMalformedFrameIsAGoAwayAndAClose() throws {
