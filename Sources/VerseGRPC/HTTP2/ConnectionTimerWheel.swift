@@ -1,7 +1,8 @@
 import NIOCore
 
 /// The timers of one event loop's connections (keepalive PINGs, their ACK deadlines,
-/// idle checks) on one hashed timing wheel, ticking on one NIO timer per loop.
+/// idle checks) on one hashed timing wheel, with one NIO timer per loop set for the
+/// earliest deadline (the loop sleeps while nothing is due).
 ///
 /// A timer of NIO's own per connection (a RepeatedTask) cost about 0.5 KiB of every
 /// connected client's memory, and cancelling one is a linear search of the loop's
@@ -11,7 +12,8 @@ import NIOCore
 /// it fires), scheduling and cancelling are O(1), and a tick looks at one slot.
 ///
 /// Deadlines are kept to `resolution`: a timer fires within one tick after it is due.
-final class ConnectionTimerWheel {
+/// The NIO timer is a scheduled callback, which allocates nothing per arming.
+final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
     static let resolution = TimeAmount.milliseconds(50)
     /// 2,048 slots of 50 ms: 102 s per turn, longer than the default 60 s keepalive, so
     /// most entries are looked at only when due; later ones wait for their turn.
@@ -29,7 +31,9 @@ final class ConnectionTimerWheel {
     /// The last tick whose slot has been looked at.
     private var processedTick: Int64 = 0
     private var count = 0
-    private var ticking = false
+    /// The tick the NIO timer is set for, and its handle.
+    private var armedTick: Int64?
+    private var armed: NIOScheduledCallback?
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -41,6 +45,10 @@ final class ConnectionTimerWheel {
     /// the connection's earlier deadline if it had one.
     func schedule(_ connection: HTTP2Connection, at deadline: NIODeadline) {
         cancel(connection)
+        if count == 0 {
+            // The slots between the last look and now hold nothing: start from now.
+            processedTick = max(processedTick, currentTick() - 1)
+        }
         let resolution = Self.resolution.nanoseconds
         let sinceOrigin = max(deadline.uptimeNanoseconds, origin.uptimeNanoseconds) - origin.uptimeNanoseconds
         let dueTick = max(Int64(sinceOrigin / UInt64(resolution)) + 1, processedTick + 1)
@@ -49,10 +57,11 @@ final class ConnectionTimerWheel {
         connection.timerIndex = slots[slot].count
         slots[slot].append(Entry(connection: connection, dueTick: dueTick))
         count += 1
-        startTicking()
+        arm(dueTick)
     }
 
-    /// Forgets the connection's deadline, if it has one.
+    /// Forgets the connection's deadline, if it has one. (The NIO timer stays: when it
+    /// fires early it finds nothing due and sets itself for the next deadline.)
     func cancel(_ connection: HTTP2Connection) {
         let slot = connection.timerSlot
         guard slot >= 0 else { return }
@@ -66,29 +75,26 @@ final class ConnectionTimerWheel {
         count -= 1
     }
 
-    private func startTicking() {
-        guard !ticking else { return }
-        ticking = true
-        // Where the loop is now: the slots between the last look and now hold nothing
-        // (the wheel was empty), so the next tick to look at is the current one.
-        processedTick = max(processedTick, currentTick() - 1)
-        scheduleTick()
-    }
-
     private func currentTick() -> Int64 {
         let now = loop.now.uptimeNanoseconds
         guard now > origin.uptimeNanoseconds else { return 0 }
         return Int64((now - origin.uptimeNanoseconds) / UInt64(Self.resolution.nanoseconds))
     }
 
-    private func scheduleTick() {
-        let next = origin + .nanoseconds((processedTick + 1) * Self.resolution.nanoseconds)
-        // The scheduled task holds the wheel (and its connections) until it runs.
-        loop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: next) { self.tick() }
+    /// Sets the NIO timer for the end of `tick` unless it is set for an earlier one.
+    private func arm(_ tick: Int64) {
+        if let armedTick, armedTick <= tick { return }
+        armed?.cancel()
+        armedTick = tick
+        let deadline = origin + .nanoseconds(tick * Self.resolution.nanoseconds)
+        armed = try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: deadline, handler: self)
     }
 
-    private func tick() {
-        // A loop that fell behind looks at every slot it missed, each once.
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        armedTick = nil
+        armed = nil
+        // Every slot since the last look, each once (a turn at most: nothing is armed
+        // further ahead).
         let now = currentTick()
         let first = processedTick + 1
         let last = min(now, first + Int64(Self.slotCount) - 1)
@@ -105,7 +111,24 @@ final class ConnectionTimerWheel {
             due[index].timerFired()
             index += 1
         }
-        if count > 0 { scheduleTick() } else { ticking = false }
+        if count > 0 { arm(nextDueTick()) }
+    }
+
+    /// The earliest deadline's tick: the first slot ahead holding an entry due within
+    /// this turn of the wheel; a turn ahead if none is (then the next look goes on).
+    private func nextDueTick() -> Int64 {
+        let horizon = processedTick + Int64(Self.slotCount)
+        var tick = processedTick + 1
+        while tick <= horizon {
+            let slot = Int(tick % Int64(Self.slotCount))
+            var index = 0
+            while index < slots[slot].count {
+                if slots[slot][index].dueTick <= horizon { return slots[slot][index].dueTick }
+                index += 1
+            }
+            tick += 1
+        }
+        return horizon
     }
 
     private func collectDue(slot: Int, upTo now: Int64, into due: inout [HTTP2Connection]) {
