@@ -244,6 +244,14 @@ def resident_mib():
     return 0
 
 
+# A channel for streams its application never reads. grpcio's BDP probing can grow
+# their flow-control windows until grpcio itself holds the flood (16 MB a stream, 3 GB in
+# all, the probe CPU-bound for half a minute and no stream ever cut off), so whether the
+# server had to queue depended on timing. With it off the windows stay at grpcio's
+# 64 KiB, as a client that does not read leaves them: the pushes pile up at the server.
+UNREAD_CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1), ("grpc.http2.bdp_probe", 0)]
+
+
 def join_unread(stub, user):
     """Registers `user`, joins General, and never reads the stream again: its pushes pile
     up at the server."""
@@ -259,8 +267,8 @@ def join_unread(stub, user):
 
 def flood_unread(stop, streams, flooder_name):
     """Floods General with 4 KB messages beside `streams` that are never read: at least
-    4,000 messages (16 MB to each stream: past what grpcio buffers for a call its
-    application does not read), however long a slow machine takes (a minute at most).
+    4,000 messages (16 MB to each stream), however long a slow machine takes (a minute
+    at most).
     Then counts the streams cut off (RESOURCE_EXHAUSTED) and cancels them all."""
     flooder = GoodClient(flooder_name)
     text = "f" * 4000
@@ -288,7 +296,7 @@ def unread_pushes(stop):
     """One connection with 200 Register streams in General that never read them, and
     a flood of 4 KB messages into the room: the connection's budget cuts its largest
     streams (RESOURCE_EXHAUSTED), and the server's memory stays bounded."""
-    channel = grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)])
+    channel = grpc.insecure_channel(TARGET, options=UNREAD_CHANNEL_OPTIONS)
     stub = gate_grpc.GateServiceStub(channel)
     streams = [join_unread(stub, f"staller{index}") for index in range(200)]
     outcome = flood_unread(stop, streams, "flooder")
@@ -300,7 +308,7 @@ def unread_pushes_everywhere(stop):
     """40 connections with 3 Register streams each that are never read, and a flood of
     4 KB messages: each connection stays under its own budget (3 x 4 MiB < 16 MiB), so
     what stops them is the process's --max-queued-bytes, the largest connection first."""
-    channels = [grpc.insecure_channel(TARGET, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(40)]
+    channels = [grpc.insecure_channel(TARGET, options=UNREAD_CHANNEL_OPTIONS) for _ in range(40)]
     streams = [join_unread(gate_grpc.GateServiceStub(channel), f"hog{number}-{index}")
                for number, channel in enumerate(channels) for index in range(3)]
     outcome = flood_unread(stop, streams, "flooder2")

@@ -83,7 +83,7 @@ extension HTTP2Connection {
         } else {
             stream.outbound.writeImmutableBuffer(buffer)
         }
-        if let budget = settings.maxQueuedBytesPerConnection, queuedDataBytes > budget { shedLargestStream() }
+        if let budget = settings.maxQueuedBytesPerConnection, queuedDataBytes > budget { shedLargestStreams(toFit: budget) }
         if resume { resumeData(stream) }
         flushSoon()
         return stream

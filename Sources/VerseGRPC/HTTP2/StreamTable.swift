@@ -27,6 +27,22 @@ struct StreamTable {
     /// The open streams, in no particular order.
     var all: [HTTP2Stream] { slots.compactMap { $0 } + overflow.values }
 
+    /// The open stream with the most queued outbound DATA (none: nil) among those
+    /// `isCandidate` accepts. A scan of the table, with no array made on the way.
+    func holdingMostQueuedData(where isCandidate: (HTTP2Stream) -> Bool) -> HTTP2Stream? {
+        var largest: HTTP2Stream?
+        func consider(_ stream: HTTP2Stream) {
+            let bytes = stream.outbound.readableBytes
+            guard bytes > 0, bytes > (largest?.outbound.readableBytes ?? 0), isCandidate(stream) else { return }
+            largest = stream
+        }
+        for index in slots.indices {
+            if let stream = slots[index] { consider(stream) }
+        }
+        for stream in overflow.values { consider(stream) }
+        return largest
+    }
+
     subscript(id: Int32) -> HTTP2Stream? {
         let index = Int(id >> 1) & mask
         if ids[index] == id { return slots[index] }
