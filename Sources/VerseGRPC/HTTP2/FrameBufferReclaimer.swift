@@ -7,7 +7,9 @@ import NIOCore
 /// One timer per loop, running only while it holds connections, instead of one per
 /// connection: a connection joins on its first write after a release (an array append),
 /// stays while it keeps writing, and leaves when released or closed. A busy chat client
-/// is never released.
+/// is never released. Between looks the timer sleeps until the earliest tick at which a
+/// connection could be released (for connections that keep writing, one idle limit),
+/// not every tick: each wake-up of the loop costs it work and allocations of its own.
 ///
 /// Each tick does a bounded amount: releasing is a madvise system call (2 us with the
 /// process on one CPU, 14 us when its threads run on two and the kernel must flush the
@@ -29,35 +31,58 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
     private var resident: [HTTP2Connection] = []
     /// Where the next tick's look starts.
     private var cursor = 0
+    /// Tick 0 starts here; tick t at origin + t x `tick` (the loop's clock).
+    private let origin: NIODeadline
+    /// The tick a write is recorded at. While the timer sleeps until tick T this is
+    /// T - 1: a write during the sleep counts as made just before the next look, later
+    /// than it was, so a connection is never released early (at worst one idle limit
+    /// late), and a write costs no clock read.
     private(set) var currentTick: UInt64 = 1
     private var sweepScheduled = false
+    /// Times the timer has fired (for tests).
+    private(set) var looks = 0
 
     init(loop: EventLoop) {
         self.loop = loop
+        origin = loop.now
     }
 
     /// `connection` wrote output now (called on the loop, after every write).
     func wrote(_ connection: HTTP2Connection) {
+        // Not armed: currentTick is as old as the last look; bring it up to now first.
+        if !sweepScheduled { currentTick = max(currentTick, clockTick()) }
         connection.lastOutputTick = currentTick
         guard !connection.frameBufferListed else { return }
         connection.frameBufferListed = true
         resident.append(connection)
-        scheduleSweep()
+        scheduleSweep(atTick: currentTick + 1)
     }
 
-    private func scheduleSweep() {
+    /// Ticks since `origin` on the loop's clock.
+    private func clockTick() -> UInt64 {
+        let now = loop.now.uptimeNanoseconds, start = origin.uptimeNanoseconds
+        return now > start ? (now - start) / UInt64(Self.tick.nanoseconds) : 0
+    }
+
+    private func scheduleSweep(atTick due: UInt64) {
         guard !sweepScheduled else { return }
-        // A scheduled callback, not a task: it allocates nothing per tick. The loop holds
-        // the reclaimer (and its connections) until it runs.
-        sweepScheduled = (try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(in: Self.tick, handler: self)) != nil
+        // A scheduled callback, not a task: it allocates nothing when armed. The loop
+        // holds the reclaimer (and its connections) until it runs.
+        let deadline = origin + .nanoseconds(Int64(due) * Self.tick.nanoseconds)
+        sweepScheduled = (try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: deadline, handler: self)) != nil
+        if sweepScheduled { currentTick = max(currentTick, due - 1) }
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         sweepScheduled = false
-        currentTick += 1
-        let visits = min(resident.count, Self.visitsPerTick)
+        looks += 1
+        currentTick = max(currentTick + 1, clockTick())
+        let listed = resident.count
+        let visits = min(listed, Self.visitsPerTick)
         var visited = 0
         var released = 0
+        /// The earliest tick at which a connection looked at could be released.
+        var nextRelease = UInt64.max
         // The wall clock, not the loop's: the budget is the loop's own time spent here.
         let stop = NIODeadline.now() + Self.releaseBudget
         while visited < visits, released < Self.releasesPerTick, !resident.isEmpty {
@@ -65,7 +90,8 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
             visited += 1
             let connection = resident[cursor]
             switch connection.checkFrameBuffer(atTick: currentTick) {
-            case .inUse:
+            case .inUse(let releasableAt):
+                nextRelease = min(nextRelease, releasableAt)
                 cursor += 1
                 continue
             case .released:
@@ -79,6 +105,9 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
             let last = resident.removeLast()
             if cursor < resident.count { resident[cursor] = last }
         }
-        if !resident.isEmpty { scheduleSweep() }
+        guard !resident.isEmpty else { return }
+        // Some not looked at (or not released for this tick's limits): look again next tick.
+        let lookedAtAll = visited == listed && released < Self.releasesPerTick
+        scheduleSweep(atTick: lookedAtAll && nextRelease != .max ? max(nextRelease, currentTick + 1) : currentTick + 1)
     }
 }

@@ -336,15 +336,23 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    enum FrameBufferCheck { case inUse, released, closing }
+    enum FrameBufferCheck {
+        /// Still written to: the buffer may go at `releasableAt` (a reclaimer tick) at the
+        /// earliest, if nothing is written before.
+        case inUse(releasableAt: UInt64)
+        case released
+        case closing
+    }
 
     /// The loop's reclaimer asks this while the frame buffer is resident: released once
     /// the connection has been idle long enough (then the reclaimer lets go of it).
     func checkFrameBuffer(atTick tick: UInt64) -> FrameBufferCheck {
         guard let session, lifecycle == .active, let release = settings.idleBufferRelease else { return .closing }
         let idleTicks = UInt64(max(release.nanoseconds / FrameBufferReclaimer.tick.nanoseconds, 1))
+        let releasableAt = lastOutputTick + idleTicks + 1
+        guard tick >= releasableAt else { return .inUse(releasableAt: releasableAt) }
         // Nothing queued means no frame is packed in the buffer (see NGHTTP2FrameBuffer).
-        guard tick - lastOutputTick > idleTicks, nghttp2_session_want_write(session) == 0 else { return .inUse }
+        guard nghttp2_session_want_write(session) == 0 else { return .inUse(releasableAt: tick + 1) }
         if frameBuffer.pointee.releasePages() { HTTP2Metrics.frameBuffersReleased.increment() }
         headerBlock.releaseStorage() // the other buffer an idle connection keeps for its next request
         return .released

@@ -199,6 +199,29 @@ struct HTTP2ConnectionBytesTests {
         #expect(try peer.received().filter { $0.stream == 1 }.last?.type == .headers)
     }
 
+    /// A connection that keeps writing is not looked at every tick: the reclaimer sleeps
+    /// until the earliest moment a release could be due (one idle limit on), so a busy
+    /// loop is not woken ten times a second for nothing. Once the writing stops, the
+    /// pages go within two idle limits.
+    @Test func theReclaimerSleepsWhileItsConnectionsKeepWriting() throws {
+        let peer = try Peer { $0.http2.idleBufferRelease = .seconds(2) }
+        try peer.open()
+        let connection = try peer.channel.pipeline.syncOperations.handler(type: HTTP2Connection.self)
+        let pages = try #require(connection.frameBufferPages)
+        let reclaimer = LoopFlushQueue.current(for: peer.channel.embeddedEventLoop).reclaimer
+        let looksBefore = reclaimer.looks
+        for _ in 0..<40 { // 20 s, a PING answered every half second
+            peer.channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
+            try peer.send(Frame(.ping, payload: Array(1...8)))
+            #expect(try peer.received() == [Frame(.ping, flags: Frame.ack, payload: Array(1...8))])
+        }
+        #expect(Self.residentPages(pages) >= 1, "a connection that keeps writing keeps its buffer")
+        let looks = reclaimer.looks - looksBefore
+        #expect(looks >= 1 && looks <= 12, "\(looks) looks in 20 s (200 ticks)")
+        peer.channel.embeddedEventLoop.advanceTime(by: .milliseconds(4300))
+        #expect(Self.residentPages(pages) == 0, "released within two idle limits of the last write")
+    }
+
     /// Many connections falling idle together are released a bounded number per tick
     /// (a release is a system call): the loop is not held up by all of them at once.
     @Test func connectionsFallingIdleTogetherAreReleasedInBoundedBatches() throws {
