@@ -25,8 +25,7 @@ final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
     }
 
     private let loop: EventLoop
-    /// Tick 0 starts here; tick t ends at origin + t x resolution.
-    private let origin: NIODeadline
+    private let ticks: LoopTicks
     private var slots: [[Entry]]
     /// The last tick whose slot has been looked at.
     private var processedTick: Int64 = 0
@@ -37,7 +36,7 @@ final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
 
     init(loop: EventLoop) {
         self.loop = loop
-        origin = loop.now
+        ticks = LoopTicks(of: Self.resolution, on: loop)
         slots = Array(repeating: [], count: Self.slotCount)
     }
 
@@ -49,9 +48,7 @@ final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
             // The slots between the last look and now hold nothing: start from now.
             processedTick = max(processedTick, currentTick() - 1)
         }
-        let resolution = Self.resolution.nanoseconds
-        let sinceOrigin = max(deadline.uptimeNanoseconds, origin.uptimeNanoseconds) - origin.uptimeNanoseconds
-        let dueTick = max(Int64(sinceOrigin / UInt64(resolution)) + 1, processedTick + 1)
+        let dueTick = max(ticks.tick(at: deadline) + 1, processedTick + 1)
         let slot = Int(dueTick % Int64(Self.slotCount))
         connection.timerSlot = slot
         connection.timerIndex = slots[slot].count
@@ -76,9 +73,7 @@ final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
     }
 
     private func currentTick() -> Int64 {
-        let now = loop.now.uptimeNanoseconds
-        guard now > origin.uptimeNanoseconds else { return 0 }
-        return Int64((now - origin.uptimeNanoseconds) / UInt64(Self.resolution.nanoseconds))
+        ticks.tick(at: loop.now)
     }
 
     /// Sets the NIO timer for the end of `tick` unless it is set for an earlier one.
@@ -86,8 +81,7 @@ final class ConnectionTimerWheel: NIOScheduledCallbackHandler {
         if let armedTick, armedTick <= tick { return }
         armed?.cancel()
         armedTick = tick
-        let deadline = origin + .nanoseconds(tick * Self.resolution.nanoseconds)
-        armed = try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: deadline, handler: self)
+        armed = try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: ticks.deadline(ofTick: tick), handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {

@@ -31,20 +31,19 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
     private var resident: [HTTP2Connection] = []
     /// Where the next tick's look starts.
     private var cursor = 0
-    /// Tick 0 starts here; tick t at origin + t x `tick` (the loop's clock).
-    private let origin: NIODeadline
+    private let ticks: LoopTicks
     /// The tick a write is recorded at. While the timer sleeps until tick T this is
     /// T - 1: a write during the sleep counts as made just before the next look, later
     /// than it was, so a connection is never released early (at worst one idle limit
     /// late), and a write costs no clock read.
-    private(set) var currentTick: UInt64 = 1
+    private(set) var currentTick: Int64 = 1
     private var sweepScheduled = false
     /// Times the timer has fired (for tests).
     private(set) var looks = 0
 
     init(loop: EventLoop) {
         self.loop = loop
-        origin = loop.now
+        ticks = LoopTicks(of: Self.tick, on: loop)
     }
 
     /// `connection` wrote output now (called on the loop, after every write).
@@ -58,18 +57,15 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
         scheduleSweep(atTick: currentTick + 1)
     }
 
-    /// Ticks since `origin` on the loop's clock.
-    private func clockTick() -> UInt64 {
-        let now = loop.now.uptimeNanoseconds, start = origin.uptimeNanoseconds
-        return now > start ? (now - start) / UInt64(Self.tick.nanoseconds) : 0
+    private func clockTick() -> Int64 {
+        ticks.tick(at: loop.now)
     }
 
-    private func scheduleSweep(atTick due: UInt64) {
+    private func scheduleSweep(atTick due: Int64) {
         guard !sweepScheduled else { return }
         // A scheduled callback, not a task: it allocates nothing when armed. The loop
         // holds the reclaimer (and its connections) until it runs.
-        let deadline = origin + .nanoseconds(Int64(due) * Self.tick.nanoseconds)
-        sweepScheduled = (try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: deadline, handler: self)) != nil
+        sweepScheduled = (try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(at: ticks.deadline(ofTick: due), handler: self)) != nil
         if sweepScheduled { currentTick = max(currentTick, due - 1) }
     }
 
@@ -82,7 +78,7 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
         var visited = 0
         var released = 0
         /// The earliest tick at which a connection looked at could be released.
-        var nextRelease = UInt64.max
+        var nextRelease = Int64.max
         // The wall clock, not the loop's: the budget is the loop's own time spent here.
         let stop = NIODeadline.now() + Self.releaseBudget
         while visited < visits, released < Self.releasesPerTick, !resident.isEmpty {

@@ -86,7 +86,7 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// this connection until it has been idle long enough to give them back.
     var frameBufferListed = false
     /// The reclaimer's tick at this connection's last write.
-    var lastOutputTick: UInt64 = 0
+    var lastOutputTick: Int64 = 0
 
     init(role: Role, settings: HTTP2Settings, logger: Logger) {
         self.role = role
@@ -339,16 +339,16 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     enum FrameBufferCheck {
         /// Still written to: the buffer may go at `releasableAt` (a reclaimer tick) at the
         /// earliest, if nothing is written before.
-        case inUse(releasableAt: UInt64)
+        case inUse(releasableAt: Int64)
         case released
         case closing
     }
 
     /// The loop's reclaimer asks this while the frame buffer is resident: released once
     /// the connection has been idle long enough (then the reclaimer lets go of it).
-    func checkFrameBuffer(atTick tick: UInt64) -> FrameBufferCheck {
+    func checkFrameBuffer(atTick tick: Int64) -> FrameBufferCheck {
         guard let session, lifecycle == .active, let release = settings.idleBufferRelease else { return .closing }
-        let idleTicks = UInt64(max(release.nanoseconds / FrameBufferReclaimer.tick.nanoseconds, 1))
+        let idleTicks = max(release.nanoseconds / FrameBufferReclaimer.tick.nanoseconds, 1)
         let releasableAt = lastOutputTick + idleTicks + 1
         guard tick >= releasableAt else { return .inUse(releasableAt: releasableAt) }
         // Nothing queued means no frame is packed in the buffer (see NGHTTP2FrameBuffer).
