@@ -118,7 +118,8 @@ extension HTTP2Connection {
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, HTTP2ErrorCode.noError.rawValue)
     }
 
-    /// Data provider: copies up to `length` queued bytes; parks when none are queued.
+    /// Data provider: copies up to `length` queued bytes (across the queued buffers, so
+    /// DATA frames come out as full as before); parks when none are queued.
     func readData(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
         guard let session, let stream = stream(streamID) else {
             return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
@@ -132,13 +133,8 @@ extension HTTP2Connection {
         case .send(let sending, let end):
             count = sending
             if count > 0 {
-                stream.outbound.withUnsafeReadableBytes { bytes in
-                    buffer.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: count)
-                }
-                stream.outbound.moveReaderIndex(forwardBy: count)
+                stream.outbound.moveFront(count, to: buffer.baseAddress!)
                 dataQueued(-count)
-                // Drop the drained buffer (it may be a caller's, shared): the next write replaces it.
-                if stream.outbound.readableBytes == 0 { stream.outbound = HTTP2Stream.empty }
             }
             if end {
                 flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue

@@ -78,11 +78,7 @@ extension HTTP2Connection {
     private func queueData(_ buffer: ByteBuffer, on id: Int32) -> HTTP2Stream? {
         guard let stream = stream(id), case .queue(let resume) = stream.state.queueData() else { return nil }
         dataQueued(buffer.readableBytes)
-        if stream.outbound.readableBytes == 0 {
-            stream.outbound = buffer // share the caller's storage instead of copying
-        } else {
-            stream.outbound.writeImmutableBuffer(buffer)
-        }
+        stream.outbound.append(buffer)
         if let budget = settings.maxQueuedBytesPerConnection, queuedDataBytes > budget { shedLargestStreams(toFit: budget) }
         if resume { resumeData(stream) }
         flushSoon()
@@ -116,7 +112,7 @@ extension HTTP2Connection {
         // A reset stream sends no more DATA: its queue is freed now (and stops counting
         // against the budgets before the RST_STREAM is even out).
         dataQueued(-stream.outbound.readableBytes)
-        stream.outbound = HTTP2Stream.empty
+        stream.outbound.removeAll()
         _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue)
         flushSoon()
     }

@@ -10,8 +10,7 @@ final class HTTP2Stream {
     var state: HTTP2StreamStateMachine
 
     // Outbound: bytes waiting for the peer's window, then optional trailers.
-    var outbound = HTTP2Stream.empty
-    static let empty = ByteBufferAllocator().buffer(capacity: 0)
+    var outbound = OutboundQueue()
     /// Trailers to send once `outbound` drains (gRPC's status lives here).
     var trailers: [HTTP2Header]?
     var moreTrailers: [HTTP2Header] = []

@@ -46,7 +46,7 @@ struct StreamSheddingTests {
             let stream = HTTP2Stream(id: id, state: .server())
             let handler = Handler(id: id, agrees: entry.agrees, connection: connection)
             stream.handler = handler
-            stream.outbound = ByteBuffer(repeating: 0x61, count: entry.bytes)
+            stream.outbound.append(ByteBuffer(repeating: 0x61, count: entry.bytes))
             connection.dataQueued(entry.bytes)
             connection.streams.insert(stream)
             handlers.append(handler)
