@@ -28,9 +28,8 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
     private static let releaseBudget = TimeAmount.microseconds(500)
 
     private let loop: EventLoop
-    private var resident: [HTTP2Connection] = []
-    /// Where the next tick's look starts.
-    private var cursor = 0
+    /// Looked at round-robin, a bounded number a tick.
+    private var resident = RoundRobinList<HTTP2Connection>()
     private let ticks: LoopTicks
     /// The tick a write is recorded at. While the timer sleeps until tick T this is
     /// T - 1: a write during the sleep counts as made just before the next look, later
@@ -74,32 +73,29 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
         looks += 1
         currentTick = max(currentTick + 1, clockTick())
         let listed = resident.count
-        let visits = min(listed, Self.visitsPerTick)
-        var visited = 0
         var released = 0
         /// The earliest tick at which a connection looked at could be released.
         var nextRelease = Int64.max
         // The wall clock, not the loop's: the budget is the loop's own time spent here.
         let stop = NIODeadline.now() + Self.releaseBudget
-        while visited < visits, released < Self.releasesPerTick, !resident.isEmpty {
-            if cursor >= resident.count { cursor = 0 }
-            visited += 1
-            let connection = resident[cursor]
+        let visited = resident.look(atMost: Self.visitsPerTick) { connection in
             switch connection.checkFrameBuffer(atTick: currentTick) {
             case .inUse(let releasableAt):
                 nextRelease = min(nextRelease, releasableAt)
-                cursor += 1
-                continue
+                return .keep
             case .released:
+                connection.frameBufferListed = false
                 released += 1
-                if NIODeadline.now() > stop { released = Self.releasesPerTick } // ends this tick's look
+                // This tick's limits reached: the look ends here.
+                if released >= Self.releasesPerTick || NIODeadline.now() > stop {
+                    released = Self.releasesPerTick
+                    return .removeAndStop
+                }
+                return .remove
             case .closing:
-                break
+                connection.frameBufferListed = false
+                return .remove
             }
-            connection.frameBufferListed = false
-            // Swap with the last: the order of the list does not matter.
-            let last = resident.removeLast()
-            if cursor < resident.count { resident[cursor] = last }
         }
         guard !resident.isEmpty else { return }
         // Some not looked at (or not released for this tick's limits): look again next tick.
