@@ -74,6 +74,8 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
         currentTick = max(currentTick + 1, clockTick())
         let listed = resident.count
         var released = 0
+        /// The look ended at this tick's release count or time budget.
+        var stoppedAtLimit = false
         /// The earliest tick at which a connection looked at could be released.
         var nextRelease = Int64.max
         // The wall clock, not the loop's: the budget is the loop's own time spent here.
@@ -88,7 +90,7 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
                 released += 1
                 // This tick's limits reached: the look ends here.
                 if released >= Self.releasesPerTick || NIODeadline.now() > stop {
-                    released = Self.releasesPerTick
+                    stoppedAtLimit = true
                     return .removeAndStop
                 }
                 return .remove
@@ -99,7 +101,7 @@ final class FrameBufferReclaimer: NIOScheduledCallbackHandler {
         }
         guard !resident.isEmpty else { return }
         // Some not looked at (or not released for this tick's limits): look again next tick.
-        let lookedAtAll = visited == listed && released < Self.releasesPerTick
+        let lookedAtAll = visited == listed && !stoppedAtLimit
         scheduleSweep(atTick: lookedAtAll && nextRelease != .max ? max(nextRelease, currentTick + 1) : currentTick + 1)
     }
 }

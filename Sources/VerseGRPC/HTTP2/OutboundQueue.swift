@@ -43,14 +43,15 @@ struct OutboundQueue {
         // Behind others, a tiny buffer is copied into one this queue owns; so is the last
         // one queued if it is a caller's tiny one.
         var owned = ByteBufferAllocator().buffer(capacity: Self.smallestKept * 4)
+        var joinedLast = false
         updateLast { last in
-            if last.readableBytes < Self.smallestKept {
-                owned.writeImmutableBuffer(last)
-                owned.writeImmutableBuffer(buffer)
-                last = owned
-            }
+            guard last.readableBytes < Self.smallestKept else { return }
+            owned.writeImmutableBuffer(last)
+            owned.writeImmutableBuffer(buffer)
+            last = owned
+            joinedLast = true
         }
-        if owned.readableBytes > 0 {
+        if joinedLast {
             lastIsOwned = true
         } else {
             owned.writeImmutableBuffer(buffer)

@@ -43,11 +43,10 @@ struct RoundRobinList<Element> {
                 cursor += 1
                 continue
             }
-            let lastIndex = elements.count - 1
-            let last = elements.removeLast()
+            let last = elements.removeLast() // it stood at `elements.count` now
             if cursor < elements.count {
                 elements[cursor] = last
-                if wrapped && lastIndex >= start { cursor += 1 } // seen in this look already
+                if wrapped && elements.count >= start { cursor += 1 } // seen in this look already
             }
             if verdict == .removeAndStop { break }
         }
