@@ -4,10 +4,11 @@ import VerseCodec
 /// A message as it came off the wire: its bytes (inflated if it came compressed).
 public struct ReceivedMessage: Sendable {
     public let bytes: ByteBuffer
-    /// The compressed-flag was set (the bytes were inflated from the call's grpc-encoding).
-    public let wasCompressed: Bool
     /// What it took on the wire, prefix included: the flow-control credit it returns.
     let wireSize: Int
+    /// The compressed-flag was set (the bytes were inflated from the call's grpc-encoding).
+    /// (Last: between the wider fields it would be a word of padding.)
+    public let wasCompressed: Bool
 }
 
 /// gRPC's length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length,
@@ -26,10 +27,11 @@ struct MessageDeframer {
     }
 
     let maxMessageSize: Int
-    /// The peer's grpc-encoding: how messages with the compressed flag are encoded.
-    /// nil (identity) makes such a message a protocol error.
-    var encoding: GRPCCompression?
     private var buffer = ByteBuffer()
+    /// The peer's grpc-encoding: how messages with the compressed flag are encoded.
+    /// nil (identity) makes such a message a protocol error. (After the buffer: between
+    /// the two it would be padding, in every stream a connected client keeps open.)
+    var encoding: GRPCCompression?
 
     init(maxMessageSize: Int, encoding: GRPCCompression? = nil) {
         self.maxMessageSize = maxMessageSize
@@ -68,7 +70,7 @@ struct MessageDeframer {
             buffer.discardReadBytes()
         }
         if flag == 1, let encoding { message = try Self.inflate(message, encoding, limit: maxMessageSize) }
-        return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: prefix + Int(length))
+        return ReceivedMessage(bytes: message, wireSize: prefix + Int(length), wasCompressed: flag == 1)
     }
 
     /// Out of line: every message passes through `next`, few are compressed, and the

@@ -87,7 +87,10 @@ public struct Metadata: Sendable, Equatable, Sequence {
     /// Adds a received field that is not reserved (the caller checked). A `-bin` value
     /// that is not valid base64 is dropped rather than handed to the application as garbage.
     /// `isBinary`: the key ends in `-bin` (callers holding the key's bytes check it there).
-    /// `expectedCount` sizes the storage on the first entry: one allocation, not a growth series.
+    /// `expectedCount` sizes the storage on the first entry: one allocation, not a growth
+    /// series. Pass the fields not yet looked at, this one included: HTTP/2 puts pseudo-
+    /// headers first and clients put gRPC's reserved ones early, so that is close to the
+    /// metadata's real size, which a long-lived call (a push stream) holds for its life.
     mutating func addReceived(name: String, value: String, isBinary: Bool, expectedCount: Int) {
         if entries.isEmpty { entries.reserveCapacity(expectedCount) }
         if isBinary {
@@ -103,9 +106,9 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// The custom metadata among received headers.
     init(headers: [HTTP2Header]) {
-        for header in headers where !Metadata.isReserved(header.name) {
+        for (index, header) in headers.enumerated() where !Metadata.isReserved(header.name) {
             let isBinary = header.name.utf8.count > 4 && header.name.hasSuffix("-bin")
-            addReceived(name: header.name, value: header.value, isBinary: isBinary, expectedCount: headers.count)
+            addReceived(name: header.name, value: header.value, isBinary: isBinary, expectedCount: headers.count - index)
         }
     }
 

@@ -17,9 +17,16 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     enum Role { case server, client }
 
     let role: Role
-    let settings: HTTP2Settings
+    /// The settings, shared by the connections a server makes (about 100 bytes that
+    /// each would otherwise hold; see SharedHTTP2Settings).
+    private let sharedSettings: SharedHTTP2Settings
+    var settings: HTTP2Settings { sharedSettings.value }
     let logger: Logger
-    weak var delegate: HTTP2ConnectionDelegate?
+    /// Strong, and let go when the handler leaves the pipeline (which every closed
+    /// channel does): the delegate holds the connection too, and a weak reference would
+    /// give each delegate a side table (32 bytes per connected client) and each call
+    /// through it the slower weak load.
+    var delegate: HTTP2ConnectionDelegate?
 
     private(set) var session: OpaquePointer?
     var streams = StreamTable()
@@ -31,6 +38,12 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     var context: ChannelHandlerContext?
     var inReadBatch = false
     var flushScheduled = false
+    /// The channel's writability as its last channelWritabilityChanged said (new
+    /// channels are writable): kept here because asking the channel on every flush
+    /// costs a pipeline lookup and its retains. (The flags sit together: a Bool among
+    /// wider fields costs a word of padding, and a byte past 448 costs the connection a
+    /// 512-byte allocation.)
+    private var channelWritable = true
     /// DATA bytes queued on this connection's streams, not yet taken by nghttp2 (waiting
     /// for flow-control window or for the socket); and how much of it the process-wide
     /// gauge has been told, brought up to date once per flush rather than per write.
@@ -88,11 +101,15 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     /// The reclaimer's tick at this connection's last write.
     var lastOutputTick: Int64 = 0
 
-    init(role: Role, settings: HTTP2Settings, logger: Logger) {
+    init(role: Role, settings: SharedHTTP2Settings, logger: Logger) {
         self.role = role
-        self.settings = settings
+        self.sharedSettings = settings
         self.logger = logger
         _ = HTTP2Metrics.queuedDataBytes // made with the first connection: a scrape shows 0, not nothing
+    }
+
+    convenience init(role: Role, settings: HTTP2Settings, logger: Logger) {
+        self.init(role: role, settings: SharedHTTP2Settings(settings), logger: logger)
     }
 
     deinit {
@@ -132,6 +149,8 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
         self.context = nil
         timers?.cancel(self) // the wheel holds the connection
         shedOnLoop = nil // it holds the channel
+        delegate?.connectionRemoved(self)
+        delegate = nil // it holds the connection
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -272,11 +291,6 @@ final class HTTP2Connection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     // MARK: output
-
-    /// The channel's writability as its last channelWritabilityChanged said (new
-    /// channels are writable): kept here because asking the channel on every flush
-    /// costs a pipeline lookup and its retains.
-    private var channelWritable = true
 
     /// A String for header bytes, from the connection's cache of recent ones.
     func headerString(_ bytes: UnsafeRawBufferPointer) -> String {

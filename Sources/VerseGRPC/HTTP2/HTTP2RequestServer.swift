@@ -11,10 +11,8 @@ public enum HTTP2RequestServer {
                                  handler: any HTTP2RequestHandler, logger: Logger) throws {
         let connection = HTTP2Connection(role: .server, settings: settings, logger: logger)
         let delegate = RequestConnection(eventLoop: channel.eventLoop, maxBodyBytes: maxBodyBytes, handler: handler)
-        connection.delegate = delegate
-        // The connection holds its delegate weakly: the channel keeps it alive.
-        channel.closeFuture.whenComplete { _ in _ = delegate }
         try channel.pipeline.syncOperations.addHandler(connection)
+        connection.delegate = delegate // held until the pipeline lets go of the connection
     }
 }
 
@@ -116,7 +114,7 @@ public final class HTTP2Responder: @unchecked Sendable {
 
 /// Per-connection glue: each opened stream becomes an `HTTP2RequestReader`.
 final class RequestConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
-    // @unchecked: used only on its connection's event loop (and kept alive by the channel).
+    // @unchecked: used only on its connection's event loop (held by the connection).
     private let eventLoop: EventLoop
     private let maxBodyBytes: Int
     private let handler: any HTTP2RequestHandler

@@ -94,6 +94,14 @@ public struct HTTP2Settings: Sendable {
     public init() {}
 }
 
+/// One HTTP2Settings value that many connections refer to: a server's connections all
+/// use its settings, and a gate holds one connection per client.
+final class SharedHTTP2Settings: Sendable {
+    let value: HTTP2Settings
+
+    init(_ value: HTTP2Settings) { self.value = value }
+}
+
 /// Events about one stream, delivered on the connection's event loop.
 protocol HTTP2StreamHandler: AnyObject {
     /// A complete header block: the first is the request/response head, a later one
@@ -140,8 +148,12 @@ protocol HTTP2ConnectionDelegate: AnyObject {
     func connectionClosed(_ connection: HTTP2Connection)
     /// A read batch has been processed (what arrived together has been handled).
     func connectionFinishedReadBatch(_ connection: HTTP2Connection)
+    /// The connection left its channel's pipeline: the channel closed, whether or not
+    /// it ever became active. The connection lets go of its delegate right after.
+    func connectionRemoved(_ connection: HTTP2Connection)
 }
 
 extension HTTP2ConnectionDelegate {
     func connectionFinishedReadBatch(_ connection: HTTP2Connection) {}
+    func connectionRemoved(_ connection: HTTP2Connection) {}
 }

@@ -8,8 +8,8 @@
 /// unary call does six of those. Every change of `count` moves the process's open-streams
 /// gauge with it.
 struct StreamTable {
-    /// 0 marks an empty slot: stream 0 is the connection itself, never a stream.
-    private var ids: [Int32]
+    /// A slot is matched by its stream's own id: no array of ids beside it (96 bytes
+    /// per connection, and a chat gate holds one connection per client).
     private var slots: [HTTP2Stream?]
     private var overflow: [Int32: HTTP2Stream] = [:]
     private var mask: Int
@@ -17,7 +17,6 @@ struct StreamTable {
 
     init(slots size: Int = 16) {
         precondition(size > 0 && size & (size - 1) == 0, "the slot count is a power of two")
-        ids = Array(repeating: 0, count: size)
         slots = Array(repeating: nil, count: size)
         mask = size - 1
     }
@@ -44,8 +43,7 @@ struct StreamTable {
     }
 
     subscript(id: Int32) -> HTTP2Stream? {
-        let index = Int(id >> 1) & mask
-        if ids[index] == id { return slots[index] }
+        if let stream = slots[Int(id >> 1) & mask], stream.id == id { return stream }
         return overflow.isEmpty ? nil : overflow[id]
     }
 
@@ -56,15 +54,14 @@ struct StreamTable {
             count += 1
             HTTP2Metrics.streamsOpen.increment()
             // At most half the slots in use keeps the overflow rare.
-            if count > ids.count / 2 { grow() }
+            if count > slots.count / 2 { grow() }
         }
         place(stream)
     }
 
     private mutating func place(_ stream: HTTP2Stream) {
         let index = Int(stream.id >> 1) & mask
-        if ids[index] == 0 || ids[index] == stream.id {
-            ids[index] = stream.id
+        if slots[index] == nil || slots[index]!.id == stream.id {
             slots[index] = stream
         } else {
             overflow[stream.id] = stream
@@ -74,9 +71,7 @@ struct StreamTable {
     @discardableResult
     mutating func remove(_ id: Int32) -> HTTP2Stream? {
         let index = Int(id >> 1) & mask
-        if ids[index] == id {
-            let removed = slots[index]
-            ids[index] = 0
+        if let removed = slots[index], removed.id == id {
             slots[index] = nil
             count -= 1
             HTTP2Metrics.streamsOpen.decrement()
@@ -99,7 +94,7 @@ struct StreamTable {
     private mutating func grow() {
         let open = slots.compactMap { $0 } + overflow.values
         let count = self.count
-        self = StreamTable(slots: ids.count * 2)
+        self = StreamTable(slots: slots.count * 2)
         for stream in open { place(stream) }
         self.count = count
     }

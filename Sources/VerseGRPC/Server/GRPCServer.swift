@@ -37,15 +37,18 @@ public final class GRPCServer: Sendable {
     private let group: EventLoopGroup
     private let logger: Logger
     private let listener: NIOLockedValueBox<Channel?> = NIOLockedValueBox(nil)
-    private let connections = NIOLockedValueBox<[ObjectIdentifier: ServerConnection]>([:])
+    fileprivate let connections = NIOLockedValueBox<[ObjectIdentifier: ServerConnection]>([:])
 
     private let connectionLimit: ConnectionLimit?
+    /// configuration.http2, one copy for all the connections.
+    private let http2Settings: SharedHTTP2Settings
 
     public init(configuration: Configuration, services: [GRPCService],
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "swiftverse.grpc.server")) {
         self.configuration = configuration
         self.router = GRPCRouter(services)
+        self.http2Settings = SharedHTTP2Settings(configuration.http2)
         self.group = group
         self.logger = logger
         connectionLimit = configuration.maxConnections.map {
@@ -69,10 +72,12 @@ public final class GRPCServer: Sendable {
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptPause(logger: logger)) }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // NIO keeps each connection's receive buffer between reads. Starting small
-            // keeps idle connections cheap (a chat gate holds thousands); the allocator
-            // grows it within a few reads when a connection gets busy.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+            // NIO keeps each connection's receive buffer between reads, at the largest
+            // size it has needed (it never shrinks). Starting small keeps idle
+            // connections cheap (a chat gate holds thousands; a client's first reads,
+            // its preface, SETTINGS and Register call, fit in 256 bytes); the allocator
+            // doubles it with each full read when a connection gets busy.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configure(channel, tls: tlsContext)
@@ -102,17 +107,13 @@ public final class GRPCServer: Sendable {
         if let connectionLimit, connectionLimit.isReached(open: connections.withLockedValue({ $0.count })) {
             return try connectionLimit.refuse(channel, answer: ConnectionRefusal.http2Answer, logger: logger)
         }
-        let connection = HTTP2Connection(role: .server, settings: configuration.http2, logger: logger)
+        let connection = HTTP2Connection(role: .server, settings: http2Settings, logger: logger)
         let delegate = ServerConnection(server: self, connection: connection, channel: channel)
-        connection.delegate = delegate
         try channel.pipeline.syncOperations.addHandler(connection)
-        let key = ObjectIdentifier(delegate)
-        connections.withLockedValue { $0[key] = delegate }
-        // The table, not the server: no weak reference (and its side table) per server.
-        // The callback goes once the channel has closed.
-        channel.closeFuture.whenComplete { [connections] _ in
-            connections.withLockedValue { _ = $0.removeValue(forKey: key) }
-        }
+        // Once in the pipeline, which lets go of it at close: the two hold each other.
+        connection.delegate = delegate
+        // Leaves the table when the connection leaves the pipeline (connectionRemoved).
+        connections.withLockedValue { $0[ObjectIdentifier(delegate)] = delegate }
     }
 
     /// Graceful shutdown: stop accepting, send GOAWAY on every connection, let in-flight
@@ -140,31 +141,35 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     // @unchecked: every mutable field is touched only on `channel.eventLoop`; the
     // server's connection table only calls the loop-hopping methods below.
     private let router: GRPCRouter
+    /// The server's open connections, this one among them.
+    private let table: NIOLockedValueBox<[ObjectIdentifier: ServerConnection]>
     private let maxReceiveMessageSize: Int
     private let connection: NIOLoopBound<HTTP2Connection>
     let channel: Channel
     // What every call needs from the channel, read once: each channel getter is a
     // protocol witness call with retains.
     private let eventLoop: EventLoop
-    private let allocator: ByteBufferAllocator
     private lazy var remoteAddress: SocketAddress? = channel.remoteAddress
     private let executor: EventLoopTaskExecutor?
-    private var lastRoute: FoundRoute?
+    private var lastRoute: GRPCRoute?
     private let requestTimeout: TimeAmount?
     /// Streams of this read batch still waiting for their request to end: timed only
     /// if they still wait when the batch ends (most requests end in the batch that
     /// began them, so most calls never arm a timer).
-    private var awaitingRequest: [ServerStream] = []
+    /// The first of them held apart: a batch usually has one, and an array kept for
+    /// the next batch would be 48 bytes per connection for its whole life.
+    private var awaitingRequest: ServerStream?
+    private var moreAwaitingRequest: [ServerStream] = []
 
     init(server: GRPCServer, connection: HTTP2Connection, channel: Channel) {
         self.router = server.router
+        self.table = server.connections
         self.maxReceiveMessageSize = server.configuration.maxReceiveMessageSize
         self.requestTimeout = server.configuration.requestTimeout
         self.executor = server.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
         self.connection = NIOLoopBound(connection, eventLoop: channel.eventLoop)
         self.channel = channel
         self.eventLoop = channel.eventLoop
-        self.allocator = channel.allocator
     }
 
     func startDraining() {
@@ -177,9 +182,12 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     }
 
     func connectionFinishedReadBatch(_ connection: HTTP2Connection) {
-        guard !awaitingRequest.isEmpty, let requestTimeout else { return }
-        for stream in awaitingRequest { stream.timeRequest(requestTimeout, on: eventLoop) }
-        awaitingRequest.removeAll(keepingCapacity: true)
+        guard let first = awaitingRequest, let requestTimeout else { return }
+        awaitingRequest = nil
+        first.timeRequest(requestTimeout, on: eventLoop)
+        guard !moreAwaitingRequest.isEmpty else { return }
+        for stream in moreAwaitingRequest { stream.timeRequest(requestTimeout, on: eventLoop) }
+        moreAwaitingRequest.removeAll(keepingCapacity: true)
     }
 
     func connection(_ connection: HTTP2Connection, openedStream streamID: Int32,
@@ -195,7 +203,9 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
         var pathBytes: UnsafeRawBufferPointer?, timeout: (nanos: Int64?, text: String)?
         var encoding: GRPCCompression?, unknownEncoding: String?, accepted = AcceptedCompression.none
         var metadata = Metadata()
+        var headersLeft = headers.count
         headers.forEach { name, value in
+            defer { headersLeft -= 1 }
             switch (name.first, name.count) {
             case (UInt8(ascii: ":"), 7) where name.equals(":method"):
                 isPost = value.equals("POST")
@@ -219,7 +229,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             default:
                 if !Metadata.isReserved(name) {
                     metadata.addReceived(name: connection.headerString(name), value: connection.headerString(value),
-                                         isBinary: Metadata.isBinaryKey(name), expectedCount: headers.count)
+                                         isBinary: Metadata.isBinaryKey(name), expectedCount: headersLeft)
                 }
             }
         }
@@ -244,7 +254,7 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             }
             timeoutNanos = nanos
         }
-        let route: FoundRoute
+        let route: GRPCRoute
         switch self.route(pathBytes ?? UnsafeRawBufferPointer(start: nil, count: 0)) {
         case .success(let found): route = found
         case .failure(let status): return answer(connection, streamID, status)
@@ -264,29 +274,27 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
             path: route.path, requestMetadata: metadata,
             deadline: timeoutNanos.map { NIODeadline.now() + .nanoseconds($0) },
             remoteAddress: remoteAddress, connectionID: ObjectIdentifier(self),
-            eventLoop: eventLoop, allocator: allocator, inbox: inbox, stream: stream,
+            eventLoop: eventLoop, inbox: inbox, stream: stream,
             requestEncoding: encoding, acceptedEncodings: accepted)
         stream.metrics = route.metrics
         stream.start(call: call, handler: handler, timeoutNanos: timeoutNanos, eventLoop: eventLoop, executor: executor)
         if endStream {
             stream.streamReceivedEndOfData()
         } else if requestTimeout != nil, case .singleRequest = handler {
-            awaitingRequest.append(stream)
+            if awaitingRequest == nil { awaitingRequest = stream } else { moreAwaitingRequest.append(stream) }
         }
         return stream
     }
 
-    /// The handler for a request path. A connection tends to call one method over and
+    /// The route for a request path. A connection tends to call one method over and
     /// over: when the path's bytes match the last route found, it is reused (no String
-    /// made, no hash).
-    private func route(_ pathBytes: UnsafeRawBufferPointer) -> Result<FoundRoute, GRPCStatus> {
+    /// made, no hash). Routes are the router's, so a connection holds only a reference.
+    private func route(_ pathBytes: UnsafeRawBufferPointer) -> Result<GRPCRoute, GRPCStatus> {
         if let last = lastRoute, last.matches(pathBytes) { return .success(last) }
-        let path = String(decoding: pathBytes, as: UTF8.self)
-        switch router.lookup(path) {
-        case .found(let handler, let metrics):
-            let found = FoundRoute(path: path, handler: handler, metrics: metrics)
-            lastRoute = found
-            return .success(found)
+        switch router.lookup(String(decoding: pathBytes, as: UTF8.self)) {
+        case .found(let route):
+            lastRoute = route
+            return .success(route)
         case .unknownService(let name):
             return .failure(GRPCStatus(.unimplemented, "unknown service \(name)"))
         case .unknownMethod(let name, let service):
@@ -306,24 +314,11 @@ final class ServerConnection: HTTP2ConnectionDelegate, @unchecked Sendable {
     func connection(_ connection: HTTP2Connection, receivedGoAway lastStreamID: Int32, errorCode: UInt32) {}
 
     func connectionClosed(_ connection: HTTP2Connection) {}
-}
 
-/// A path the router knows, with its handler: what a connection reuses for the next
-/// request to the same method.
-private final class FoundRoute {
-    let path: String
-    private let pathBytes: [UInt8]
-    let handler: GRPCService.Handler
-    let metrics: GRPCCallMetrics
-
-    init(path: String, handler: GRPCService.Handler, metrics: GRPCCallMetrics) {
-        self.path = path
-        self.pathBytes = Array(path.utf8)
-        self.handler = handler
-        self.metrics = metrics
-    }
-
-    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        pathBytes.withUnsafeBytes { $0.sameBytes(as: bytes) }
+    /// Out of the server's table: a callback on the channel's close future instead
+    /// would be two more allocations per connection for its whole life.
+    func connectionRemoved(_ connection: HTTP2Connection) {
+        let key = ObjectIdentifier(self)
+        table.withLockedValue { _ = $0.removeValue(forKey: key) }
     }
 }

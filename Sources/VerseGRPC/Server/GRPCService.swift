@@ -105,30 +105,53 @@ func sendFinal<Response: WireMessage>(_ response: Response, _ call: ServerCall) 
     if try !call.queueFinalMessage(framed) { try await call.send(framed: framed) }
 }
 
+/// A method the router knows: its path, handler and metrics. One per method, shared by
+/// every connection (each keeps a reference to the last one it used, to match the next
+/// request's path against without making a String).
+final class GRPCRoute: Sendable {
+    let path: String
+    private let pathBytes: [UInt8]
+    let handler: GRPCService.Handler
+    let metrics: GRPCCallMetrics
+
+    init(path: String, handler: GRPCService.Handler, metrics: GRPCCallMetrics) {
+        self.path = path
+        self.pathBytes = Array(path.utf8)
+        self.handler = handler
+        self.metrics = metrics
+    }
+
+    func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        pathBytes.withUnsafeBytes { $0.sameBytes(as: bytes) }
+    }
+}
+
 /// Finds the handler for a request path.
 struct GRPCRouter: Sendable {
-    /// Full path (`/package.Service/Method`) -> handler: one hash lookup per call.
-    private var handlers: [String: (handler: GRPCService.Handler, metrics: GRPCCallMetrics)] = [:]
+    /// Full path (`/package.Service/Method`) -> route: one hash lookup per call.
+    private var routes: [String: GRPCRoute] = [:]
     private var serviceNames: Set<String> = []
 
     init(_ services: [GRPCService]) {
         for service in services {
             serviceNames.insert(service.name)
             for (method, handler) in service.handlers {
-                handlers["/\(service.name)/\(method)"] = (handler, GRPCCallMetrics(service: service.name, method: method))
+                let path = "/\(service.name)/\(method)"
+                routes[path] = GRPCRoute(path: path, handler: handler,
+                                         metrics: GRPCCallMetrics(service: service.name, method: method))
             }
         }
     }
 
     enum Lookup {
-        case found(GRPCService.Handler, GRPCCallMetrics)
+        case found(GRPCRoute)
         case unknownService(String)
         case unknownMethod(String, service: String)
         case malformedPath(String)
     }
 
     func lookup(_ path: String) -> Lookup {
-        if let found = handlers[path] { return .found(found.handler, found.metrics) }
+        if let route = routes[path] { return .found(route) }
         // Only failures pay for parsing the path, to say precisely what is unknown.
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {

@@ -19,7 +19,10 @@ public final class ServerCall: Sendable {
     /// Identifies the HTTP/2 connection the call arrived on: calls on one connection
     /// share it (the gate binds client sessions to their connection with it).
     public let connectionID: ObjectIdentifier
-    @usableFromInline let allocator: ByteBufferAllocator
+    /// For response buffers: the default allocator, which is what the server's channels
+    /// use too. Made on demand (four function pointers), not stored: a long-lived call
+    /// (a client's push stream) would keep 32 bytes for it.
+    @usableFromInline var allocator: ByteBufferAllocator { ByteBufferAllocator() }
     /// Request messages for methods that read a stream of them; single-request methods
     /// get their message directly and need none.
     let inbox: MessageInbox?
@@ -32,11 +35,14 @@ public final class ServerCall: Sendable {
     private struct Mutable {
         var initial = Metadata()
         var trailing = Metadata()
-        var cutOff = false
         /// What the peer had left unread when it was cut off.
         var cutOffBacklog = 0
         /// What runs when the call ends (`keepOpen`'s action, `waitUntilEnded`'s wake-up).
-        var endActions: [@Sendable (ServerCall) -> Void] = []
+        /// Most calls that register one register only that: it is held without an array
+        /// (48 bytes for as long as a push stream stays open).
+        var endAction: (@Sendable (ServerCall) -> Void)?
+        var laterEndActions: [@Sendable (ServerCall) -> Void] = []
+        var cutOff = false // last: among the wider fields it would take a word
     }
     /// Every call ends, few calls watch for it: `markEnded` takes the lock only when
     /// something was registered with `whenEnded` (both flags sequentially consistent,
@@ -45,15 +51,15 @@ public final class ServerCall: Sendable {
     private let endAwaited = Atomic<Bool>(false)
     /// The handler handed the call over (`keepOpen`): its return does not end the call.
     private let keptOpen = Atomic<Bool>(false)
-    /// Inline (a Mutex is stored in the object): no separate allocation per call.
-    private let mutable = Mutex(Mutable())
     /// How response messages are compressed: 0 not at all, else a GRPCCompression's
     /// code. An atomic so that every send reads it without the lock.
     private let responseEncodingCode = Atomic<UInt8>(0)
     private let requestCompressed = Atomic<Bool>(false)
+    /// Inline (a Mutex is stored in the object): no separate allocation per call.
+    private let mutable = Mutex(Mutable())
 
     init(path: String, requestMetadata: Metadata, deadline: NIODeadline?, remoteAddress: SocketAddress?,
-         connectionID: ObjectIdentifier, eventLoop: EventLoop, allocator: ByteBufferAllocator, inbox: MessageInbox?,
+         connectionID: ObjectIdentifier, eventLoop: EventLoop, inbox: MessageInbox?,
          stream: ServerStream, requestEncoding: GRPCCompression? = nil, acceptedEncodings: AcceptedCompression = .none) {
         self.requestEncoding = requestEncoding
         self.acceptedEncodings = acceptedEncodings
@@ -63,7 +69,6 @@ public final class ServerCall: Sendable {
         self.deadline = deadline
         self.remoteAddress = remoteAddress
         self.eventLoop = eventLoop
-        self.allocator = allocator
         self.inbox = inbox
         self.stream = NIOLoopBound(stream, eventLoop: eventLoop)
     }
@@ -200,7 +205,7 @@ public final class ServerCall: Sendable {
         endAwaited.store(true, ordering: .sequentiallyConsistent)
         let endedAlready = mutable.withLock { state -> Bool in
             if ended.load(ordering: .sequentiallyConsistent) { return true }
-            state.endActions.append(action)
+            if state.endAction == nil { state.endAction = action } else { state.laterEndActions.append(action) }
             return false
         }
         if endedAlready { action(self) }
@@ -210,11 +215,12 @@ public final class ServerCall: Sendable {
     func markEnded() {
         ended.store(true, ordering: .sequentiallyConsistent)
         guard endAwaited.load(ordering: .sequentiallyConsistent) else { return }
-        let actions = mutable.withLock { state -> [@Sendable (ServerCall) -> Void] in
-            defer { state.endActions = [] }
-            return state.endActions
+        let (first, later) = mutable.withLock { state in
+            defer { state.endAction = nil; state.laterEndActions = [] }
+            return (state.endAction, state.laterEndActions)
         }
-        for action in actions { action(self) }
+        first?(self)
+        for action in later { action(self) }
     }
 
     /// The call was ended because its peer stopped reading (see `writeOnEventLoop`).

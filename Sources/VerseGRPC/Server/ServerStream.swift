@@ -8,7 +8,6 @@ final class ServerStream: HTTP2StreamHandler {
     /// retain of it (nghttp2 callbacks retain it constantly). The connection drops its
     /// streams when they or it close, which breaks the cycle; `streamClosed` lets go too.
     private var connection: HTTP2Connection?
-    let id: Int32
     private var deframer: MessageDeframer
     /// Set in `start`; dropped when the stream closes, which breaks the
     /// ServerCall -> ServerStream -> ServerCall cycle.
@@ -18,6 +17,8 @@ final class ServerStream: HTTP2StreamHandler {
     /// Ends a call whose single request has not ended in time (see `timeRequest`).
     private var requestTimer: Scheduled<Void>?
     private var backlogCheck: Scheduled<Void>?
+    // The small fields together: spread among the wider ones, each would take a word.
+    let id: Int32
     private var machine = ServerCallStateMachine(singleRequest: false)
     private var writeWaiters = WriteWaiters()
     /// Single-request methods: the handler and its message, until the request side is complete.
