@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import VerseGRPC
 import VerseProtobuf
@@ -67,22 +67,24 @@ final class GRPCPushStream: ClientPushStream {
 final class ClientSession: Sendable {
     let id: String
     let stream: any ClientPushStream
-    private let boundUser: NIOLockedValueBox<String?>
+    /// Held in the session itself: a lock box is two more allocations (about 100 bytes)
+    /// per connected client.
+    private let boundUser: Mutex<String?>
 
     /// `user` nil: not known yet (an HTTP event stream is opened without credentials;
     /// the first authenticated call that names it binds it, see `bind`).
     init(id: String, user: String?, stream: any ClientPushStream) {
         self.id = id
         self.stream = stream
-        self.boundUser = NIOLockedValueBox(user)
+        self.boundUser = Mutex(user)
     }
 
-    var user: String? { boundUser.withLockedValue { $0 } }
+    var user: String? { boundUser.withLock { $0 } }
 
     /// Binds the session to `user` if it is not bound yet; false if it is bound to
     /// someone else (a client id is not usable by another identity).
     func bind(to user: String) -> Bool {
-        boundUser.withLockedValue { bound in
+        boundUser.withLock { bound in
             if let bound { return bound == user }
             bound = user
             return true

@@ -45,22 +45,51 @@ public final class Gate: Sendable {
     /// so the connection's earliest registered client acts (found without a scan).
     struct SessionTable {
         var byID: [String: ClientSession] = [:]
-        var byConnection: [ObjectIdentifier: [String]] = [:]
+        var byConnection: [ObjectIdentifier: ConnectionClients] = [:]
+
+        /// One connection's registered clients, oldest first. Nearly every connection
+        /// has one: it is held without an array (an array is 48 bytes per client).
+        struct ConnectionClients {
+            private(set) var first: String
+            private var later: [String] = []
+
+            init(_ first: String) { self.first = first }
+
+            var count: Int { 1 + later.count }
+
+            mutating func append(_ clientID: String) { later.append(clientID) }
+
+            /// Without `clientID`; nil when it was the last.
+            func removing(_ clientID: String) -> ConnectionClients? {
+                var rest = self
+                if rest.first == clientID {
+                    guard !rest.later.isEmpty else { return nil }
+                    rest.first = rest.later.removeFirst()
+                } else {
+                    rest.later.removeAll { $0 == clientID }
+                }
+                return rest
+            }
+        }
 
         mutating func insert(_ session: ClientSession) {
             byID[session.id] = session
-            byConnection[session.stream.connectionID, default: []].append(session.id)
+            let connection = session.stream.connectionID
+            if byConnection[connection] == nil {
+                byConnection[connection] = ConnectionClients(session.id)
+            } else {
+                byConnection[connection]!.append(session.id)
+            }
         }
 
         mutating func remove(_ clientID: String) {
             guard let session = byID.removeValue(forKey: clientID) else { return }
             let connection = session.stream.connectionID
-            byConnection[connection]?.removeAll { $0 == clientID }
-            if byConnection[connection]?.isEmpty == true { byConnection[connection] = nil }
+            byConnection[connection] = byConnection[connection]?.removing(clientID)
         }
 
         func first(on connection: ObjectIdentifier) -> ClientSession? {
-            byConnection[connection]?.first.flatMap { byID[$0] }
+            byConnection[connection].flatMap { byID[$0.first] }
         }
     }
     private let nextClientNumber = NIOLockedValueBox<UInt64>(0)
