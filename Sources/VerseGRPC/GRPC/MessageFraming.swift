@@ -4,11 +4,11 @@ import VerseCodec
 /// A message as it came off the wire: its bytes (inflated if it came compressed).
 public struct ReceivedMessage: Sendable {
     public let bytes: ByteBuffer
+    /// The compressed-flag was set (the bytes were inflated from the call's grpc-encoding).
+    /// (Straight after the bytes: a ByteBuffer is 23 bytes, so the flag takes its 24th.)
+    public let wasCompressed: Bool
     /// What it took on the wire, prefix included: the flow-control credit it returns.
     let wireSize: Int
-    /// The compressed-flag was set (the bytes were inflated from the call's grpc-encoding).
-    /// (Last: between the wider fields it would be a word of padding.)
-    public let wasCompressed: Bool
 }
 
 /// gRPC's length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length,
@@ -29,8 +29,8 @@ struct MessageDeframer {
     let maxMessageSize: Int
     private var buffer = ByteBuffer()
     /// The peer's grpc-encoding: how messages with the compressed flag are encoded.
-    /// nil (identity) makes such a message a protocol error. (After the buffer: between
-    /// the two it would be padding, in every stream a connected client keeps open.)
+    /// nil (identity) makes such a message a protocol error. (After the buffer, which is
+    /// 23 bytes: the deframer is then 32, not 40, in every stream a client keeps open.)
     var encoding: GRPCCompression?
 
     init(maxMessageSize: Int, encoding: GRPCCompression? = nil) {
@@ -70,7 +70,7 @@ struct MessageDeframer {
             buffer.discardReadBytes()
         }
         if flag == 1, let encoding { message = try Self.inflate(message, encoding, limit: maxMessageSize) }
-        return ReceivedMessage(bytes: message, wireSize: prefix + Int(length), wasCompressed: flag == 1)
+        return ReceivedMessage(bytes: message, wasCompressed: flag == 1, wireSize: prefix + Int(length))
     }
 
     /// Out of line: every message passes through `next`, few are compressed, and the

@@ -14,9 +14,22 @@ final class ServerStream: HTTP2StreamHandler {
     private var call: ServerCall?
     private var task: Task<Void, Never>?
     private var deadlineTimer: Scheduled<Void>?
-    /// Ends a call whose single request has not ended in time (see `timeRequest`).
-    private var requestTimer: Scheduled<Void>?
-    private var backlogCheck: Scheduled<Void>?
+    /// The other timer a call may need, which one depending on where it is: before the
+    /// handler starts, the one that ends a call whose single request has not ended in
+    /// time (`timeRequest`); once the handler writes, the one that cuts off a peer still
+    /// behind on its pushes after the grace period. Never both at once, so one slot (a
+    /// `Scheduled` is 24 bytes, in every push stream a client keeps open).
+    private enum PhaseTimer {
+        case request(Scheduled<Void>)
+        case backlog(Scheduled<Void>)
+
+        func cancel() {
+            switch self {
+            case .request(let timer), .backlog(let timer): timer.cancel()
+            }
+        }
+    }
+    private var phaseTimer: PhaseTimer?
     // The small fields together: spread among the wider ones, each would take a word.
     let id: Int32
     private var machine = ServerCallStateMachine(singleRequest: false)
@@ -63,12 +76,12 @@ final class ServerStream: HTTP2StreamHandler {
 
     /// Arms the request-completion timer if the request is still unfinished.
     func timeRequest(_ timeout: TimeAmount, on eventLoop: EventLoop) {
-        guard case .awaitingRequest = machine.state, requestTimer == nil else { return }
+        guard case .awaitingRequest = machine.state, phaseTimer == nil else { return }
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        requestTimer = eventLoop.scheduleTask(in: timeout) {
+        phaseTimer = .request(eventLoop.scheduleTask(in: timeout) {
             bound.value.end(GRPCStatus(.deadlineExceeded, "the request did not end within \(timeout.nanoseconds / 1_000_000_000) s"),
                             cancellingHandler: true)
-        }
+        })
     }
 
     /// Runs the handler as a task (on the event loop when `executor` is set) and ends
@@ -146,15 +159,15 @@ final class ServerStream: HTTP2StreamHandler {
             cutOff(backlog: backlog)
             return .peerTooSlow
         }
-        if backlog > limit.bytes && backlogCheck == nil {
+        if backlog > limit.bytes && phaseTimer == nil {
             // Look again after the grace period: still behind means not reading.
             let bound = NIOLoopBound(self, eventLoop: call.eventLoop)
-            backlogCheck = call.eventLoop.scheduleTask(in: limit.grace) {
+            phaseTimer = .backlog(call.eventLoop.scheduleTask(in: limit.grace) {
                 let stream = bound.value
-                stream.backlogCheck = nil
+                stream.phaseTimer = nil
                 guard let backlog = stream.connection?.outboundBytes(stream: stream.id), backlog > limit.bytes else { return }
                 stream.cutOff(backlog: backlog)
-            }
+            })
         }
         return .queued
     }
@@ -263,10 +276,8 @@ final class ServerStream: HTTP2StreamHandler {
     /// reported (keepOpen, waitUntilEnded), the inbox ended, the handler cancelled if asked.
     private func tearDown(inbox status: GRPCStatus, cancellingHandler: Bool) {
         deadlineTimer?.cancel()
-        requestTimer?.cancel()
-        requestTimer = nil
-        backlogCheck?.cancel()
-        backlogCheck = nil
+        phaseTimer?.cancel()
+        phaseTimer = nil
         writeWaiters.failAll(GRPCStatus(.cancelled, "the call has ended"))
         call?.markEnded()
         call?.inbox?.finish(status)
@@ -310,8 +321,8 @@ final class ServerStream: HTTP2StreamHandler {
         guard let call else { return }
         switch machine.receivedEndOfRequest(partialBytes: deframer.pendingBytes) {
         case .startHandler:
-            requestTimer?.cancel()
-            requestTimer = nil
+            phaseTimer?.cancel() // the request timer: the handler has not written yet
+            phaseTimer = nil
             call.inbox?.finish(.ok)
             if let request = singleRequest.take(), let handler = pendingHandler.take() {
                 if request.wasCompressed { call.markRequestCompressed() }
@@ -333,7 +344,7 @@ final class ServerStream: HTTP2StreamHandler {
             tearDown(inbox: status, cancellingHandler: true)
         case .release:
             deadlineTimer?.cancel()
-            backlogCheck?.cancel()
+            phaseTimer?.cancel()
         case .nothing:
             break
         }
